@@ -1,3 +1,62 @@
-"""rmtkit: Random Matrix Theory for neural-network weight matrices, in JAX."""
+"""rmtkit: Random Matrix Theory for neural-network weight matrices, in JAX.
+
+Heavy-Tailed Self-Regularization (Martin & Mahoney, JMLR 2021): random-matrix ensembles,
+Marchenko-Pastur and power-law fits, capacity metrics and the 5+1 phases of training.
+"""
+
+from rmtkit import ensembles
+from rmtkit.marchenko_pastur import (
+    MPFit,
+    bbp_threshold,
+    fit_marchenko_pastur,
+    marchenko_pastur_cdf,
+    marchenko_pastur_edges,
+    marchenko_pastur_moment,
+    marchenko_pastur_pdf,
+    marchenko_pastur_quantile,
+    marchenko_pastur_sample,
+    spike_position,
+    tracy_widom_scale,
+)
+from rmtkit.metrics import (
+    alpha_weighted,
+    hard_rank,
+    lambda_max,
+    log_alpha_norm,
+    log_norm,
+    log_spectral_norm,
+    matrix_entropy,
+    mp_soft_rank,
+    stable_rank,
+)
+from rmtkit.spectrum import eigenvalues
+from rmtkit.status import FitStatus, status_reason
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "FitStatus",
+    "MPFit",
+    "alpha_weighted",
+    "bbp_threshold",
+    "eigenvalues",
+    "ensembles",
+    "fit_marchenko_pastur",
+    "hard_rank",
+    "lambda_max",
+    "log_alpha_norm",
+    "log_norm",
+    "log_spectral_norm",
+    "marchenko_pastur_cdf",
+    "marchenko_pastur_edges",
+    "marchenko_pastur_moment",
+    "marchenko_pastur_pdf",
+    "marchenko_pastur_quantile",
+    "marchenko_pastur_sample",
+    "matrix_entropy",
+    "mp_soft_rank",
+    "spike_position",
+    "stable_rank",
+    "status_reason",
+    "tracy_widom_scale",
+]
