@@ -124,18 +124,19 @@ def spiked(key: jax.Array, n: int, m: int, strengths: ArrayLike, sigma: ArrayLik
 
 
 def bulk_decay(key: jax.Array, n: int, m: int, decay: ArrayLike = 1.0, sigma: ArrayLike = 1.0, *,
-               shape: tuple[int, ...] = (), dtype: DTypeLike | None = None) -> jax.Array:
-    """Correlated columns with slowly decaying population spectrum: ``W = sigma G C^(1/2)``.
+               offset: float = 0.05, shape: tuple[int, ...] = (), dtype: DTypeLike | None = None) -> jax.Array:
+    """Correlated columns with a slowly decaying population spectrum: ``W = sigma G C^(1/2)``.
 
-    ``C`` has eigenvalues ``c_j ∝ j^(-decay)`` (``j = 1..M``, normalised to mean 1) in a Haar-random
-    basis, so the ESD is a deformed MP law whose upper edge decays smoothly, with no separated
-    spikes. Phase: **Bulk-decay** (``decay = 0`` is Gaussian; ~0.5-1.5 gives a clear decaying bulk).
+    ``C`` has eigenvalues ``c_j ∝ (j + offset * M)^(-decay)`` (``j = 1..M``, normalised to mean 1)
+    in a Haar-random basis. The offset keeps neighbouring top values close (no separated spikes),
+    so the ESD is a deformed MP law whose upper edge decays smoothly over a long stretch.
+    Phase: **Bulk-decay** (``decay = 0`` is Gaussian; 1-2 gives a clearly decaying bulk).
     """
     dt = _dtype(dtype)
 
     def draw(k, decay, sig):
         kg, kb = jax.random.split(k)
-        c = jnp.arange(1, m + 1, dtype=dt) ** (-decay)
+        c = (jnp.arange(1, m + 1, dtype=dt) + offset * m) ** (-decay)
         c = c / c.mean()
         basis = _orthonormal(kb, m, m, dt)
         root = (basis * jnp.sqrt(c)) @ basis.T

@@ -1,0 +1,38 @@
+"""Eigenvalue extraction against NumPy's LAPACK, both conventions, both methods."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import rmtkit
+
+
+@pytest.mark.parametrize("method", ["gram", "svd"])
+@pytest.mark.parametrize("normalize", [True, False])
+def test_eigenvalues_match_numpy(method, normalize):
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((3, 90, 60))
+    ev = np.asarray(rmtkit.eigenvalues(w, normalize=normalize, method=method))
+    ref = np.linalg.eigvalsh(np.swapaxes(w, -1, -2) @ w) / (90 if normalize else 1)
+    assert ev.shape == (3, 60)
+    np.testing.assert_allclose(ev, ref, rtol=1e-9, atol=1e-9)
+    assert np.all(np.diff(ev, axis=-1) >= 0)
+
+
+def test_wide_matrix_is_transposed():
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((40, 100))
+    np.testing.assert_allclose(rmtkit.eigenvalues(w), rmtkit.eigenvalues(w.T), rtol=1e-12)
+    assert rmtkit.eigenvalues(w).shape == (40,)
+
+
+def test_float32_stays_float32():
+    w = jnp.ones((8, 4), jnp.float32) + jnp.eye(8, 4, dtype=jnp.float32)
+    assert rmtkit.eigenvalues(w).dtype == jnp.float32
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="method must be one of"):
+        rmtkit.eigenvalues(np.ones((3, 3)), method="qr")
+    with pytest.raises(ValueError, match=r"shape \(\.\.\., N, M\)"):
+        rmtkit.eigenvalues(np.ones(3))
