@@ -1,0 +1,108 @@
+"""Matplotlib figures of spectra and fits. Functions draw on an ``Axes`` (created if not given) and return it;
+saving is the caller's business (``fig.savefig``), so the library writes no files here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from jax.typing import ArrayLike  # noqa: E402
+
+from rmtkit.marchenko_pastur import MPFit, marchenko_pastur_pdf  # noqa: E402
+
+
+def _axes(ax):
+    return ax if ax is not None else plt.subplots(figsize=(5, 3.5))[1]
+
+
+def plot_esd(
+    eigs: ArrayLike,
+    *,
+    q: float | None = None,
+    fit: MPFit | None = None,
+    bins: int | str = "auto",
+    log_x: bool = False,
+    title: str | None = None,
+    ax=None,
+):
+    """Histogram of one ESD (density), with the fitted MP density, ``l+`` and the spike threshold marked.
+
+    Args:
+        eigs: ``(M,)`` eigenvalues.
+        q: aspect ratio, needed to draw the MP density of ``fit``.
+        fit: an unbatched :class:`~rmtkit.MPFit`; spikes (beyond ``fit.threshold``) are drawn as ticks.
+        log_x: log-spaced bins on a log axis (heavy-tailed spectra).
+    """
+    ax = _axes(ax)
+    x = np.asarray(eigs, float)
+    x = x[np.isfinite(x)]
+    if log_x:
+        pos = x[x > 0]
+        edges = np.geomspace(pos.min(), pos.max(), 60 if bins == "auto" else int(bins))
+        ax.hist(pos, bins=edges, density=True, color="0.7", label="ESD")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    else:
+        ax.hist(x, bins=bins, density=True, color="0.7", label="ESD")
+    if fit is not None and int(fit.status) == 0:
+        lp, thr, sigma = float(fit.lambda_plus), float(fit.threshold), float(fit.sigma)
+        if q is not None:
+            grid = np.linspace(float(fit.lambda_minus), lp, 400)[1:-1]
+            ax.plot(grid, np.asarray(marchenko_pastur_pdf(grid, q, sigma)), "C0",
+                    label=f"MP fit: sigma={sigma:.3g}, D={float(fit.D):.3f}")
+        ax.axvline(lp, color="C0", ls="--", lw=1, label=r"$\lambda_+$")
+        ax.axvline(thr, color="C3", ls=":", lw=1, label=r"$\lambda_+$ + TW")
+        spikes = x[x > thr]
+        if spikes.size:
+            ax.plot(spikes, np.zeros_like(spikes), "|", color="C3", ms=14, mew=2,
+                    label=f"{spikes.size} spike{'s' * (spikes.size != 1)}")
+    ax.set_xlabel(r"$\lambda$")
+    ax.set_ylabel("density")
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_fit_vs_truth(truth: Sequence[float], fitted: Sequence[float], *, label: str = "sigma",
+                      groups: Sequence[str] | None = None, ax=None):
+    """Scatter of a fitted quantity against its ground truth with the identity line."""
+    ax = _axes(ax)
+    truth, fitted = np.asarray(truth, float), np.asarray(fitted, float)
+    groups = np.asarray(groups if groups is not None else [""] * truth.size)
+    for i, g in enumerate(dict.fromkeys(groups)):
+        sel = groups == g
+        ax.plot(truth[sel], fitted[sel], "o", ms=4, alpha=0.6, color=f"C{i}", label=g or None)
+    finite = np.isfinite(truth) & np.isfinite(fitted)
+    if finite.any():
+        lo = min(truth[finite].min(), fitted[finite].min())
+        hi = max(truth[finite].max(), fitted[finite].max())
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="identity")
+    ax.set_xlabel(f"true {label}")
+    ax.set_ylabel(f"fitted {label}")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_counts(planted: Sequence[int], found: Sequence[int], *, groups: Sequence[str] | None = None, ax=None):
+    """Spikes found against spikes planted, jittered so that repeated draws stay visible."""
+    ax = _axes(ax)
+    planted, found = np.asarray(planted, float), np.asarray(found, float)
+    keep = np.isfinite(planted) & np.isfinite(found)
+    planted, found = planted[keep], found[keep]
+    rng = np.random.default_rng(0)  # jitter only: fixed so the figure is reproducible
+    jitter = rng.uniform(-0.15, 0.15, planted.size)
+    groups = np.asarray(groups if groups is not None else [""] * keep.size)[keep]
+    for i, g in enumerate(dict.fromkeys(groups)):
+        sel = groups == g
+        ax.plot(planted[sel] + jitter[sel], found[sel], "o", ms=4, alpha=0.5, color=f"C{i}", label=g or None)
+    top = max(planted.max(initial=0), found.max(initial=0)) + 1
+    ax.plot([0, top], [0, top], "k--", lw=1, label="found = planted")
+    ax.set_xlabel("spikes planted")
+    ax.set_ylabel("spikes found")
+    ax.legend(fontsize=7)
+    return ax

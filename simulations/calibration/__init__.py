@@ -1,0 +1,1 @@
+"""Synthetic calibration of the Marchenko-Pastur fit on the random-matrix ensembles."""

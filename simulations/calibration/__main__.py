@@ -1,0 +1,3 @@
+from simulations.calibration.main import main
+
+main()
