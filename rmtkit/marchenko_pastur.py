@@ -247,8 +247,8 @@ def fit_marchenko_pastur(
     mask: ArrayLike | None = None,
     lengths: ArrayLike | None = None,
     tw_factor: float = TW_FACTOR,
-    n_iter: int = 4,
-    n_grid: int = 48,
+    n_iter: int = 3,
+    n_grid: int = 32,
     n_refine: int = 3,
 ) -> MPFit:
     """Fit the MP law to a spectrum, excluding spikes automatically.

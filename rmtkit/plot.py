@@ -5,14 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from jax.typing import ArrayLike
 
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from jax.typing import ArrayLike  # noqa: E402
-
-from rmtkit.marchenko_pastur import MPFit, marchenko_pastur_pdf  # noqa: E402
+from rmtkit.marchenko_pastur import MPFit, marchenko_pastur_pdf
 
 
 def _axes(ax):
@@ -58,8 +55,9 @@ def plot_esd(
         ax.axvline(thr, color="C3", ls=":", lw=1, label=r"$\lambda_+$ + TW")
         spikes = x[x > thr]
         if spikes.size:
-            ax.plot(spikes, np.zeros_like(spikes), "|", color="C3", ms=14, mew=2,
-                    label=f"{spikes.size} spike{'s' * (spikes.size != 1)}")
+            # Ticks pinned to the bottom of the axes (x in data, y in axes units): visible on log axes too.
+            ax.plot(spikes, np.full_like(spikes, 0.03), "|", color="C3", ms=14, mew=2,
+                    transform=ax.get_xaxis_transform(), label=f"{spikes.size} spike{'s' * (spikes.size != 1)}")
     ax.set_xlabel(r"$\lambda$")
     ax.set_ylabel("density")
     if title:

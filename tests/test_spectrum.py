@@ -1,5 +1,6 @@
 """Eigenvalue extraction against NumPy's LAPACK, both conventions, both methods."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -7,12 +8,13 @@ import pytest
 import rmtkit
 
 
+@pytest.mark.parametrize("backend", ["auto", "numpy", "jax"])
 @pytest.mark.parametrize("method", ["gram", "svd"])
 @pytest.mark.parametrize("normalize", [True, False])
-def test_eigenvalues_match_numpy(method, normalize):
+def test_eigenvalues_match_numpy(method, normalize, backend):
     rng = np.random.default_rng(3)
     w = rng.standard_normal((3, 90, 60))
-    ev = np.asarray(rmtkit.eigenvalues(w, normalize=normalize, method=method))
+    ev = np.asarray(rmtkit.eigenvalues(w, normalize=normalize, method=method, backend=backend))
     ref = np.linalg.eigvalsh(np.swapaxes(w, -1, -2) @ w) / (90 if normalize else 1)
     assert ev.shape == (3, 60)
     np.testing.assert_allclose(ev, ref, rtol=1e-9, atol=1e-9)
@@ -26,13 +28,24 @@ def test_wide_matrix_is_transposed():
     assert rmtkit.eigenvalues(w).shape == (40,)
 
 
-def test_float32_stays_float32():
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_float32_stays_float32(backend):
     w = jnp.ones((8, 4), jnp.float32) + jnp.eye(8, 4, dtype=jnp.float32)
-    assert rmtkit.eigenvalues(w).dtype == jnp.float32
+    assert rmtkit.eigenvalues(w, backend=backend).dtype == jnp.float32
+
+
+def test_inside_jit_uses_the_jax_path():
+    w = np.random.default_rng(5).standard_normal((2, 30, 20))
+    inside = jax.jit(lambda x: rmtkit.eigenvalues(x))(w)
+    np.testing.assert_allclose(inside, rmtkit.eigenvalues(w, backend="numpy"), rtol=1e-10)
+    with pytest.raises(ValueError, match="cannot run inside jit"):
+        jax.jit(lambda x: rmtkit.eigenvalues(x, backend="numpy"))(w)
 
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match="method must be one of"):
         rmtkit.eigenvalues(np.ones((3, 3)), method="qr")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        rmtkit.eigenvalues(np.ones((3, 3)), backend="torch")
     with pytest.raises(ValueError, match=r"shape \(\.\.\., N, M\)"):
         rmtkit.eigenvalues(np.ones(3))

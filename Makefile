@@ -1,0 +1,38 @@
+# rmtkit: two commands do everything on a fresh machine.
+#   make demo   set up (.venv, package + dev extras, Fashion-MNIST) and write outputs/demo/summary.md + figures
+#   make test   same set-up, then the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.rmtkit-installed
+
+.PHONY: setup data demo test test-fast bench lint clean
+
+setup: $(STAMP) data
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+data:
+	bash scripts/ensure_data.sh
+
+demo: setup
+	$(PY) -m simulations.demo --out outputs/demo
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+bench: setup
+	$(PY) benchmarks/bench_mp_fit.py
+
+lint: setup
+	$(VENV)/bin/ruff check rmtkit simulations tests benchmarks
+
+clean:
+	rm -rf $(VENV) outputs multirun .pytest_cache
