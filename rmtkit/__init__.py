@@ -29,6 +29,8 @@ from rmtkit.metrics import (
     mp_soft_rank,
     stable_rank,
 )
+from rmtkit.powerlaw import PowerLawFit, fit_power_law
+from rmtkit.powerlaw_gof import alpha_confidence_interval, bootstrap_pvalue, likelihood_ratio_test
 from rmtkit.spectrum import eigenvalues
 from rmtkit.status import FitStatus, status_reason
 
@@ -37,6 +39,11 @@ __version__ = "0.1.0"
 __all__ = [
     "FitStatus",
     "MPFit",
+    "PowerLawFit",
+    "alpha_confidence_interval",
+    "bootstrap_pvalue",
+    "fit_power_law",
+    "likelihood_ratio_test",
     "alpha_weighted",
     "bbp_threshold",
     "eigenvalues",
