@@ -5,6 +5,7 @@ Marchenko-Pastur and power-law fits, capacity metrics and the 5+1 phases of trai
 """
 
 from rmtkit import ensembles
+from rmtkit.analyzer import analyze, layer_spectra, summarize
 from rmtkit.marchenko_pastur import (
     MPFit,
     bbp_threshold,
@@ -45,6 +46,9 @@ __all__ = [
     "fit_power_law",
     "likelihood_ratio_test",
     "alpha_weighted",
+    "analyze",
+    "layer_spectra",
+    "summarize",
     "bbp_threshold",
     "eigenvalues",
     "ensembles",

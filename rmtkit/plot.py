@@ -104,3 +104,76 @@ def plot_counts(planted: Sequence[int], found: Sequence[int], *, groups: Sequenc
     ax.set_ylabel("spikes found")
     ax.legend(fontsize=7)
     return ax
+
+
+PHASE_COLORS = {"random-like": "C0", "bleeding-out": "C9", "bulk+spikes": "C2", "bulk-decay": "C1",
+                "heavy-tailed": "C3", "rank-collapse": "C4"}
+
+
+def plot_tail(eigs: ArrayLike, *, alpha: float, xmin: float, xmax: float | None = None, title: str | None = None,
+              ax=None):
+    """Log-log complementary cdf of an ESD with the fitted power-law tail ``P(X > x) ∝ x^(1 - alpha)`` from ``xmin``."""
+    ax = _axes(ax)
+    x = np.sort(np.asarray(eigs, float))
+    x = x[(x > 0) & np.isfinite(x)]
+    ccdf = 1 - np.arange(x.size) / x.size
+    ax.loglog(x, ccdf, ".", ms=3, color="0.5", label="ESD (ccdf)")
+    if np.isfinite(alpha) and np.isfinite(xmin):
+        frac = np.mean(x >= xmin)
+        top = x[-1] if xmax is None or not np.isfinite(xmax) else xmax
+        grid = np.geomspace(xmin, top, 100)
+        if xmax is None or not np.isfinite(xmax):
+            model = frac * (grid / xmin) ** (1 - alpha)
+        else:  # truncated law: ccdf falls to 0 at xmax
+            model = frac * (grid ** (1 - alpha) - top ** (1 - alpha)) / (xmin ** (1 - alpha) - top ** (1 - alpha))
+        ax.loglog(grid, model, "C3-", lw=1.5, label=rf"power law $\alpha$={alpha:.2f}")
+        ax.axvline(xmin, color="C3", ls=":", lw=1, label=r"$x_{min}$")
+    ax.set_xlabel(r"$\lambda$")
+    ax.set_ylabel(r"P($\Lambda > \lambda$)")
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_model(df, *, ax=None):
+    """Per-layer alpha of an :func:`rmtkit.analyze` table, coloured by phase, with the usual alpha bands."""
+    ax = ax if ax is not None else plt.subplots(figsize=(max(6, 0.18 * len(df)), 3.8))[1]
+    ok = df[df["status"] == "ok"].reset_index(drop=True)
+    for label, color in PHASE_COLORS.items():
+        sel = ok["phase"] == label
+        if sel.any():
+            ax.scatter(np.flatnonzero(sel), ok.loc[sel, "alpha"].astype(float), color=color, s=22, label=label)
+    ax.axhspan(2, 6, color="0.92", zorder=0, label=r"2 < $\alpha$ < 6")
+    ax.set_xticks(range(len(ok)))
+    ax.set_xticklabels(ok["name"], rotation=90, fontsize=5)
+    ax.set_ylabel(r"$\alpha$")
+    ax.set_yscale("log")
+    ax.legend(fontsize=7, ncol=3)
+    return ax
+
+
+def save_model_plots(df, spectra: dict, out_dir) -> int:
+    """Write ``model.png`` (alpha and phase per layer) and one ``<layer>.png`` (ESD + MP fit, log-log tail) per analysed layer."""
+    from pathlib import Path
+
+    from rmtkit.marchenko_pastur import fit_marchenko_pastur
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fig = plot_model(df).figure
+    fig.tight_layout()
+    fig.savefig(out / "model.png", dpi=120)
+    plt.close(fig)
+    written = 1
+    for row in df[df["status"] == "ok"].itertuples():
+        ev = spectra[row.name]
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
+        plot_esd(ev, q=row.Q, fit=fit_marchenko_pastur(ev, row.Q), bins=80, title=f"{row.name}: {row.phase}", ax=a1)
+        plot_tail(ev, alpha=float(row.alpha if row.alpha is not None else np.nan),
+                  xmin=float(row.xmin if row.xmin is not None else np.nan), title=row.name, ax=a2)
+        fig.tight_layout()
+        fig.savefig(out / f"{row.name.replace('/', '_')}.png", dpi=100)
+        plt.close(fig)
+        written += 1
+    return written

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from hydra.core.config_store import ConfigStore
@@ -41,6 +42,13 @@ class CalibrationConfig:
     x64: bool = True  # float64 eigenvalues and fits
     table_format: str = "csv"  # csv | parquet
     figures: bool = True
+    smoke: bool = False  # debug=smoke: M = 100, one Q, one value, 3 seeds
+
+
+def shrink(cfg: CalibrationConfig) -> CalibrationConfig:
+    """The seconds-long version of ``cfg`` (``debug=smoke``)."""
+    ensemble = dataclasses.replace(cfg.ensemble, values=cfg.ensemble.values[:1])
+    return dataclasses.replace(cfg, ensemble=ensemble, m=[100], q=cfg.q[-1:], seeds=3, smoke=False)
 
 
 def register_configs() -> None:

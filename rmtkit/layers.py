@@ -1,0 +1,165 @@
+"""From named tensors to the weight matrices the theory talks about (REFERENCE §1).
+
+- Dense kernels and embeddings (2-D) are one matrix each.
+- Convolution kernels (4-D) give one ``c_in x c_out`` matrix per kernel position, ``kh * kw`` in all,
+  whose eigenvalues are pooled ([MPM-NC] "method (1)"). Flax stores ``(kh, kw, c_in, c_out)``,
+  PyTorch ``(c_out, c_in, kh, kw)``; ``conv_layout="auto"`` tells them apart by where the small
+  spatial axes are.
+- Flax ``DenseGeneral`` attention kernels (3-D) are reshaped: ``(features, heads, head_dim)`` to
+  ``features x (heads * head_dim)`` for query/key/value, ``(heads, head_dim, features)`` to
+  ``(heads * head_dim) x features`` for the output projection (a name containing ``out``).
+
+Every tensor not analysed is returned as a :class:`Skipped` with the reason: nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: Default smallest number of eigenvalues (per matrix, i.e. ``min(N, M)``) worth a spectral fit.
+DEFAULT_MIN_EVALS = 50
+LAYER_TYPES = ("dense", "conv", "embedding", "dense_general")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One analysable tensor: ``matrices`` has shape ``(k, N, M)`` with ``N >= M`` (``k > 1`` for conv)."""
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    dtype: str
+    matrices: Any  # (k, N, M) array, possibly a lazy view of a memory map
+
+    @property
+    def n(self) -> int:
+        return int(self.matrices.shape[-2])
+
+    @property
+    def m(self) -> int:
+        return int(self.matrices.shape[-1])
+
+    @property
+    def num_evals(self) -> int:
+        return int(self.matrices.shape[0] * self.m)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A tensor that was not analysed, and why."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    reason: str
+
+
+def _matches(name: str, patterns: Iterable[str]) -> bool:
+    """Glob (``encoder.*.dense``) or regular expression (``re:^encoder``) match."""
+    for p in patterns:
+        if p.startswith("re:"):
+            if re.search(p[3:], name):
+                return True
+        elif fnmatch.fnmatchcase(name, p) or p in name:
+            return True
+    return False
+
+
+def _kind(name: str, ndim: int) -> str | None:
+    if ndim == 2:
+        return "embedding" if "embed" in name.lower() else "dense"
+    if ndim == 3:
+        return "dense_general"
+    if ndim == 4:
+        return "conv"
+    return None
+
+
+def _as_matrices(name: str, a: Any, kind: str, conv_layout: str) -> Any:
+    shape = a.shape
+    if kind in ("dense", "embedding"):
+        mats = a[None]
+    elif kind == "dense_general":
+        is_out = re.search(r"(^|[._/])out", name.lower()) is not None
+        mats = a.reshape(shape[0] * shape[1], shape[2])[None] if is_out else a.reshape(shape[0], shape[1] * shape[2])[None]
+    else:  # conv
+        layout = conv_layout
+        if layout == "auto":
+            layout = "torch" if shape[2] * shape[3] < shape[0] * shape[1] else "flax"
+        if layout == "torch":  # (c_out, c_in, kh, kw) -> (kh * kw, c_in, c_out)
+            mats = np.moveaxis(np.asarray(a).reshape(shape[0], shape[1], -1), -1, 0).swapaxes(1, 2)
+        elif layout == "flax":  # (kh, kw, c_in, c_out) -> (kh * kw, c_in, c_out)
+            mats = a.reshape(shape[0] * shape[1], shape[2], shape[3])
+        else:
+            raise ValueError(f"conv_layout must be 'auto', 'flax' or 'torch', got {conv_layout!r}")
+    if mats.shape[-2] < mats.shape[-1]:
+        mats = mats.swapaxes(-1, -2)
+    return mats
+
+
+def extract_layers(
+    weights: Mapping[str, Any],
+    *,
+    layers: Iterable[str] | None = None,
+    exclude: Iterable[str] | None = None,
+    types: Iterable[str] | None = None,
+    min_evals: int = DEFAULT_MIN_EVALS,
+    max_evals: int | None = None,
+    conv_layout: str = "auto",
+) -> tuple[list[Layer], list[Skipped]]:
+    """Split named tensors into analysable :class:`Layer` s and :class:`Skipped` ones (with reasons).
+
+    Args:
+        weights: ``{name: array}`` (see :func:`rmtkit.io.load_weights`).
+        layers: keep only names matching one of these globs / substrings / ``re:`` regexes.
+        exclude: drop names matching any of these.
+        types: keep only these kinds (``dense``, ``conv``, ``embedding``, ``dense_general``).
+        min_evals, max_evals: bounds on ``min(N, M)``, the eigenvalues per matrix.
+        conv_layout: ``auto``, ``flax`` (kh, kw, c_in, c_out) or ``torch`` (c_out, c_in, kh, kw).
+    """
+    if types is not None:
+        types = set(types)
+        unknown = types - set(LAYER_TYPES)
+        if unknown:
+            raise ValueError(f"unknown layer types {sorted(unknown)}; choose from {LAYER_TYPES}")
+    keep, skipped = [], []
+    for name, a in weights.items():
+        shape = tuple(int(s) for s in np.shape(a))
+        dtype = str(getattr(a, "dtype", np.asarray(a).dtype))
+
+        def skip(reason: str, name=name, shape=shape, dtype=dtype) -> None:
+            skipped.append(Skipped(name, shape, dtype, reason))
+
+        if layers is not None and not _matches(name, layers):
+            skip("filtered: name does not match --layers")
+            continue
+        if exclude is not None and _matches(name, exclude):
+            skip("filtered: name matches --exclude")
+            continue
+        kind = _kind(name, len(shape))
+        if kind is None:
+            skip(f"{len(shape)}-D tensor (bias, norm or scalar): not a weight matrix" if len(shape) < 2
+                 else f"{len(shape)}-D tensor: unsupported layout")
+            continue
+        if not (np.issubdtype(np.dtype(dtype), np.floating) or dtype in ("bfloat16", "float8_e4m3fn", "float8_e5m2")):
+            skip(f"{dtype} tensor: not a float weight")
+            continue
+        if types is not None and kind not in types:
+            skip(f"filtered: type {kind} not in --types")
+            continue
+        mats = _as_matrices(name, a, kind, conv_layout)
+        m = int(mats.shape[-1])
+        if m < min_evals:
+            skip(f"too small: min(N, M) = {m} < min_evals = {min_evals}")
+            continue
+        if max_evals is not None and m > max_evals:
+            skip(f"too large: min(N, M) = {m} > max_evals = {max_evals}")
+            continue
+        keep.append(Layer(name, kind, shape, dtype, mats))
+    return keep, skipped

@@ -1,0 +1,3 @@
+from simulations.universality.main import main
+
+main()

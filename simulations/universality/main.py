@@ -1,0 +1,29 @@
+"""Hydra entry point: ``python -m simulations.universality [overrides]``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+import jax
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from simulations.universality.config import UniversalityConfig, register_configs
+from simulations.universality.run import run
+
+register_configs()
+CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="universality")
+def main(dict_cfg: DictConfig) -> None:
+    cfg: UniversalityConfig = OmegaConf.to_object(dict_cfg)
+    jax.config.update("jax_enable_x64", cfg.x64)
+    logging.getLogger("jax").setLevel(logging.WARNING)
+    run(cfg, HydraConfig.get().runtime.output_dir)
+
+
+if __name__ == "__main__":
+    main()
