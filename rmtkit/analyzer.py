@@ -76,29 +76,34 @@ class AnalyzeOptions:
 
 
 def _spectra(layers: list[Layer], dtype, normalize: bool, progress) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Eigenvalues of every layer (pooled over conv slices), computed in batches of same-shape matrices."""
+    """Eigenvalues of every layer (pooled over conv slices), with the layers that have none and why.
+
+    On a CPU backend each matrix goes straight to LAPACK (no stacking copy: that *is* the floor);
+    elsewhere same-shape matrices are stacked and sent to the device in one batched call.
+    """
+    batched = jax.default_backend() != "cpu"
     groups: dict[tuple, list[Layer]] = defaultdict(list)
     for layer in layers:
-        groups[tuple(layer.matrices.shape)].append(layer)
+        groups[tuple(layer.matrices.shape) if batched else (layer.name,)].append(layer)
     spectra, failures = {}, {}
     for group in groups.values():
-        stack, names = [], []
-        for layer in group:
-            w = np.asarray(layer.matrices, dtype=dtype)
-            bad = int((~np.isfinite(w)).sum())
-            if bad:
-                failures[layer.name] = f"{bad} NaN/Inf entries in the weights"
-            elif not np.any(w):
-                failures[layer.name] = "all-zero matrix: no spectrum to fit"
+        mats = [np.asarray(layer.matrices, dtype=dtype) for layer in group]
+        # One cheap pass finds NaN/Inf (they poison the sum); count them only when present.
+        good = []
+        for layer, w in zip(group, mats, strict=True):
+            if np.isfinite(w.sum()):
+                good.append((layer, w))
             else:
-                stack.append(w)
-                names.append(layer.name)
-            progress.update(0.5)
-        if stack:
-            ev = np.asarray(eigenvalues(np.stack(stack), normalize=normalize))
-            for name, e in zip(names, ev, strict=True):
-                spectra[name] = np.sort(e.reshape(-1))
-        progress.update(0.5 * len(group))
+                failures[layer.name] = f"{int((~np.isfinite(w)).sum())} NaN/Inf entries in the weights"
+        if good:
+            ev = np.asarray(eigenvalues(np.stack([w for _, w in good]) if batched else good[0][1], normalize=normalize))
+            ev = ev.reshape(len(good), -1)
+            for (layer, _), e in zip(good, ev, strict=True):
+                if e.max() > 0:
+                    spectra[layer.name] = np.sort(e)
+                else:
+                    failures[layer.name] = "all-zero matrix: no spectrum to fit"
+        progress.update(len(group))
     return spectra, failures
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from rmtkit.cli import main
+
+sys.exit(main())

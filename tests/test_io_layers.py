@@ -1,0 +1,146 @@
+"""Reading every supported source, and turning tensors into weight matrices with reasons for the rest."""
+
+import json
+
+import jax
+import ml_dtypes
+import numpy as np
+import pytest
+from flax import linen, nnx
+
+from rmtkit import io
+from rmtkit.layers import extract_layers
+
+
+def test_safetensors_roundtrip_including_bfloat16(tmp_path):
+    rng = np.random.default_rng(0)
+    tensors = {"a.weight": rng.standard_normal((7, 5)).astype(np.float32),
+               "b": rng.standard_normal((3,)).astype(ml_dtypes.bfloat16),
+               "c": np.arange(6, dtype=np.int64).reshape(2, 3), "d": rng.standard_normal((2, 2)).astype(np.float16)}
+    path = tmp_path / "m.safetensors"
+    io.write_safetensors(path, tensors, metadata={"format": "np"})
+    back = io.read_safetensors(path)
+    assert set(back) == set(tensors)
+    for k, v in tensors.items():
+        assert back[k].dtype == v.dtype and back[k].shape == v.shape
+        np.testing.assert_array_equal(back[k].astype(np.float64), v.astype(np.float64))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "header", "empty", "offsets"])
+def test_corrupt_safetensors_gives_clear_error(tmp_path, damage):
+    path = tmp_path / "m.safetensors"
+    io.write_safetensors(path, {"w": np.ones((50, 60), np.float32)})
+    raw = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(raw[: len(raw) // 2])
+    elif damage == "header":
+        path.write_bytes(raw[:8] + b"{not json" + raw[17:])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    else:
+        path.write_bytes(raw.replace(b'"data_offsets":[0,12000]', b'"data_offsets":[0,99999]'))
+    with pytest.raises(io.CheckpointError, match=r"m\.safetensors: .*(truncated|corrupt)"):
+        io.read_safetensors(path)
+
+
+def test_missing_path_and_unknown_format(tmp_path):
+    with pytest.raises(io.CheckpointError, match="no such file or directory"):
+        io.load_weights(tmp_path / "nope.safetensors")
+    (tmp_path / "w.txt").write_text("x")
+    with pytest.raises(io.CheckpointError, match="unknown checkpoint format"):
+        io.load_weights(tmp_path / "w.txt")
+    with pytest.raises(io.CheckpointError, match="no \\*.safetensors"):
+        io.load_weights(tmp_path)
+
+
+def test_hf_directories_single_and_sharded(tmp_path):
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((60, 50)).astype(np.float32), rng.standard_normal((80, 70)).astype(np.float32)
+    single = tmp_path / "single"
+    single.mkdir()
+    io.write_safetensors(single / "model.safetensors", {"a": a, "b": b})
+    sharded = tmp_path / "sharded"
+    sharded.mkdir()
+    io.write_safetensors(sharded / "model-00001-of-00002.safetensors", {"a": a})
+    io.write_safetensors(sharded / "model-00002-of-00002.safetensors", {"b": b})
+    index = {"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}
+    (sharded / "model.safetensors.index.json").write_text(json.dumps(index))
+    for folder in (single, sharded):
+        w = io.load_weights(folder)
+        np.testing.assert_array_equal(w["a"], a)
+        np.testing.assert_array_equal(w["b"], b)
+    index["weight_map"]["c"] = "model-00002-of-00002.safetensors"
+    (sharded / "model.safetensors.index.json").write_text(json.dumps(index))
+    with pytest.raises(io.CheckpointError, match="absent from the shards"):
+        io.load_weights(sharded)
+
+
+def test_npz_nested_dict_linen_and_nnx(tmp_path):
+    rng = np.random.default_rng(2)
+    np.savez(tmp_path / "w.npz", dense=rng.standard_normal((60, 55)))
+    assert io.load_weights(tmp_path / "w.npz")["dense"].shape == (60, 55)
+    nested = {"block": {"fc": {"kernel": np.ones((3, 4))}}, "head": np.zeros(2)}
+    assert set(io.load_weights(nested)) == {"block.fc.kernel", "head"}
+    params = linen.Dense(64).init(jax.random.key(0), np.ones((1, 80)))["params"]
+    assert {k: v.shape for k, v in io.load_weights(params).items()} == {"kernel": (80, 64), "bias": (64,)}
+    model = nnx.Sequential(nnx.Linear(80, 64, rngs=nnx.Rngs(0)), nnx.Linear(64, 10, rngs=nnx.Rngs(1)))
+    flat = io.load_weights(model)
+    assert flat["layers.0.kernel"].shape == (80, 64) and flat["layers.1.bias"].shape == (10,)
+    assert set(io.load_weights(nnx.state(model, nnx.Param))) == set(flat)
+
+
+def test_torch_state_dict_when_torch_is_installed(tmp_path):
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "sd.pt"
+    torch.save({"fc.weight": torch.ones(60, 50)}, path)
+    assert io.load_weights(path)["fc.weight"].shape == (60, 50)
+
+
+def test_extract_layers_kinds_and_reasons():
+    rng = np.random.default_rng(3)
+    conv = rng.standard_normal((3, 3, 64, 96)).astype(np.float32)
+    weights = {
+        "fc.kernel": rng.standard_normal((100, 80)),
+        "wide.kernel": rng.standard_normal((60, 200)),
+        "tok_embed.embedding": rng.standard_normal((500, 64)),
+        "conv.kernel": conv,
+        "torch_conv.weight": np.ascontiguousarray(conv.transpose(3, 2, 0, 1)),
+        "attn.query.kernel": rng.standard_normal((64, 4, 16)),
+        "attn.out.kernel": rng.standard_normal((4, 16, 64)),
+        "fc.bias": np.zeros(80),
+        "tiny.kernel": rng.standard_normal((100, 10)),
+        "ids": np.arange(100 * 60).reshape(100, 60),
+        "five_d": np.zeros((2, 2, 2, 2, 2)),
+    }
+    layers, skipped = extract_layers(weights)
+    by_name = {layer.name: layer for layer in layers}
+    assert by_name["fc.kernel"].kind == "dense" and by_name["fc.kernel"].matrices.shape == (1, 100, 80)
+    assert by_name["wide.kernel"].matrices.shape == (1, 200, 60)  # transposed so that N >= M
+    assert by_name["tok_embed.embedding"].kind == "embedding"
+    assert by_name["conv.kernel"].matrices.shape == (9, 96, 64) and by_name["conv.kernel"].num_evals == 9 * 64
+    np.testing.assert_allclose(np.sort(np.linalg.svd(by_name["conv.kernel"].matrices, compute_uv=False).ravel()),
+                               np.sort(np.linalg.svd(by_name["torch_conv.weight"].matrices, compute_uv=False).ravel()),
+                               rtol=1e-5)
+    assert by_name["attn.query.kernel"].matrices.shape == (1, 64, 64)
+    assert by_name["attn.out.kernel"].matrices.shape == (1, 64, 64)
+    reasons = {s.name: s.reason for s in skipped}
+    assert reasons["fc.bias"].startswith("1-D tensor")
+    assert reasons["tiny.kernel"] == "too small: min(N, M) = 10 < min_evals = 50"
+    assert reasons["ids"] == "int64 tensor: not a float weight"
+    assert reasons["five_d"] == "5-D tensor: unsupported layout"
+    assert len(layers) + len(skipped) == len(weights)
+
+
+def test_extract_layers_filters():
+    w = {"enc.0.q": np.ones((60, 60)), "enc.1.q": np.ones((60, 60)), "dec.q": np.ones((60, 60)),
+         "c": np.ones((3, 3, 60, 60))}
+    keep = lambda **kw: sorted(layer.name for layer in extract_layers(w, **kw)[0])
+    assert keep(layers=["enc.*"]) == ["enc.0.q", "enc.1.q"]
+    assert keep(layers=["re:^enc\\.1"]) == ["enc.1.q"]
+    assert keep(exclude=["enc"]) == ["c", "dec.q"]
+    assert keep(types=["conv"]) == ["c"]
+    assert keep(max_evals=59) == []
+    skipped = extract_layers(w, types=["conv"])[1]
+    assert {s.reason for s in skipped} == {"filtered: type dense not in --types"}
+    with pytest.raises(ValueError, match="unknown layer types"):
+        extract_layers(w, types=["lstm"])
