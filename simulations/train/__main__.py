@@ -1,0 +1,3 @@
+from simulations.train.main import main
+
+main()

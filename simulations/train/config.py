@@ -1,0 +1,73 @@
+"""Typed configuration of the training suite (schemas behind ``conf/train.yaml`` and its groups)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from hydra.core.config_store import ConfigStore
+
+from simulations.train.data import DataConfig
+from simulations.train.models import ModelConfig
+
+
+@dataclass
+class OptimizerConfig:
+    """SGD with momentum and per-epoch exponential decay (the paper: 0.01, 0.9, x0.95), or Adam.
+
+    ``weight_decay`` maps layer names to explicit L2 coefficients added to the loss,
+    ``coef * sum(W**2)`` (the Keras ``kernel_regularizer`` of the authors' scripts).
+    """
+
+    name: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    lr_decay: float = 0.95
+    weight_decay: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class AnalysisConfig:
+    """In-process spectral monitoring of the live weights (rmtkit.analyze) every ``every`` epochs."""
+
+    every: int = 1  # 0: only after the last epoch
+    layers: list[str] = field(default_factory=lambda: ["fc1", "fc2"])
+    min_evals: int = 10
+    normalize: bool = False  # lambda = s^2, as the analyzer's default
+    checkpoints: bool = True  # save the watched weights of every analysed epoch
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    batch_size: int = 32
+    epochs: int = 10
+    loss: str = "cross_entropy"  # cross_entropy | mse (on one-hot labels, the paper's)
+    seed: int = 0
+    threads: int = 0  # XLA CPU threads for this process (0: XLA's default); set per job in sweeps
+    x64: bool = False
+    resume: bool = True  # skip a finished run, continue a killed one from its last epoch
+    fail_at_epoch: int = 0  # testing only: raise after this epoch (a crashing job in a sweep)
+    smoke: bool = False
+    progress: bool = True
+
+
+def shrink(cfg: TrainConfig) -> TrainConfig:
+    """``debug=smoke``: the tiny model on 512 examples (synthetic data stays synthetic) for 2 epochs."""
+    model = dataclasses.replace(cfg.model, name="tiny", width=32)
+    data = dataclasses.replace(cfg.data, subset=512, val_size=min(cfg.data.val_size, 500))
+    analysis = dataclasses.replace(cfg.analysis, layers=["fc1"], min_evals=10)
+    return dataclasses.replace(cfg, model=model, data=data, analysis=analysis, epochs=2, batch_size=min(cfg.batch_size, 64),
+                               smoke=False)
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="train_schema", node=TrainConfig)
+    cs.store(group="model", name="model_schema", node=ModelConfig)
+    cs.store(group="data", name="data_schema", node=DataConfig)
+    cs.store(group="optimizer", name="optimizer_schema", node=OptimizerConfig)
+    cs.store(group="analysis", name="analysis_schema", node=AnalysisConfig)

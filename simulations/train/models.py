@@ -1,0 +1,132 @@
+"""The papers' toy models in Flax NNX (REFERENCE §5), adapted to 28 x 28 x 1 inputs.
+
+Layer attribute names (``conv1``, ``fc1``, ...) are what the analyzer and the configs call them.
+Glorot-normal kernels; biases 0.1 where the paper says so (MiniAlexNet), 0 elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+glorot_normal = nnx.initializers.glorot_normal()
+
+
+def _dense(n_in: int, n_out: int, bias: float, rngs: nnx.Rngs) -> nnx.Linear:
+    return nnx.Linear(n_in, n_out, kernel_init=glorot_normal, bias_init=nnx.initializers.constant(bias), rngs=rngs)
+
+
+def _conv(c_in: int, c_out: int, size: int, bias: float, padding: str, rngs: nnx.Rngs) -> nnx.Conv:
+    return nnx.Conv(c_in, c_out, (size, size), padding=padding, kernel_init=glorot_normal,
+                    bias_init=nnx.initializers.constant(bias), rngs=rngs)
+
+
+class MLP3(nnx.Module):
+    """Flatten -> 3 x Dense(width, ReLU) -> Dense(10) ([MM-JMLR] §6)."""
+
+    def __init__(self, *, width: int = 512, num_classes: int = 10, bias: float = 0.0, rngs: nnx.Rngs):
+        self.fc1 = _dense(784, width, bias, rngs)
+        self.fc2 = _dense(width, width, bias, rngs)
+        self.fc3 = _dense(width, width, bias, rngs)
+        self.fc4 = _dense(width, num_classes, bias, rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = x.reshape(x.shape[0], -1)
+        x = nnx.relu(self.fc1(x))
+        x = nnx.relu(self.fc2(x))
+        x = nnx.relu(self.fc3(x))
+        return self.fc4(x)
+
+
+class LeNet5(nnx.Module):
+    """Conv(20, 5x5) -> MaxPool2 -> Conv(50, 5x5) -> MaxPool2 -> Dense(500) -> Dense(10), the modern variant.
+
+    With 28 x 28 inputs and valid convolutions FC1 is 800 x 500.
+    """
+
+    def __init__(self, *, num_classes: int = 10, bias: float = 0.0, rngs: nnx.Rngs):
+        self.conv1 = _conv(1, 20, 5, bias, "VALID", rngs)
+        self.conv2 = _conv(20, 50, 5, bias, "VALID", rngs)
+        self.fc1 = _dense(4 * 4 * 50, 500, bias, rngs)
+        self.fc2 = _dense(500, num_classes, bias, rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = nnx.max_pool(nnx.relu(self.conv1(x)), (2, 2), (2, 2))
+        x = nnx.max_pool(nnx.relu(self.conv2(x)), (2, 2), (2, 2))
+        x = nnx.relu(self.fc1(x.reshape(x.shape[0], -1)))
+        return self.fc2(x)
+
+
+class MiniAlexNet(nnx.Module):
+    """Conv(96, 5x5) -> MaxPool(3, 2) -> BN -> Conv(256, 5x5) -> MaxPool(3, 2) -> BN -> Dense(384) -> Dense(192) -> Dense(10).
+
+    The paper's model ([MM-JMLR] §6; REFERENCE §5), 'same' padding, biases 0.1. On 28 x 28 inputs
+    the flattened features are ``7 * 7 * c2``; ``conv_width`` scales the conv channels (96, 256) as a
+    budget knob while FC1/FC2 keep 384/192 units, so FC2 is 384 x 192 (Q = 2) as in the paper.
+    """
+
+    def __init__(self, *, conv_width: float = 1.0, num_classes: int = 10, bias: float = 0.1, rngs: nnx.Rngs):
+        c1, c2 = max(1, round(96 * conv_width)), max(1, round(256 * conv_width))
+        self.conv1 = _conv(1, c1, 5, bias, "SAME", rngs)
+        self.bn1 = nnx.BatchNorm(c1, rngs=rngs)
+        self.conv2 = _conv(c1, c2, 5, bias, "SAME", rngs)
+        self.bn2 = nnx.BatchNorm(c2, rngs=rngs)
+        self.fc1 = _dense(7 * 7 * c2, 384, bias, rngs)
+        self.fc2 = _dense(384, 192, bias, rngs)
+        self.fc3 = _dense(192, num_classes, bias, rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = self.bn1(nnx.max_pool(nnx.relu(self.conv1(x)), (3, 3), (2, 2), padding="SAME"))
+        x = self.bn2(nnx.max_pool(nnx.relu(self.conv2(x)), (3, 3), (2, 2), padding="SAME"))
+        x = nnx.relu(self.fc1(x.reshape(x.shape[0], -1)))
+        x = nnx.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+class Tiny(nnx.Module):
+    """A two-layer MLP (784 -> width -> 10) for fast tests; ``fc1`` is 784 x width."""
+
+    def __init__(self, *, width: int = 64, num_classes: int = 10, bias: float = 0.0, rngs: nnx.Rngs):
+        self.fc1 = _dense(784, width, bias, rngs)
+        self.fc2 = _dense(width, num_classes, bias, rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.fc2(nnx.relu(self.fc1(x.reshape(x.shape[0], -1))))
+
+
+MODELS = {"mlp3": MLP3, "lenet5": LeNet5, "minialexnet": MiniAlexNet, "tiny": Tiny}
+
+
+@dataclass
+class ModelConfig:
+    """Which model, and its size knobs (``width`` for MLP3/Tiny, ``conv_width`` for MiniAlexNet)."""
+
+    name: str = "lenet5"
+    width: int = 512
+    conv_width: float = 1.0
+
+
+def build_model(cfg: ModelConfig, *, seed: int) -> nnx.Module:
+    """Instantiate the model of ``cfg`` with parameters drawn from ``seed``."""
+    rngs = nnx.Rngs(params=seed)
+    match cfg.name:
+        case "mlp3" | "tiny":
+            return MODELS[cfg.name](width=cfg.width, rngs=rngs)
+        case "lenet5":
+            return LeNet5(rngs=rngs)
+        case "minialexnet":
+            return MiniAlexNet(conv_width=cfg.conv_width, rngs=rngs)
+    raise ValueError(f"unknown model {cfg.name!r}; choose one of {sorted(MODELS)}")
+
+
+def weight_matrices(model: nnx.Module) -> dict[str, jax.Array]:
+    """``{layer: kernel}`` of every Linear/Conv layer, by attribute name (``fc1``, ``conv2``...)."""
+    return {name: module.kernel.value for name, module in vars(model).items()
+            if isinstance(module, nnx.Linear | nnx.Conv)}
+
+
+def count_params(model: nnx.Module) -> int:
+    return sum(int(jnp.size(x)) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))

@@ -1,0 +1,195 @@
+"""The training suite: models, data, the trainer with its spectral history, resume, sweeps and the collector."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from rmtkit.datasets import DatasetMissingError
+from simulations import collect
+from simulations.train.config import TrainConfig, register_configs, shrink
+from simulations.train.data import DataConfig, load_data
+from simulations.train.main import CONFIG_DIR
+from simulations.train.models import ModelConfig, build_model, weight_matrices
+from simulations.train.run import run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _compose(overrides):
+    register_configs()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return OmegaConf.to_object(compose(config_name="train", overrides=overrides))
+
+
+GROUPS = {"model": ["mlp3", "lenet5", "minialexnet", "tiny"], "data": ["fashion_mnist", "synthetic"],
+          "optimizer": ["sgd", "adam"], "analysis": ["default"], "experiment": ["batch_size_sweep", "weight_decay"],
+          "debug": ["smoke"]}
+
+
+@pytest.mark.parametrize(("group", "choice"), [(g, c) for g, cs in GROUPS.items() for c in cs])
+def test_every_config_group_composes_and_instantiates(group, choice):
+    cfg = _compose([f"{group}={choice}"])
+    assert isinstance(cfg, TrainConfig)
+    model = build_model(shrink(cfg).model if group == "debug" else cfg.model, seed=0)
+    assert model(jnp.ones((2, 28, 28, 1))).shape == (2, 10)
+    if group == "experiment":
+        assert cfg.model.name == "minialexnet" and cfg.loss == "mse" and cfg.threads == 1
+
+
+def test_sweep_and_slurm_launcher_configs_compose():
+    register_configs()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["experiment=batch_size_sweep", "hydra/launcher=slurm"],
+                      return_hydra_config=True)
+    assert cfg.hydra.sweeper.params.batch_size == "2,4,8,16,32,50,100,250,500,1000"
+    assert cfg.hydra.launcher._target_.endswith("SlurmLauncher") and cfg.hydra.launcher.cpus_per_task == 2
+
+
+def test_models_match_the_paper_shapes_and_init():
+    shapes = {n: {k: v.shape for k, v in weight_matrices(build_model(ModelConfig(name=n), seed=0)).items()}
+              for n in ("mlp3", "lenet5", "minialexnet")}
+    assert shapes["minialexnet"]["fc2"] == (384, 192) and shapes["minialexnet"]["fc1"] == (7 * 7 * 256, 384)
+    assert shapes["lenet5"]["fc1"] == (800, 500) and shapes["lenet5"]["conv2"] == (5, 5, 20, 50)
+    assert shapes["mlp3"]["fc2"] == (512, 512)
+    alex = build_model(ModelConfig(name="minialexnet", conv_width=0.25), seed=0)
+    assert float(alex.fc1.bias.value[0]) == pytest.approx(0.1)
+    fc1 = np.asarray(alex.fc1.kernel.value)
+    assert fc1.std() == pytest.approx(np.sqrt(2 / sum(fc1.shape)), rel=0.05)  # Glorot normal
+
+
+def test_data_splits_noise_and_determinism():
+    d = load_data(DataConfig(name="synthetic", subset=1000, val_size=500, label_noise=0.3, seed=3))
+    assert d.train.x.shape == (1000, 28, 28, 1) and d.val.x.shape == (500, 28, 28, 1)
+    assert d.noisy.mean() == pytest.approx(0.3, abs=0.05)
+    assert abs(float(d.train.x.mean())) < 1e-3
+    again = load_data(DataConfig(name="synthetic", subset=1000, val_size=500, label_noise=0.3, seed=3))
+    np.testing.assert_array_equal(d.train.y, again.train.y)
+    with pytest.raises(ValueError, match="label_noise"):
+        load_data(DataConfig(name="synthetic", label_noise=1.5))
+
+
+def test_fashion_mnist_real_data():
+    d = load_data(DataConfig(subset=2000))
+    assert d.train.x.shape == (2000, 28, 28, 1) and d.test.x.shape == (10000, 28, 28, 1)
+    assert set(np.unique(d.test.y)) == set(range(10)) and np.bincount(d.test.y).tolist() == [1000] * 10
+
+
+def test_missing_dataset_names_the_package(tmp_path):
+    with pytest.raises(DatasetMissingError, match="dataset-fashion-mnist"):
+        load_data(DataConfig(data_dir=str(tmp_path)))
+
+
+def _tiny(tmp_path, **kw):
+    base = dict(model=ModelConfig(name="tiny", width=32), data=DataConfig(name="synthetic", subset=1024, val_size=500),
+                batch_size=32, epochs=3, progress=False)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_run_writes_history_checkpoints_figures_and_skips_when_done(tmp_path):
+    cfg = _tiny(tmp_path)
+    cfg.analysis.layers = ["fc1", "fc2"]
+    result = run(cfg, tmp_path)
+    assert result["test_acc"] > 0.3  # 10 classes: chance is 0.1
+    metrics = pd.read_csv(tmp_path / "metrics.csv")
+    assert metrics.epoch.tolist() == [1, 2, 3] and (metrics.analysis_seconds > 0).all()
+    spectral = pd.read_csv(tmp_path / "spectral.csv")
+    assert sorted(spectral.epoch.unique()) == [0, 1, 2, 3]
+    fc1 = spectral[spectral.name == "fc1"]
+    assert (fc1.status == "ok").all() and fc1.alpha.notna().all() and (fc1.N == 784).all() and (fc1.M == 32).all()
+    assert spectral[spectral.name == "fc2"].status.eq("skipped").all()  # 32 x 10: below min_evals
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [f"epoch_00{i}.safetensors" for i in (1, 2, 3)]
+    for name in ("DONE.json", "final_weights.safetensors", "phases.png", "esd_fc1.png", "config.json"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert not (tmp_path / "state").exists()
+    assert json.loads((tmp_path / "DONE.json").read_text())["fc1_phase"] in (
+        "random-like", "bleeding-out", "bulk+spikes", "bulk-decay", "heavy-tailed", "rank-collapse")
+    start = time.perf_counter()
+    assert run(cfg, tmp_path) == result and time.perf_counter() - start < 2  # finished: skipped
+
+
+def test_weight_decay_shrinks_the_named_layer_and_bad_names_fail(tmp_path):
+    plain = _tiny(tmp_path, epochs=2)
+    decayed = _tiny(tmp_path, epochs=2)
+    decayed.optimizer.weight_decay = {"fc1": 0.05}
+    run(plain, tmp_path / "plain")
+    run(decayed, tmp_path / "decayed")
+    norm = lambda d: float(pd.read_csv(d / "spectral.csv").query("epoch == 2 and name == 'fc1'").log_norm.iloc[0])
+    assert norm(tmp_path / "decayed") < norm(tmp_path / "plain") - 0.3
+    bad = _tiny(tmp_path)
+    bad.optimizer.weight_decay = {"fc9": 1.0}
+    with pytest.raises(ValueError, match="unknown layers"):
+        run(bad, tmp_path / "bad")
+
+
+def _cli(*args, **kw):
+    return subprocess.Popen([sys.executable, "-m", "simulations.train", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def test_a_killed_run_resumes_from_its_last_epoch(tmp_path):
+    out = tmp_path / "run"
+    args = ["model=tiny", "data=synthetic", "data.subset=2048", "batch_size=8", "epochs=40", "progress=false",
+            "analysis.layers=[fc1]", f"hydra.run.dir={out}"]
+    proc = _cli(*args)
+    deadline = time.time() + 120
+    while not (out / "state" / "epoch.json").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = json.loads((out / "state" / "epoch.json").read_text())["epoch"]
+    assert 1 <= killed_at < 40 and not (out / "DONE.json").exists()
+    proc = _cli(*args)
+    log, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, log[-3000:]
+    assert f"resuming {out} after epoch" in (out / "main.log").read_text()
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert metrics.epoch.tolist() == list(range(1, 41))  # every epoch exactly once
+    assert (out / "DONE.json").exists()
+
+
+def test_smoke_multirun_with_a_failing_job_and_the_collector(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = _cli("-m", "debug=smoke", "data=synthetic", "batch_size=16,32,64", "fail_at_epoch=0,1", "progress=false",
+                "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}")
+    log, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, log[-3000:]
+    assert collect.main([str(sweep)]) == 0
+    runs = pd.read_csv(sweep / "runs.csv")
+    assert len(runs) == 6
+    assert (runs[runs.fail_at_epoch == 1].status == "failed").all()
+    done = runs[runs.status == "done"]
+    assert sorted(done.batch_size) == [16, 32, 64] and (done.test_acc > 0.15).all()
+    assert {"alpha_hat", "log_norm", "fc1_alpha", "fc1_phase"} <= set(done.columns)
+    cap = pd.read_csv(sweep / "capacity.csv")
+    assert set(cap.metric) == {"alpha_hat", "log_norm", "log_spectral_norm", "log_alpha_norm"}
+    assert cap.kendall_tau.between(-1, 1).all() and (cap.runs == 3).all()
+    assert (sweep / "sweep.png").stat().st_size > 0
+    # Re-running the sweep skips the finished runs.
+    proc = _cli("-m", "debug=smoke", "data=synthetic", "batch_size=16", "fail_at_epoch=0", "progress=false",
+                f"hydra.sweep.dir={sweep}")
+    log, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and "already finished: skipping" in log
+
+
+def test_submitit_local_launcher_runs_a_job(tmp_path):
+    proc = _cli("-m", "debug=smoke", "data=synthetic", "progress=false", "hydra/launcher=submitit_local",
+                f"hydra.sweep.dir={tmp_path}")
+    log, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, log[-3000:]
+    done = list(tmp_path.rglob("DONE.json"))
+    assert len(done) == 1 and json.loads(done[0].read_text())["test_acc"] > 0.15
+
+
+def test_collector_on_an_empty_folder(tmp_path):
+    assert collect.main([str(tmp_path)]) == 2
