@@ -35,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq, minimize_scalar
+from scipy.optimize import brentq, minimize_scalar, root
 from scipy.special import expit, ndtr
 
 from simulations.vsdl.quadrature import gaussian_nodes, log_gauss, log_ndtr
@@ -170,8 +170,8 @@ def solve(alpha, T, student: str = "spherical", *, init: tuple | None = None, da
     if np.any(alpha < 0):
         raise ValueError("alpha must be >= 0")
     if init is None:
-        q_hat = 0.05 * alpha + 1e-3
-        R_hat = 0.3 * alpha + 1e-2
+        load = alpha / np.maximum(T, 1.0)  # conjugate fields scale like alpha / T at high T
+        q_hat, R_hat = 0.05 * load + 1e-3, 0.3 * load + 1e-2
     else:
         q_hat, R_hat = (np.broadcast_to(np.asarray(v, dtype=float), shape).reshape(-1).copy() for v in init)
     active = alpha > 0
@@ -285,17 +285,45 @@ def entropy(alpha, T, student: str = "spherical"):
     return _scalar(equilibrium(alpha, T, student).entropy)
 
 
-def ising_spinodal(T: float, *, tol: float = 2e-4, points: int = 24) -> float:
-    """Largest load at which the Ising poor-generalization branch exists (found by nested scans in alpha)."""
-    lo, hi = 0.05, 1.6 + 2.2 * T
-    while not solve(hi, T, "ising").perfect:  # make sure the bracket ends beyond the spinodal
-        lo, hi = hi, 1.5 * hi
-    while hi - lo > tol:
-        grid = np.linspace(lo, hi, points)
-        runaway = solve(grid, T, "ising", max_iter=20000).perfect
-        k = int(np.argmax(runaway))  # first grid point that runs away (the last one always does)
-        lo, hi = grid[max(k - 1, 0)], grid[k]
-    return 0.5 * (lo + hi)
+class _IsingPoorBranch:
+    """The Ising poor-generalization RS branch at temperature ``T``, parametrized by its overlap ``R``.
+
+    Along ``R`` the branch is regular through its fold, where ``alpha(R)`` peaks: that maximum is the spinodal.
+    For each ``R`` we solve for ``(ln q^, ln R^, ln alpha)`` with the prior giving overlap ``R`` and the conjugate
+    fields consistent with the energetic part (Newton/Powell hybrid from the previous point on the branch).
+    """
+
+    def __init__(self, T: float):
+        self.beta = _beta(np.asarray([T], dtype=float))
+        alpha = 0.3 * max(1.0, T)  # a load well inside the poor phase, with R of order 0.1-0.2 at any T
+        start = solve(alpha, T, "ising")
+        self.points = [(float(start.R), np.log([float(start.q_hat), float(start.R_hat), alpha]))]
+
+    def _residual(self, u, R):
+        q_hat, R_hat, alpha = np.exp(u[:, None])
+        q, Rp, w, d, _ = _prior(q_hat, R_hat, "ising")
+        qh_new, Rh_new, _, _ = _conjugates(alpha, q, Rp, w, d, self.beta)
+        return np.array([(Rp[0] - R) / (1 - R), np.log(qh_new[0] / q_hat[0]), np.log(Rh_new[0] / R_hat[0])])
+
+    def at(self, R: float) -> tuple[float, float]:
+        """``(alpha, phi)`` of the branch point with overlap ``R``."""
+        near = sorted(self.points, key=lambda p: abs(p[0] - R))
+        guess = near[0][1]
+        if len(near) > 1 and near[1][0] != near[0][0]:  # linear extrapolation from the two nearest points
+            (r0, u0), (r1, u1) = near[0], near[1]
+            guess = u0 + (u1 - u0) * (R - r0) / (r1 - r0)
+        for method in ("hybr", "lm"):  # hybr is faster; Levenberg-Marquardt rescues the rare stall
+            sol = root(self._residual, guess, args=(R,), method=method)
+            if np.max(np.abs(sol.fun)) < 1e-9:
+                break
+        else:
+            raise RuntimeError(f"Ising RS branch: no saddle point found at R = {R:.6f}, T = {1 / self.beta[0]:.4g}: "
+                               f"{sol.message}")
+        self.points.append((R, sol.x))
+        q_hat, R_hat, alpha = np.exp(sol.x[:, None])
+        q, Rp, w, d, G0 = _prior(q_hat, R_hat, "ising")
+        G1 = _energetic(q, Rp, w, d, self.beta)[0]
+        return float(alpha[0]), float(G0[0] + alpha[0] * G1[0])
 
 
 def ising_transition(T: float) -> tuple[float, float]:
@@ -308,12 +336,24 @@ def ising_transition(T: float) -> tuple[float, float]:
     T = float(T)
     if T < 0:
         raise ValueError("temperature T must be >= 0")
-    alpha_sp = ising_spinodal(T)
-    top = alpha_sp - 1e-3
-    if solve(top, T, "ising").phi >= 0:  # no crossing before the branch ends (not met in practice)
+    branch = _IsingPoorBranch(T)
+    R, step = branch.points[0][0], 0.02
+    trace = [(R, *branch.at(R))]
+    while True:  # walk up the branch until alpha(R) turns down (the fold), with a shrinking step near R = 1
+        R = R + min(step, 0.25 * (1 - R))
+        trace.append((R, *branch.at(R)))
+        if trace[-1][1] < trace[-2][1]:
+            break
+        if 1 - R < 1e-6:
+            raise RuntimeError(f"Ising RS branch at T = {T:g}: alpha(R) did not turn down before R = 1")
+    lo, hi = trace[max(len(trace) - 3, 0)][0], trace[-1][0]
+    fold = minimize_scalar(lambda r: -branch.at(r)[0], bounds=(lo, hi), method="bounded", options={"xatol": 1e-9})
+    R_sp = float(fold.x)
+    alpha_sp, phi_sp = branch.at(R_sp)
+    if phi_sp >= 0:  # the poor state ends before perfect generalization wins (not met in practice)
         return alpha_sp, alpha_sp
-    alpha_c = brentq(lambda a: float(solve(a, T, "ising").phi), 1e-3, top, xtol=1e-7)
-    return alpha_c, alpha_sp
+    R_c = brentq(lambda r: branch.at(r)[1], trace[0][0], R_sp, xtol=1e-12)
+    return branch.at(R_c)[0], alpha_sp
 
 
 # ---------------------------------------------------------------- annealed and high-temperature limits

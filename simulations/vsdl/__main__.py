@@ -1,0 +1,3 @@
+from simulations.vsdl.main import main
+
+main()
