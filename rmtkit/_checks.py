@@ -16,6 +16,15 @@ from rmtkit.status import FitStatus
 MIN_EIGENVALUES = 3
 
 
+def degenerate_tolerance(size: int, dtype) -> float:
+    """Relative spread below which a spectrum counts as all-equal: ``8 M eps``.
+
+    The eigenvalues of an orthogonal ``W`` are all 1 up to the eigensolver's round-off (about
+    ``M eps lambda_max``); fitting a law to that noise is what gives a peer's alpha ~ 1e15 "success".
+    """
+    return 8 * size * float(np.finfo(dtype).eps)
+
+
 def check_eigenvalues(
     eigs: ArrayLike, *, name: str = "eigs", min_size: int = MIN_EIGENVALUES, require_spread: bool = True
 ) -> np.ndarray:
@@ -47,7 +56,7 @@ def check_eigenvalues(
             "eigenvalues of W^T W are >= 0"
         )
     x = np.where(x < 0, 0, x)
-    if require_spread and x.max() - x.min() <= 8 * np.finfo(x.dtype).eps * x.max():
+    if require_spread and x.max() - x.min() <= degenerate_tolerance(x.size, x.dtype) * x.max():
         raise ValueError(f"{name}: all {x.size} values are equal ({x.max():.6g}); there is no spread to fit")
     return x
 
@@ -77,7 +86,8 @@ def spectrum_status(x: jnp.ndarray, valid: jnp.ndarray, q: jnp.ndarray | None = 
     tol = x.shape[-1] * jnp.finfo(xv.dtype).eps * jnp.max(jnp.abs(xv))
     spread = jnp.max(jnp.where(valid, xv, -jnp.inf)) - jnp.min(jnp.where(valid, xv, jnp.inf))
     status = jnp.int32(FitStatus.OK)
-    status = jnp.where(spread <= 8 * jnp.finfo(xv.dtype).eps * jnp.max(jnp.abs(xv)), FitStatus.DEGENERATE, status)
+    degenerate = spread <= degenerate_tolerance(x.shape[-1], xv.dtype) * jnp.max(jnp.abs(xv))
+    status = jnp.where(degenerate, FitStatus.DEGENERATE, status)
     status = jnp.where(jnp.any(valid & (xv < -tol)), FitStatus.NEGATIVE, status)
     if q is not None:
         status = jnp.where(~jnp.isfinite(q) | (q < 1), FitStatus.BAD_Q, status)

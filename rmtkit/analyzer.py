@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from rmtkit import io, metrics
+from rmtkit import io, metrics, phases
 from rmtkit.layers import DEFAULT_MIN_EVALS, Layer, extract_layers
 from rmtkit.marchenko_pastur import fit_marchenko_pastur
 from rmtkit.powerlaw import fit_power_law
@@ -197,14 +197,14 @@ def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: Analy
     pl = fit_power_law(evals, lengths=lengths, method=opts.pl_method, xmax=opts.pl_xmax)
     ev = jnp.asarray(evals)
     top = metrics.lambda_max(ev)
-    # Hard rank at the precision the weights were stored in (a float32 W is not known better than
-    # its own eps), but never below the Gram route's round-off floor of M * eps(compute dtype).
-    eps_w = np.array([_storage_eps(layer.dtype) for layer in layers])
-    eps_floor = np.sqrt(lengths * np.finfo(dtype).eps) / np.array([max(layer.n, layer.m) for layer in layers])
-    eps = np.maximum(eps_w, eps_floor)
-    ratio = np.sqrt(np.clip(evals / np.asarray(top)[:, None], 0, None))
+    # Numerical rank at the resolution of the Gram route: eigenvalues of W^T W carry an absolute
+    # round-off of about M eps lambda_max, so singular values below sqrt(M eps) s_max are not
+    # resolved; above that floor numpy's rule (s > s_max max(N, M) eps) applies.
+    eps = np.finfo(dtype).eps
     nmax = np.array([max(layer.n, layer.m) for layer in layers])
-    hard = ((ratio > (nmax * eps)[:, None]) & (np.arange(evals.shape[1]) < lengths[:, None])).sum(1)
+    rel_tol = np.maximum(nmax * eps, np.sqrt(lengths * eps))
+    ratio = np.sqrt(np.clip(evals / np.asarray(top)[:, None], 0, None))
+    hard = ((ratio > rel_tol[:, None]) & (np.arange(evals.shape[1]) < lengths[:, None])).sum(1)
     p = evals / evals.sum(1, keepdims=True)
     entropy = -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0), 1) / np.log(np.maximum(hard, 2))
     alpha = np.asarray(pl.alpha)
@@ -282,13 +282,6 @@ def summarize(df: pd.DataFrame) -> pd.Series:
     for label in phases.Phase.labels():
         out[f"phase_{label}"] = int((ok["phase"] == label).sum())
     return pd.Series(out)
-
-
-def _storage_eps(dtype: str) -> float:
-    try:
-        return float(np.finfo(np.dtype(dtype)).eps)
-    except TypeError:
-        return float(jnp.finfo(jnp.dtype(dtype)).eps)
 
 
 def _scalar(v):

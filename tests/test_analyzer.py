@@ -129,8 +129,9 @@ def test_randomization_is_seeded_and_finds_correlation_traps():
     a = rmtkit.analyze({"w": w}, randomize=True, seed=1).set_index("name")
     b = rmtkit.analyze({"w": w}, randomize=True, seed=1).set_index("name")
     c = rmtkit.analyze({"w": w}, randomize=True, seed=2).set_index("name")
+    assert a.loc["w", "rand_lambda_plus"] == b.loc["w", "rand_lambda_plus"]
     assert a.loc["w", "rand_distance"] == b.loc["w", "rand_distance"]
-    assert a.loc["w", "rand_distance"] != c.loc["w", "rand_distance"]
+    assert a.loc["w", "rand_lambda_plus"] != c.loc["w", "rand_lambda_plus"]  # another seed, another shuffle
     assert a.loc["w", "correlation_traps"] >= 1
     clean = rmtkit.analyze({"w": rng.standard_normal((400, 200))}, randomize=True).set_index("name")
     assert clean.loc["w", "correlation_traps"] == 0
