@@ -1,0 +1,474 @@
+"""The 5+1 phases of training of [MM-JMLR] §4, as operational criteria on the MP and power-law fits.
+
+[MM-JMLR] sorts the empirical spectral density (ESD) of a layer's ``W^T W`` into six phases:
+Random-like, Bleeding-out, Bulk+Spikes, Bulk-decay, Heavy-Tailed and Rank-collapse
+(REFERENCE §4), partly by eye. This module makes the call automatic and reproducible: a short
+decision list over scale-free features of the spectrum, its Marchenko-Pastur fit
+(:func:`rmtkit.fit_marchenko_pastur`) and its power-law fit (:func:`rmtkit.powerlaw.fit_power_law`),
+with every threshold held in :class:`PhaseCriteria`.
+
+Decision list (first match wins; features in :func:`phase_features`):
+
+1. no valid spectrum (NaN/Inf, negative, fewer than 3 values, ``q < 1``): ``None`` (undetermined);
+2. **rank-collapse**: at least ``null_fraction`` of the eigenvalues are (near) zero, either lost
+   to the hard rank or separated from the rest by a gap of ``null_gap_decades`` decades;
+3. MP fit failed (e.g. all eigenvalues equal): ``None``;
+4. **heavy-tailed**: no MP bulk (spike fraction above ``ht_spike_fraction`` with a power-law top),
+   see :func:`classify_phases`;
+5. **bulk-decay**: MP fit degraded or too many outliers for a few spikes, not heavy-tailed;
+6. **random-like**: no eigenvalue beyond the MP edge plus Tracy-Widom margin;
+7. **bulk+spikes** if the largest outlier is ``spike_gap`` times the MP edge or more, else
+   **bleeding-out**.
+
+Every feature is a ratio of eigenvalues, a count or a fitted exponent, so the labels do not
+change when all eigenvalues are multiplied by a constant (the ``s^2/N`` and ``s^2`` conventions
+give the same phases).
+
+What each phase means operationally is fixed by the generators of :func:`sample_phase` and the
+parameter ranges in :data:`PHASE_RANGES`; ``benchmarks/phase_confusion.py`` measures the
+confusion matrix on fresh draws and ``docs/phases.md`` records it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+from rmtkit import ensembles
+from rmtkit.marchenko_pastur import MPFit, bbp_threshold, fit_marchenko_pastur
+from rmtkit.powerlaw import PowerLawFit, fit_power_law
+from rmtkit.status import FitStatus
+
+__all__ = [
+    "PHASE_RANGES",
+    "Phase",
+    "PhaseCriteria",
+    "classify_phases",
+    "criteria_table",
+    "explain_phase",
+    "phase_features",
+    "sample_phase",
+    "sample_phase_params",
+]
+
+
+class Phase(enum.IntEnum):
+    """The 5+1 phases of [MM-JMLR] §4, in the order of increasing self-regularisation."""
+
+    RANDOM_LIKE = 0
+    BLEEDING_OUT = 1
+    BULK_PLUS_SPIKES = 2
+    BULK_DECAY = 3
+    HEAVY_TAILED = 4
+    RANK_COLLAPSE = 5
+
+    @property
+    def label(self) -> str:
+        """Short label used in tables: ``"random-like"``, ``"bulk+spikes"``, ..."""
+        return _LABELS[self]
+
+    @classmethod
+    def labels(cls) -> list[str]:
+        """All six labels in phase order."""
+        return [p.label for p in cls]
+
+    @classmethod
+    def from_label(cls, label: str) -> Phase:
+        """Inverse of :attr:`label`."""
+        for p in cls:
+            if p.label == label:
+                return p
+        raise ValueError(f"unknown phase label {label!r}; expected one of {cls.labels()}")
+
+
+_LABELS = {
+    Phase.RANDOM_LIKE: "random-like",
+    Phase.BLEEDING_OUT: "bleeding-out",
+    Phase.BULK_PLUS_SPIKES: "bulk+spikes",
+    Phase.BULK_DECAY: "bulk-decay",
+    Phase.HEAVY_TAILED: "heavy-tailed",
+    Phase.RANK_COLLAPSE: "rank-collapse",
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# Calibration ensembles: what each phase means operationally.
+# ----------------------------------------------------------------------------------------------
+
+#: Parameter ranges of the generator of each phase (:func:`sample_phase`). Uniform draws unless
+#: marked ``log`` (log-uniform). Spike strengths are in units of the BBP threshold ``q^(-1/4)``.
+PHASE_RANGES: dict[Phase, dict[str, Any]] = {
+    Phase.RANDOM_LIKE: {"ensemble": "gaussian", "sigma (log)": (0.1, 10.0)},
+    Phase.BLEEDING_OUT: {"ensemble": "spiked", "num_spikes": (1, 3), "strength / bbp": (1.4, 2.0),
+                         "sigma (log)": (0.1, 10.0)},
+    Phase.BULK_PLUS_SPIKES: {"ensemble": "spiked", "num_spikes": (1, 5), "strength / bbp": (3.0, 6.0),
+                             "sigma (log)": (0.1, 10.0)},
+    Phase.BULK_DECAY: {"ensemble": "bulk_decay", "decay": (1.0, 2.0), "sigma (log)": (0.1, 10.0)},
+    Phase.HEAVY_TAILED: {"ensemble": "pareto | student_t (1/2 each)", "mu (pareto)": (0.5, 2.0),
+                         "nu (student_t)": (1.0, 2.0), "scale (log)": (0.1, 10.0)},
+    Phase.RANK_COLLAPSE: {"ensemble": "low_rank", "rank / M": (0.02, 0.3),
+                          "noise": "0 (1/2) | log-uniform (1e-4, 1e-2) (1/2)", "sigma (log)": (0.1, 10.0)},
+}
+
+
+def _uniform(key: jax.Array, lo: float, hi: float, log: bool = False) -> float:
+    u = float(jax.random.uniform(key, (), jnp.float32))
+    if log:
+        return float(math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))))
+    return lo + u * (hi - lo)
+
+
+def _integer(key: jax.Array, lo: int, hi: int) -> int:
+    return int(jax.random.randint(key, (), lo, hi + 1))
+
+
+def sample_phase_params(key: jax.Array, phase: Phase | int, n: int, m: int) -> dict[str, Any]:
+    """Draw the generator parameters of one ``n x m`` matrix of ``phase`` from :data:`PHASE_RANGES`.
+
+    Returns:
+        A dict with ``"ensemble"`` (a name in :data:`rmtkit.ensembles.ENSEMBLES`) and the keyword
+        arguments of that generator (besides ``key, n, m``).
+    """
+    phase = Phase(phase)
+    ranges = PHASE_RANGES[phase]
+    ks = jax.random.split(key, 4)
+    sigma = _uniform(ks[0], 0.1, 10.0, log=True)
+    q = max(n, m) / min(n, m)
+    if phase == Phase.RANDOM_LIKE:
+        return {"ensemble": "gaussian", "sigma": sigma}
+    if phase in (Phase.BLEEDING_OUT, Phase.BULK_PLUS_SPIKES):
+        k_lo, k_hi = ranges["num_spikes"]
+        s_lo, s_hi = ranges["strength / bbp"]
+        k = _integer(ks[1], k_lo, k_hi)
+        rel = np.asarray(jax.random.uniform(ks[2], (k_hi,), jnp.float32, s_lo, s_hi), float)
+        strengths = np.where(np.arange(k_hi) < k, rel * float(bbp_threshold(q)), 0.0)  # 0: no spike
+        return {"ensemble": "spiked", "strengths": strengths, "sigma": sigma}
+    if phase == Phase.BULK_DECAY:
+        return {"ensemble": "bulk_decay", "decay": _uniform(ks[1], *ranges["decay"]), "sigma": sigma}
+    if phase == Phase.HEAVY_TAILED:
+        if bool(jax.random.bernoulli(ks[1])):
+            return {"ensemble": "pareto", "mu": _uniform(ks[2], *ranges["mu (pareto)"]), "scale": sigma}
+        return {"ensemble": "student_t", "nu": _uniform(ks[2], *ranges["nu (student_t)"]), "scale": sigma}
+    lo, hi = ranges["rank / M"]
+    rank = max(1, round(_uniform(ks[1], lo, hi) * min(n, m)))
+    noise = 0.0 if bool(jax.random.bernoulli(ks[2])) else _uniform(ks[3], 1e-4, 1e-2, log=True)
+    return {"ensemble": "low_rank", "rank": rank, "sigma": sigma, "noise": noise * sigma}
+
+
+def sample_phase(key: jax.Array, phase: Phase | int, n: int, m: int, *, dtype=None) -> jax.Array:
+    """One ``n x m`` matrix drawn from the calibration range of ``phase`` (:data:`PHASE_RANGES`).
+
+    >>> import jax
+    >>> sample_phase(jax.random.key(0), Phase.HEAVY_TAILED, 400, 200).shape
+    (400, 200)
+    """
+    params = sample_phase_params(key, phase, n, m)
+    gen = ensembles.ENSEMBLES[params.pop("ensemble")]
+    return gen(jax.random.fold_in(key, 1), n, m, **params, dtype=dtype)
+
+
+# ----------------------------------------------------------------------------------------------
+# Features.
+# ----------------------------------------------------------------------------------------------
+
+
+def _as_padded(evals: ArrayLike, lengths: ArrayLike | None) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(evals)
+    if x.ndim == 1:
+        x = x[None]
+    if x.ndim != 2:
+        raise ValueError(f"evals must be (B, L) padded spectra (or one (L,) spectrum), got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(float)
+    lens = np.full(x.shape[0], x.shape[1]) if lengths is None else np.asarray(lengths).reshape(-1).astype(int)
+    if lens.shape != (x.shape[0],):
+        raise ValueError(f"lengths must have shape ({x.shape[0]},), got {lens.shape}")
+    if np.any(lens < 0) or np.any(lens > x.shape[1]):
+        raise ValueError(f"lengths must lie in [0, {x.shape[1]}], got {lens}")
+    return x, lens
+
+
+def _null_count(x: np.ndarray, n: int, c: PhaseCriteria, hard_rank: int | None) -> int:
+    """Number of (near-)zero eigenvalues: those below a gap of ``null_gap_decades`` in the lower spectrum.
+
+    ``x`` holds the ``n`` valid eigenvalues, ascending. Zeros (exact, or the round-off of order
+    ``M eps lambda_max`` the Gram route leaves on them) are clipped at ``1e-30 lambda_max``, so a run
+    of them has no gap inside and one large gap at its top. The widest gap with at least
+    ``max(null_min_above, null_min_above_fraction * n)`` values above it is taken: this keeps the
+    isolated largest eigenvalues of very heavy tails (whose ratios reach 1e3 and more) from
+    counting as a collapse. A hard rank (if given) counts too, but only where it cuts the spectrum
+    at such a gap: the numerical rank of a very heavy-tailed matrix can fall short of ``M``
+    because its spectrum spans more decades than the precision resolves, with no gap anywhere.
+    """
+    if n < 3:
+        return 0
+    top = x[n - 1]
+    if not np.isfinite(top) or top <= 0:
+        return 0
+    lx = np.log10(np.maximum(x[:n], top * 1e-30))
+    gaps = np.diff(lx)  # gaps[j - 1] separates the j smallest from the rest
+    below = np.arange(1, n)
+    ok = n - below >= max(c.null_min_above, math.ceil(c.null_min_above_fraction * n))
+    count = 0
+    if ok.any():
+        j = int(np.argmax(np.where(ok, gaps, -np.inf)))
+        count = int(below[j]) if gaps[j] >= c.null_gap_decades else 0
+    if hard_rank is not None and 0 < n - hard_rank < n:
+        lost = int(n - hard_rank)
+        if gaps[lost - 1] >= c.null_gap_decades:
+            count = max(count, lost)
+    return count
+
+
+def _hill_alpha(x: np.ndarray, n: int, k: int) -> float:
+    """Hill estimate of the density exponent from the ``k`` largest of ``n`` values: ``1 + 1/mean log(x_i / x_(k+1))``."""
+    k = min(k, n - 1)
+    if k < 2:
+        return math.nan
+    top = x[n - k - 1 : n]
+    if top[0] <= 0:
+        return math.nan
+    h = np.mean(np.log(top[1:] / top[0]))
+    return 1 + 1 / h if h > 0 else math.inf
+
+
+
+
+def _spike_gap(x: np.ndarray, n: int, num_spikes: int, lambda_plus: float) -> float:
+    """Widest ratio between consecutive outliers, the smallest measured from the bulk edge.
+
+    The outliers are the ``num_spikes`` largest eigenvalues; the smallest is compared with
+    ``max(lambda_plus, largest bulk eigenvalue)``. ``nan`` without outliers.
+    """
+    if num_spikes <= 0 or not np.isfinite(lambda_plus):
+        return math.nan
+    spikes = x[n - num_spikes : n]
+    edge = max(lambda_plus, x[n - num_spikes - 1]) if n > num_spikes else lambda_plus
+    below = np.concatenate([[edge], spikes[:-1]])
+    return float(np.max(spikes / below))
+
+
+# ----------------------------------------------------------------------------------------------
+# Criteria and the decision list.
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PhaseCriteria:
+    """Every threshold of the phase decision list, with the defaults used by :func:`classify_phases`.
+
+    The defaults were tuned on draws of :func:`sample_phase` (M = 200, 500, 1000; Q = 1, 2, 4)
+    and checked on fresh draws in ``benchmarks/phase_confusion.py`` (``docs/phases.md``).
+
+    Rank-collapse:
+        null_fraction: least fraction of (near-)zero eigenvalues for rank-collapse (0.25: hard
+            rank at most 75% of M).
+        null_gap_decades: a gap of this many decades (``log10`` ratio of consecutive eigenvalues)
+            separates near-zero eigenvalues from the rest (2.0, a factor 100 in ``lambda``).
+        null_min_above, null_min_above_fraction: at least ``max(3, 1% of M)`` eigenvalues must lie
+            above that gap (the largest eigenvalues of very heavy tails are isolated by gaps).
+
+    MP bulk (REFERENCE §2; the fit's outliers lie beyond ``l+ + 3 Delta_TW``):
+        few_spikes_fraction: more outliers than this fraction of M (0.05) means no MP bulk with a
+            few spikes: bulk-decay or heavy-tailed.
+        bulk_ks_max: largest ``D * num_bulk`` of an MP bulk (6.0). The eigenvalues of a random
+            matrix are rigid, so the KS distance of a good MP fit shrinks like ``1/M`` (Gaussian
+            and spiked matrices give ``D * num_bulk`` of 2-4 for M = 200-1000, bulk-decay 8-70).
+        spike_gap: outliers separated from the bulk by a ratio of at least this much (the widest
+            ratio between consecutive outliers, the smallest measured from ``max(l+, top of the
+            bulk)``) make bulk+spikes; below it they bleed out (2.0).
+
+    Heavy-tailed versus bulk-decay (both without an MP bulk):
+        top_k: number of largest eigenvalues in the Hill estimate of the top's exponent (5).
+        ht_hill_alpha: a Hill exponent of the top at most this (2.6) is a power-law top
+            (Frechet extremes of heavy-tailed entries give ``alpha = 1 + mu/2``).
+        ht_hill_alpha_soft, ht_tail_ks: or a Hill exponent up to 4.0 together with a clean
+            power-law tail: ``D * sqrt(n_tail) <= 0.62`` for the CSN fit (``method="csn"``,
+            no ``xmax``). A bulk-decay top is flat (Hill exponent 3-17) and its tail bends
+            (``D sqrt(n_tail)`` 0.5-1.6).
+    """
+
+    null_fraction: float = 0.25
+    null_gap_decades: float = 2.0
+    null_min_above: int = 3
+    null_min_above_fraction: float = 0.01
+    few_spikes_fraction: float = 0.05
+    bulk_ks_max: float = 6.0
+    spike_gap: float = 2.0
+    top_k: int = 5
+    ht_hill_alpha: float = 2.6
+    ht_hill_alpha_soft: float = 4.0
+    ht_tail_ks: float = 0.62
+
+
+def _calibrated_power_law(pl: PowerLawFit | None, x: np.ndarray, lens: np.ndarray) -> PowerLawFit:
+    """The CSN fit the criteria were calibrated on: plain power law (``xmax=None``), xmin scanned."""
+    if pl is not None and not np.any(np.isfinite(np.asarray(pl.xmax))):
+        return pl
+    # None, or a truncated fit (finite xmax): its D is not comparable with ht_tail_ks; refit.
+    return fit_power_law(x, lengths=lens, method="csn")
+
+
+def phase_features(
+    evals: ArrayLike,
+    lengths: ArrayLike | None,
+    q: ArrayLike,
+    *,
+    mp: MPFit | None = None,
+    pl: PowerLawFit | None = None,
+    hard_rank: ArrayLike | None = None,
+    criteria: PhaseCriteria = PhaseCriteria(),
+) -> dict[str, np.ndarray]:
+    """The scale-free features the phase criteria look at, one value per spectrum.
+
+    Args: as :func:`classify_phases`.
+
+    Returns:
+        A dict of ``(B,)`` arrays: ``length``, ``mp_status``, ``pl_status``, ``null_fraction``
+        (near-zero eigenvalues / M), ``num_spikes`` and ``spike_fraction`` (MP outliers),
+        ``bulk_ks`` (``D * num_bulk`` of the MP fit), ``spike_gap``, ``top_ratio``
+        (``lambda_max / l+``), ``alpha``, ``tail_ks`` (``D sqrt(n_tail)`` of the CSN fit),
+        ``hill_alpha`` (top ``top_k``) and ``decades`` (``log10(lambda_max / median)``).
+    """
+    x, lens = _as_padded(evals, lengths)
+    b = x.shape[0]
+    qs = np.broadcast_to(np.asarray(q, x.dtype), (b,))
+    if mp is None:
+        mp = fit_marchenko_pastur(x, qs, lengths=lens)
+    pl = _calibrated_power_law(pl, x, lens)
+    hard = None if hard_rank is None else np.asarray(hard_rank).reshape(-1).astype(int)
+    mp_status = np.asarray(mp.status)
+    nspk = np.where(mp_status == FitStatus.OK, np.asarray(mp.num_spikes), 0).astype(int)
+    lp = np.asarray(mp.lambda_plus)
+    rows = range(b)
+    null = np.array([_null_count(x[i], lens[i], criteria, None if hard is None else hard[i]) for i in rows])
+    top = np.array([x[i, lens[i] - 1] if lens[i] else np.nan for i in rows])
+    med = np.array([np.median(x[i, : lens[i]]) if lens[i] else np.nan for i in rows])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return dict(
+            length=lens,
+            mp_status=mp_status,
+            pl_status=np.asarray(pl.status),
+            null_fraction=null / np.maximum(lens, 1),
+            num_spikes=nspk,
+            spike_fraction=nspk / np.maximum(lens, 1),
+            bulk_ks=np.asarray(mp.D) * np.asarray(mp.num_bulk),
+            spike_gap=np.array([_spike_gap(x[i], lens[i], nspk[i], lp[i]) for i in rows]),
+            top_ratio=top / lp,
+            alpha=np.asarray(pl.alpha),
+            tail_ks=np.asarray(pl.D) * np.sqrt(np.asarray(pl.n_tail)),
+            hill_alpha=np.array([_hill_alpha(x[i], lens[i], criteria.top_k) for i in rows]),
+            decades=np.log10(top / med),
+        )
+
+
+#: Spectrum problems for which no phase can be given (the label is ``None``).
+_INVALID = (FitStatus.TOO_FEW, FitStatus.NON_FINITE, FitStatus.NEGATIVE, FitStatus.BAD_Q)
+
+
+def _decide(f: dict[str, np.ndarray], c: PhaseCriteria) -> tuple[np.ndarray, np.ndarray]:
+    """Phase codes (``-1``: undetermined) and the rule that fired, per row."""
+    b = f["length"].shape[0]
+    code = np.full(b, -1)
+    rule = np.full(b, "", dtype=object)
+    invalid = np.isin(f["mp_status"], [int(s) for s in _INVALID])
+    pending = np.ones(b, bool)
+
+    def assign(mask, phase, why):
+        nonlocal pending
+        hit = pending & mask
+        code[hit] = -1 if phase is None else int(phase)
+        rule[hit] = why
+        pending &= ~hit
+
+    assign(invalid, None, "invalid spectrum (see the MP fit's status)")
+    assign(f["null_fraction"] >= c.null_fraction, Phase.RANK_COLLAPSE,
+           f"null_fraction >= {c.null_fraction}")
+    assign(f["mp_status"] != FitStatus.OK, None, "MP fit failed (see its status)")
+    no_bulk = (f["spike_fraction"] > c.few_spikes_fraction) | (f["bulk_ks"] > c.bulk_ks_max)
+    pl_ok = f["pl_status"] == FitStatus.OK
+    power_top = (f["hill_alpha"] <= c.ht_hill_alpha) | (
+        (f["hill_alpha"] <= c.ht_hill_alpha_soft) & pl_ok & (f["tail_ks"] <= c.ht_tail_ks))
+    assign(no_bulk & power_top, Phase.HEAVY_TAILED, "no MP bulk; power-law top")
+    assign(no_bulk, Phase.BULK_DECAY, "no MP bulk; top not a power law")
+    assign(f["num_spikes"] == 0, Phase.RANDOM_LIKE, "MP bulk, no outlier")
+    assign(f["spike_gap"] >= c.spike_gap, Phase.BULK_PLUS_SPIKES, f"spike_gap >= {c.spike_gap}")
+    assign(np.ones(b, bool), Phase.BLEEDING_OUT, f"spike_gap < {c.spike_gap}")
+    return code, rule
+
+
+def classify_phases(
+    evals: ArrayLike,
+    lengths: ArrayLike | None,
+    q: ArrayLike,
+    *,
+    mp: MPFit | None = None,
+    pl: PowerLawFit | None = None,
+    hard_rank: ArrayLike | None = None,
+    criteria: PhaseCriteria = PhaseCriteria(),
+) -> np.ndarray:
+    """The [MM-JMLR] phase of each spectrum of a padded batch, by the decision list of this module.
+
+    Args:
+        evals: ``(B, L)`` eigenvalues of ``W^T W`` (either convention, ``s^2/N`` or ``s^2``),
+            ascending in the first ``lengths[i]`` entries of row ``i``, zero padding after.
+            A 1-D ``(L,)`` spectrum is taken as a batch of one.
+        lengths: ``(B,)`` number of valid entries per row (``None``: all).
+        q: ``(B,)`` (or scalar) aspect ratios ``N / M >= 1``.
+        mp: the batch's :func:`rmtkit.fit_marchenko_pastur` result (computed if ``None``).
+        pl: the batch's :func:`rmtkit.powerlaw.fit_power_law` result. The criteria were
+            calibrated on ``method="csn"`` without ``xmax``; ``None`` or a truncated fit
+            (finite ``xmax``) is replaced by that fit.
+        hard_rank: ``(B,)`` numerical ranks, if known (e.g. from an SVD); counted towards
+            rank-collapse where they cut the spectrum at a gap (see :class:`PhaseCriteria`).
+        criteria: the thresholds.
+
+    Returns:
+        ``(B,)`` object array of :meth:`Phase.labels` strings, ``None`` where no phase can be
+        given: invalid spectra (NaN/Inf, negative, fewer than 3 values, ``q < 1``) and failed MP
+        fits that are not rank-collapsed (e.g. all eigenvalues equal).
+
+    >>> import jax, rmtkit
+    >>> w = rmtkit.ensembles.gaussian(jax.random.key(0), 400, 200)
+    >>> classify_phases(rmtkit.eigenvalues(w)[None], None, 2.0).tolist()
+    ['random-like']
+    """
+    f = phase_features(evals, lengths, q, mp=mp, pl=pl, hard_rank=hard_rank, criteria=criteria)
+    code, _ = _decide(f, criteria)
+    labels = Phase.labels()
+    return np.array([labels[c] if c >= 0 else None for c in code], dtype=object)
+
+
+def explain_phase(
+    evals: ArrayLike,
+    lengths: ArrayLike | None,
+    q: ArrayLike,
+    *,
+    mp: MPFit | None = None,
+    pl: PowerLawFit | None = None,
+    hard_rank: ArrayLike | None = None,
+    criteria: PhaseCriteria = PhaseCriteria(),
+) -> list[dict[str, Any]]:
+    """Per spectrum: the phase, the rule that decided it and every feature (arguments as :func:`classify_phases`)."""
+    f = phase_features(evals, lengths, q, mp=mp, pl=pl, hard_rank=hard_rank, criteria=criteria)
+    code, rule = _decide(f, criteria)
+    labels = Phase.labels()
+    out = []
+    for i in range(code.shape[0]):
+        row = {"phase": labels[code[i]] if code[i] >= 0 else None, "rule": rule[i]}
+        row.update({k: v[i].item() for k, v in f.items()})
+        out.append(row)
+    return out
+
+
+def criteria_table(criteria: PhaseCriteria = PhaseCriteria()) -> list[tuple[str, Any]]:
+    """``(name, value)`` of every threshold, for reports."""
+    return [(fl.name, getattr(criteria, fl.name)) for fl in dataclasses.fields(criteria)]
