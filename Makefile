@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.rmtkit-installed
 
-.PHONY: setup data demo test test-fast bench peer-venv lint clean
+.PHONY: setup data demo test test-fast bench peer-venv experiments lint clean
 
 setup: $(STAMP) data
 
@@ -32,6 +32,15 @@ test-fast: setup
 
 bench: setup
 	$(PY) benchmarks/bench_mp_fit.py
+
+# The training experiments of the README (about an hour on 2 cores): LeNet5 baseline, the batch-size
+# sweep and the weight-decay sweep of MiniAlexNet (reduced scale), then the collector on each sweep.
+experiments: setup
+	$(PY) -m simulations.train threads=2 progress=false hydra.run.dir=outputs/train/lenet5_default
+	$(PY) -m simulations.train -m experiment=batch_size_sweep
+	$(PY) -m simulations.collect multirun/batch_size_sweep
+	$(PY) -m simulations.train -m experiment=weight_decay
+	$(PY) -m simulations.collect multirun/weight_decay
 
 # The peer, for comparison benchmarks only (never a dependency): WeightWatcher 0.7.7 with the local CPU torch wheel.
 peer-venv:

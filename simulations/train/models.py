@@ -124,7 +124,7 @@ def build_model(cfg: ModelConfig, *, seed: int) -> nnx.Module:
 
 def weight_matrices(model: nnx.Module) -> dict[str, jax.Array]:
     """``{layer: kernel}`` of every Linear/Conv layer, by attribute name (``fc1``, ``conv2``...)."""
-    return {name: module.kernel.value for name, module in vars(model).items()
+    return {name: module.kernel[...] for name, module in vars(model).items()
             if isinstance(module, nnx.Linear | nnx.Conv)}
 
 
