@@ -52,9 +52,10 @@ def pareto_spectra(n: int, m: int, mus, seeds: int, start_seed: int = 0) -> tupl
 
 
 def default_method_table(
-    n: int = 1000, m: int = 500, mus=tuple(np.linspace(0.5, 1.9, 8)), seeds: int = 6, candidates=None, verbose=True
+    n: int = 1000, m: int = 500, mus=None, seeds: int = 6, candidates=None, verbose=True
 ) -> dict[str, float]:
-    """RMSE of fitted ``alpha`` against the VHT theory ``mu/2 + 1`` per candidate recipe."""
+    """RMSE of fitted ``alpha`` against the VHT theory ``mu/2 + 1`` per candidate recipe (mu: 8 values in [0.5, 1.9])."""
+    mus = tuple(np.linspace(0.5, 1.9, 8)) if mus is None else mus
     candidates = CANDIDATES if candidates is None else candidates
     eigs, mu = pareto_spectra(n, m, mus, seeds)
     theory = mu / 2 + 1

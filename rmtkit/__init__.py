@@ -4,8 +4,9 @@ Heavy-Tailed Self-Regularization (Martin & Mahoney, JMLR 2021): random-matrix en
 Marchenko-Pastur and power-law fits, capacity metrics and the 5+1 phases of training.
 """
 
-from rmtkit import ensembles
+from rmtkit import ensembles, io, phases
 from rmtkit.analyzer import analyze, layer_spectra, summarize
+from rmtkit.io import CheckpointError, load_weights
 from rmtkit.marchenko_pastur import (
     MPFit,
     bbp_threshold,
@@ -30,6 +31,7 @@ from rmtkit.metrics import (
     mp_soft_rank,
     stable_rank,
 )
+from rmtkit.phases import Phase, PhaseCriteria, classify_phases
 from rmtkit.powerlaw import PowerLawFit, fit_power_law
 from rmtkit.powerlaw_gof import alpha_confidence_interval, bootstrap_pvalue, likelihood_ratio_test
 from rmtkit.spectrum import eigenvalues
@@ -38,11 +40,15 @@ from rmtkit.status import FitStatus, status_reason
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckpointError",
     "FitStatus",
     "MPFit",
+    "Phase",
+    "PhaseCriteria",
     "PowerLawFit",
     "alpha_confidence_interval",
     "bootstrap_pvalue",
+    "classify_phases",
     "fit_power_law",
     "likelihood_ratio_test",
     "alpha_weighted",
@@ -52,6 +58,9 @@ __all__ = [
     "bbp_threshold",
     "eigenvalues",
     "ensembles",
+    "io",
+    "load_weights",
+    "phases",
     "fit_marchenko_pastur",
     "hard_rank",
     "lambda_max",

@@ -29,8 +29,8 @@ from rmtkit._checks import check_eigenvalues
 from rmtkit.powerlaw import (
     PowerLawFit,
     _fit_rows_impl,
-    _recipe,
     _Recipe,
+    _recipe,
     _usable_values,
     fit_power_law,
     truncated_quantile_scaled,

@@ -14,7 +14,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rmtkit.powerlaw import AUTO_SETTINGS, PowerLawFit, fit_power_law, truncated_alpha, truncated_quantile_scaled
+from rmtkit.powerlaw import (
+    AUTO_SETTINGS,
+    PowerLawFit,
+    fit_power_law,
+    truncated_alpha,
+    truncated_quantile_scaled,
+)
 from rmtkit.powerlaw_gof import alpha_confidence_interval, bootstrap_pvalue, likelihood_ratio_test
 from rmtkit.status import FitStatus
 
@@ -72,7 +78,7 @@ def test_per_candidate_distances_match_reference():
     x = _datasets(4)[0][:250]
     ref = _reference(x)
     res = ref.xmin_fitting_results
-    for xmin, d, a in list(zip(res["xmins"], res["distances"], res["alphas"]))[::25]:
+    for xmin, d, a in list(zip(res["xmins"], res["distances"], res["alphas"], strict=False))[::25]:
         fit = fit_power_law(x, method="csn", xmin=xmin)
         assert float(fit.alpha) == pytest.approx(a, rel=1e-6)
         assert float(fit.D) == pytest.approx(d, rel=1e-9)
