@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -197,16 +196,11 @@ def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: Analy
     pl = fit_power_law(evals, lengths=lengths, method=opts.pl_method, xmax=opts.pl_xmax)
     ev = jnp.asarray(evals)
     top = metrics.lambda_max(ev)
-    # Numerical rank at the resolution of the Gram route: eigenvalues of W^T W carry an absolute
-    # round-off of about M eps lambda_max, so singular values below sqrt(M eps) s_max are not
-    # resolved; above that floor numpy's rule (s > s_max max(N, M) eps) applies.
-    eps = np.finfo(dtype).eps
-    nmax = np.array([max(layer.n, layer.m) for layer in layers])
-    rel_tol = np.maximum(nmax * eps, np.sqrt(lengths * eps))
-    ratio = np.sqrt(np.clip(evals / np.asarray(top)[:, None], 0, None))
-    hard = ((ratio > rel_tol[:, None]) & (np.arange(evals.shape[1]) < lengths[:, None])).sum(1)
-    p = evals / evals.sum(1, keepdims=True)
-    entropy = -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0), 1) / np.log(np.maximum(hard, 2))
+    n = np.array([layer.n for layer in layers])
+    m = np.array([layer.m for layer in layers])
+    rtol = metrics.gram_rtol(n, m, lengths, dtype)  # ranks at the resolution of the Gram route
+    hard = np.asarray(metrics.hard_rank(ev, n, m, rtol=rtol))
+    entropy = np.asarray(metrics.matrix_entropy(ev, n, m, rtol=rtol))
     alpha = np.asarray(pl.alpha)
     fields = {
         "lambda_max": np.asarray(top),
@@ -293,8 +287,3 @@ def _version() -> str:
     from rmtkit import __version__
 
     return __version__
-
-
-def layer_names(df: pd.DataFrame, status: Iterable[str] = ("ok",)) -> list[str]:
-    """Names of the rows with the given status."""
-    return df.loc[df["status"].isin(list(status)), "name"].tolist()

@@ -205,7 +205,7 @@ def load_weights(source: Any) -> dict[str, np.ndarray | Any]:
         nnx = None
     if nnx is not None and isinstance(source, nnx.Module):
         source = nnx.state(source, nnx.Param)
-    if isinstance(source, Mapping) or hasattr(source, "__jax_array__") or _is_pytree(source):
+    if isinstance(source, Mapping) or _is_pytree(source):
         flat = flatten_tree(source)
         if not flat:
             raise CheckpointError("the model has no array leaves")

@@ -24,28 +24,44 @@ def lambda_max(evals: ArrayLike) -> jnp.ndarray:
     return jnp.max(_f(evals), axis=-1)
 
 
-def hard_rank(evals: ArrayLike, n: int, m: int, *, eps: float | None = None) -> jnp.ndarray:
+def hard_rank(evals: ArrayLike, n: ArrayLike, m: ArrayLike, *, eps: float | None = None,
+              rtol: ArrayLike | None = None) -> jnp.ndarray:
     """Numerical rank: the number of singular values above ``s_max * max(N, M) * eps`` (as ``numpy.linalg.matrix_rank``).
 
     Since ``s_i / s_max = sqrt(lambda_i / lambda_max)`` in either convention, only ratios are used.
-    ``eps`` defaults to the machine epsilon of ``evals``' dtype. For rank questions compute ``evals``
-    by SVD (``rmtkit.eigenvalues(w, method="svd")``): the Gram route leaves an absolute round-off of
-    about ``M eps lambda_max`` on zero eigenvalues, far above this tolerance.
+    ``eps`` defaults to the machine epsilon of ``evals``' dtype; ``rtol`` (per spectrum, broadcast
+    against the batch) replaces ``max(N, M) * eps`` altogether. For rank questions compute ``evals``
+    by SVD (``rmtkit.eigenvalues(w, method="svd")``), or pass :func:`gram_rtol`: the Gram route leaves
+    an absolute round-off of about ``M eps lambda_max`` on zero eigenvalues, far above numpy's tolerance.
     """
     ev = _f(evals)
-    eps = jnp.finfo(ev.dtype).eps if eps is None else eps
+    if rtol is None:
+        eps = jnp.finfo(ev.dtype).eps if eps is None else eps
+        rtol = jnp.maximum(jnp.asarray(n), jnp.asarray(m)) * eps
     ratio = jnp.sqrt(jnp.clip(safe_div(ev, lambda_max(ev)[..., None], 0.0), 0, None))
-    return jnp.sum(ratio > max(n, m) * eps, axis=-1)
+    return jnp.sum(ratio > jnp.asarray(rtol, ev.dtype)[..., None], axis=-1)
 
 
-def matrix_entropy(evals: ArrayLike, n: int, m: int, *, eps: float | None = None) -> jnp.ndarray:
+def gram_rtol(n: ArrayLike, m: ArrayLike, num_evals: ArrayLike, dtype) -> jnp.ndarray:
+    """Rank tolerance for eigenvalues from ``eigvalsh(W^T W)``: ``max(max(N, M) eps, sqrt(num_evals eps))``.
+
+    Singular values below ``sqrt(M eps) s_max`` are not resolved by the Gram route; above that floor
+    numpy's rule applies.
+    """
+    eps = jnp.finfo(dtype).eps
+    nmax = jnp.maximum(jnp.asarray(n), jnp.asarray(m))
+    return jnp.maximum(nmax * eps, jnp.sqrt(jnp.asarray(num_evals) * eps))
+
+
+def matrix_entropy(evals: ArrayLike, n: ArrayLike, m: ArrayLike, *, eps: float | None = None,
+                   rtol: ArrayLike | None = None) -> jnp.ndarray:
     """Matrix entropy ``S = -(1 / ln R) sum_i p_i ln p_i``, ``p_i = s_i^2 / sum_j s_j^2``, ``R`` the hard rank.
 
     In ``[0, 1]``: 1 for an orthogonal matrix (all ``p_i = 1/M``), 0 for rank one.
     """
     ev = jnp.clip(_f(evals), 0, None)
     p = safe_div(ev, ev.sum(-1, keepdims=True), 0.0)
-    r = hard_rank(ev, n, m, eps=eps)
+    r = hard_rank(ev, n, m, eps=eps, rtol=rtol)
     return safe_div(-xlogx(p).sum(-1), jnp.log(jnp.maximum(r, 1).astype(ev.dtype)), 0.0)
 
 
