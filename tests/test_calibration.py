@@ -16,8 +16,8 @@ from simulations.calibration.config import (
     register_configs,
     shrink,
 )
-from simulations.calibration.main import CONFIG_DIR
 from simulations.calibration.run import run
+from simulations.entry import CONFIG_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,9 +16,9 @@ from omegaconf import OmegaConf
 
 from rmtkit.datasets import DatasetMissingError
 from simulations import collect
+from simulations.entry import CONFIG_DIR
 from simulations.train.config import TrainConfig, register_configs, shrink
 from simulations.train.data import DataConfig, load_data
-from simulations.train.main import CONFIG_DIR
 from simulations.train.models import ModelConfig, build_model, weight_matrices
 from simulations.train.run import run
 

@@ -9,8 +9,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from simulations.entry import CONFIG_DIR
 from simulations.vsdl.config import GridConfig, MonteCarloConfig, VSDLConfig, register_configs, shrink
-from simulations.vsdl.main import CONFIG_DIR
 from simulations.vsdl.run import COLUMNS, run
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
-
 import hydra
-import jax
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from simulations.calibration.config import CalibrationConfig, register_configs
+from simulations.calibration.config import register_configs
 from simulations.calibration.run import run
+from simulations.entry import CONFIG_DIR, run_typed
 
 register_configs()
-
-#: conf/ at the repository root (absolute: Hydra resolves relative paths against the module name).
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="calibration")
 def main(dict_cfg: DictConfig) -> None:
-    cfg: CalibrationConfig = OmegaConf.to_object(dict_cfg)
-    jax.config.update("jax_enable_x64", cfg.x64)
-    logging.getLogger("jax").setLevel(logging.WARNING)  # no backend-probing chatter in run logs
-    run(cfg, HydraConfig.get().runtime.output_dir)
+    run_typed(dict_cfg, run)
 
 
 if __name__ == "__main__":

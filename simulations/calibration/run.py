@@ -152,18 +152,21 @@ def _figures(table: pd.DataFrame, examples, out: Path) -> None:
         plot.plot_fit_vs_truth(table["sigma_true"], table["sigma_fit"], groups=groups, ax=a1)
         a1.set_title("MP fit: sigma", fontsize=9)
     else:
-        a1.plot(table["value"], table["sigma_fit"], "o", ms=4, alpha=0.5)
-        a1.set_xlabel(table["param"].iloc[0])
-        a1.set_ylabel("fitted sigma")
-        a1.set_title("MP fit: sigma (no true sigma for this ensemble)", fontsize=9)
+        _against_param(a1, table, "sigma_fit", "fitted sigma", "MP fit: sigma (no true sigma for this ensemble)")
     if table["spikes_planted"].notna().any():
         plot.plot_counts(table["spikes_planted"], table["num_spikes"], groups=groups, ax=a2)
         a2.set_title("spikes found vs planted", fontsize=9)
     else:
-        a2.plot(table["value"], table["num_spikes"], "o", ms=4, alpha=0.5)
-        a2.set_xlabel(table["param"].iloc[0])
-        a2.set_ylabel("eigenvalues beyond l+ + TW")
-        a2.set_title("outliers found (nothing planted in this ensemble)", fontsize=9)
+        _against_param(a2, table, "num_spikes", "eigenvalues beyond l+ + TW",
+                       "outliers found (nothing planted in this ensemble)")
     fig.tight_layout()
     fig.savefig(out / "fits.png", dpi=110)
     plt.close(fig)
+
+
+def _against_param(ax, table: pd.DataFrame, col: str, ylabel: str, title: str) -> None:
+    """A fitted quantity against the swept parameter, for ensembles without a ground truth for it."""
+    ax.plot(table["value"], table[col], "o", ms=4, alpha=0.5)
+    ax.set_xlabel(table["param"].iloc[0])
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)

@@ -15,10 +15,10 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from simulations.entry import CONFIG_DIR
 from simulations.train.config import TrainConfig, register_configs
 
 register_configs()
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 log = logging.getLogger(__name__)
 
 
