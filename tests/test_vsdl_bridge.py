@@ -19,7 +19,7 @@ def test_bridge_experiment_composes():
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose(config_name="train", overrides=["experiment=vsdl_bridge"], return_hydra_config=True)
     assert cfg.hydra.sweeper.params["data.label_noise"] == "0.0,0.2,0.4,0.6,0.8"
-    assert cfg.model.name == "mlp3" and cfg.data.subset == 4000 and cfg.epochs == 30
+    assert cfg.model.name == "mlp3" and cfg.data.subset == 4000 and cfg.epochs == 20
 
 
 def test_bridge_on_a_smoke_label_noise_sweep(tmp_path):
