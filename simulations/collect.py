@@ -3,7 +3,7 @@
 Reads every run folder under the sweep (``DONE.json`` finished, ``FAILED.json`` failed, neither:
 unfinished), writes ``runs.csv`` (one row per run: its overrides, accuracies, gap and the final
 spectral metrics of each watched layer), ``capacity.csv`` (Kendall tau and R^2 of the model-level
-metrics of [MPM-NC] against test accuracy) and figures against the swept knob, to the sweep folder
+metrics of [MPM-NC] against test accuracy) and figures against the swept knob (``sweep_<layer>.png``), to the sweep folder
 (or ``--out``).
 """
 
@@ -125,7 +125,7 @@ def figures(runs: pd.DataFrame, out: Path, layer: str = "fc1") -> Path:
         ax.set_ylabel("test accuracy")
         ax.set_title("capacity control [MPM-NC]", fontsize=9)
     fig.tight_layout()
-    path = out / "sweep.png"
+    path = out / f"sweep_{layer}.png"
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
@@ -134,7 +134,7 @@ def figures(runs: pd.DataFrame, out: Path, layer: str = "fc1") -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweep", help="a multirun folder, e.g. multirun/batch_size_sweep")
-    parser.add_argument("--out", help="where to write runs.csv, capacity.csv and sweep.png (default: the sweep folder)")
+    parser.add_argument("--out", help="where to write runs.csv, capacity.csv and sweep_<layer>.png (default: the sweep folder)")
     parser.add_argument("--layer", default="fc1", help="the layer whose metrics the figures show")
     args = parser.parse_args(argv)
     try:

@@ -175,7 +175,7 @@ def test_smoke_multirun_with_a_failing_job_and_the_collector(tmp_path):
     cap = pd.read_csv(sweep / "capacity.csv")
     assert set(cap.metric) == {"alpha_hat", "log_norm", "log_spectral_norm", "log_alpha_norm"}
     assert cap.kendall_tau.between(-1, 1).all() and (cap.runs == 3).all()
-    assert (sweep / "sweep.png").stat().st_size > 0
+    assert (sweep / "sweep_fc1.png").stat().st_size > 0
     # Re-running the sweep skips the finished runs.
     proc = _cli("-m", "debug=smoke", "data=synthetic", "batch_size=16", "fail_at_epoch=0", "progress=false",
                 f"hydra.sweep.dir={sweep}")
