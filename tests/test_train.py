@@ -55,6 +55,20 @@ def test_sweep_and_slurm_launcher_configs_compose():
     assert cfg.hydra.launcher._target_.endswith("SlurmLauncher") and cfg.hydra.launcher.cpus_per_task == 2
 
 
+def test_weight_decay_sweep_values_compose():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    register_configs()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["experiment=weight_decay"], return_hydra_config=True)
+        (key, values), = cfg.hydra.sweeper.params.items()
+        override = OverridesParser.create().parse_overrides([f"{key}={values}"])[0]
+        decays = [OmegaConf.to_object(compose(config_name="train", overrides=["experiment=weight_decay", f"{key}={v}"]))
+                  .optimizer.weight_decay for v in ("{}", "{fc1:5e-3}", "{fc1:1e-4,fc2:1e-4}")]
+    assert list(override.sweep_iterator()) == [{}, {"fc1": 0.005}, {"fc1": 0.0001, "fc2": 0.0001}]
+    assert decays == [{}, {"fc1": 0.005}, {"fc1": 0.0001, "fc2": 0.0001}]
+
+
 def test_models_match_the_paper_shapes_and_init():
     shapes = {n: {k: v.shape for k, v in weight_matrices(build_model(ModelConfig(name=n), seed=0)).items()}
               for n in ("mlp3", "lenet5", "minialexnet")}
