@@ -30,8 +30,14 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
+# Figures and ratios measured in one run each (the WeightWatcher/PyTorch columns need `make peer-venv`).
 bench: setup
 	$(PY) benchmarks/bench_mp_fit.py
+	$(PY) benchmarks/bench_powerlaw.py
+	$(PY) benchmarks/bench_analyzer.py
+	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_vsdl.py
+	$(PY) benchmarks/phase_confusion.py
 
 # The training experiments of the README (about an hour on 2 cores): LeNet5 baseline, the batch-size
 # sweep and the weight-decay sweep of MiniAlexNet (reduced scale), then the collector on each sweep.
