@@ -16,7 +16,6 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike, DTypeLike
 
-
 #: Every generator is one compiled kernel per (sizes, batch shape, dtype): sizes are static arguments.
 _STATIC = ("n", "m", "rank", "shape", "dtype", "offset")
 
