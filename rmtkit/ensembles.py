@@ -8,21 +8,12 @@ are arrays broadcast against ``shape`` (one value per matrix).
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike, DTypeLike
-
-#: Every generator is one compiled kernel per (sizes, batch shape, dtype): sizes are static arguments.
-_STATIC = ("n", "m", "rank", "shape", "dtype", "offset")
-
-
-def _jit(fn: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
-    names = fn.__code__.co_varnames[: fn.__code__.co_argcount + fn.__code__.co_kwonlyargcount]
-    return functools.wraps(fn)(jax.jit(fn, static_argnames=tuple(a for a in _STATIC if a in names)))
 
 
 def _dtype(dtype: DTypeLike | None) -> jnp.dtype:
@@ -50,7 +41,6 @@ def _batched(draw: Callable[..., jax.Array], key: jax.Array, shape: tuple[int, .
     return out.reshape(shape + out.shape[1:])
 
 
-@_jit
 def gaussian(key: jax.Array, n: int, m: int, sigma: ArrayLike = 1.0, *, shape: tuple[int, ...] = (),
              dtype: DTypeLike | None = None) -> jax.Array:
     """iid ``Normal(0, sigma^2)`` entries. Phase: **Random-like** (ESD fits MP, no spikes).
@@ -69,7 +59,6 @@ def gaussian(key: jax.Array, n: int, m: int, sigma: ArrayLike = 1.0, *, shape: t
     return _batched(lambda k, s: s * jax.random.normal(k, (n, m), dt), key, shape, jnp.asarray(sigma, dt))
 
 
-@_jit
 def pareto(key: jax.Array, n: int, m: int, mu: ArrayLike, *, scale: ArrayLike = 1.0, shape: tuple[int, ...] = (),
            dtype: DTypeLike | None = None) -> jax.Array:
     """Symmetric Pareto entries, ``P(|W_ij| > x) = (x / scale)^(-mu)`` for ``x >= scale``, random signs.
@@ -89,7 +78,6 @@ def pareto(key: jax.Array, n: int, m: int, mu: ArrayLike, *, scale: ArrayLike = 
     return _batched(draw, key, shape, jnp.asarray(mu, dt), jnp.asarray(scale, dt))
 
 
-@_jit
 def student_t(key: jax.Array, n: int, m: int, nu: ArrayLike, *, scale: ArrayLike = 1.0, shape: tuple[int, ...] = (),
               dtype: DTypeLike | None = None) -> jax.Array:
     """Student-t entries with ``nu`` degrees of freedom, times ``scale`` (tail ``P(|W| > x) ~ x^(-nu)``).
@@ -109,7 +97,6 @@ def _orthonormal(key: jax.Array, rows: int, cols: int, dtype) -> jax.Array:
     return qm * jnp.sign(jnp.diagonal(r))
 
 
-@_jit
 def spiked(key: jax.Array, n: int, m: int, strengths: ArrayLike, sigma: ArrayLike = 1.0, *,
            shape: tuple[int, ...] = (), dtype: DTypeLike | None = None) -> jax.Array:
     """Gaussian noise plus a rank-k signal: ``W = sigma (G + sqrt(N) sum_i S_i u_i v_i^T)``.
@@ -136,7 +123,6 @@ def spiked(key: jax.Array, n: int, m: int, strengths: ArrayLike, sigma: ArrayLik
     return _batched(draw, key, shape, strengths, jnp.asarray(sigma, dt), event_ndims=(1, 0))
 
 
-@_jit
 def bulk_decay(key: jax.Array, n: int, m: int, decay: ArrayLike = 1.0, sigma: ArrayLike = 1.0, *,
                offset: float = 0.05, shape: tuple[int, ...] = (), dtype: DTypeLike | None = None) -> jax.Array:
     """Correlated columns with a slowly decaying population spectrum: ``W = sigma G C^(1/2)``.
@@ -159,7 +145,6 @@ def bulk_decay(key: jax.Array, n: int, m: int, decay: ArrayLike = 1.0, sigma: Ar
     return _batched(draw, key, shape, jnp.asarray(decay, dt), jnp.asarray(sigma, dt))
 
 
-@_jit
 def low_rank(key: jax.Array, n: int, m: int, rank: int, sigma: ArrayLike = 1.0, *, noise: ArrayLike = 0.0,
              shape: tuple[int, ...] = (), dtype: DTypeLike | None = None) -> jax.Array:
     """Exactly rank-``rank`` matrix ``W = sigma A B / sqrt(rank) (+ noise G)``, ``A: N x r``, ``B: r x M`` Gaussian.
