@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from simulations import collect
 from simulations.entry import CONFIG_DIR
 from simulations.train.config import TrainConfig, register_configs, shrink
 from simulations.train.data import DataConfig, load_data
-from simulations.train.models import ModelConfig, build_model, weight_matrices
+from simulations.train.models import ModelConfig, build_model, conv2d, max_pool, weight_matrices
 from simulations.train.run import run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,6 +80,27 @@ def test_models_match_the_paper_shapes_and_init():
     assert float(alex.fc1.bias[...][0]) == pytest.approx(0.1)
     fc1 = np.asarray(alex.fc1.kernel[...])
     assert fc1.std() == pytest.approx(np.sqrt(2 / sum(fc1.shape)), rel=0.05)  # Glorot normal
+
+
+@pytest.mark.parametrize("padding", ["VALID", "SAME"])
+def test_cpu_conv_and_pool_compute_what_lax_computes(padding):
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.standard_normal((3, 14, 13, 4)), jnp.float32)
+    kernel = jnp.asarray(rng.standard_normal((5, 5, 4, 6)), jnp.float32)
+
+    def net(x, impl):
+        y = conv2d(x, kernel, padding, impl=impl)
+        return max_pool(y, 3, 2, padding, impl=impl), max_pool(y, 2, 2, padding, impl=impl)
+
+    for ours, ref in zip(net(x, "im2col"), net(x, "lax"), strict=True):
+        assert ours.shape == ref.shape
+        np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-4)
+    grads = [jax.grad(lambda x, impl=impl: sum(jnp.sum(y ** 2) for y in net(x, impl)))(x) for impl in ("im2col", "lax")]
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-4, atol=1e-3)
+    with pytest.raises(ValueError, match="impl"):
+        conv2d(x, kernel, padding, impl="fft")
+    with pytest.raises(ValueError, match="padding"):
+        conv2d(x, kernel, "FULL")
 
 
 def test_data_splits_noise_and_determinism():

@@ -2,6 +2,11 @@
 
 Layer attribute names (``conv1``, ``fc1``, ...) are what the analyzer and the configs call them.
 Glorot-normal kernels; biases 0.1 where the paper says so (MiniAlexNet), 0 elsewhere.
+
+On CPU the convolutions run as im2col + one matrix product and the max-pools as strided slices:
+XLA's CPU convolution (and its ``select_and_scatter`` pooling gradient) is ~10x slower than that for
+these small images (``benchmarks/bench_train.py``). On GPU/TPU ``lax.conv_general_dilated`` and
+``lax.reduce_window`` are used. Both paths compute the same function (``tests/test_train.py``).
 """
 
 from __future__ import annotations
@@ -15,12 +20,74 @@ from flax import nnx
 glorot_normal = nnx.initializers.glorot_normal()
 
 
+def _use_im2col(impl: str) -> bool:
+    if impl not in ("auto", "im2col", "lax"):
+        raise ValueError(f"impl must be 'auto', 'im2col' or 'lax', got {impl!r}")
+    return impl == "im2col" or (impl == "auto" and jax.default_backend() == "cpu")
+
+
+def _same_pads(size: int, window: int, stride: int) -> tuple[int, int]:
+    out = -(-size // stride)
+    total = max((out - 1) * stride + window - size, 0)
+    return total // 2, total - total // 2
+
+
+def conv2d(x: jax.Array, kernel: jax.Array, padding: str = "VALID", *, impl: str = "auto") -> jax.Array:
+    """Stride-1 2-D convolution, NHWC input and HWIO kernel, ``padding`` 'VALID' or 'SAME'.
+
+    ``impl='im2col'`` stacks the ``kh * kw`` shifted views of ``x`` along the channels and does one
+    matrix product (fast on CPU); ``'lax'`` is ``lax.conv_general_dilated``; ``'auto'`` picks im2col on CPU.
+    """
+    if padding not in ("VALID", "SAME"):
+        raise ValueError(f"padding must be 'VALID' or 'SAME', got {padding!r}")
+    if not _use_im2col(impl):
+        return jax.lax.conv_general_dilated(x, kernel, (1, 1), padding,
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    kh, kw, c_in, c_out = kernel.shape
+    if padding == "SAME":
+        x = jnp.pad(x, ((0, 0), _same_pads(x.shape[1], kh, 1), _same_pads(x.shape[2], kw, 1), (0, 0)))
+    n, h, w, _ = x.shape
+    ho, wo = h - kh + 1, w - kw + 1
+    cols = jnp.concatenate([x[:, i:i + ho, j:j + wo, :] for i in range(kh) for j in range(kw)], axis=-1)
+    return (cols.reshape(n * ho * wo, kh * kw * c_in) @ kernel.reshape(kh * kw * c_in, c_out)).reshape(
+        n, ho, wo, c_out)
+
+
+def max_pool(x: jax.Array, window: int, stride: int, padding: str = "VALID", *, impl: str = "auto") -> jax.Array:
+    """Square max-pool of NHWC ``x``: a reshape (window == stride, VALID) or the max of strided slices on CPU."""
+    if not _use_im2col(impl):
+        return nnx.max_pool(x, (window, window), (stride, stride), padding=padding)
+    n, h, w, c = x.shape
+    if padding == "VALID" and window == stride and h % stride == 0 and w % stride == 0:
+        return x.reshape(n, h // stride, stride, w // stride, stride, c).max(axis=(2, 4))
+    if padding == "SAME":
+        x = jnp.pad(x, ((0, 0), _same_pads(h, window, stride), _same_pads(w, window, stride), (0, 0)),
+                    constant_values=-jnp.inf)
+    elif padding != "VALID":
+        raise ValueError(f"padding must be 'VALID' or 'SAME', got {padding!r}")
+    ho, wo = (x.shape[1] - window) // stride + 1, (x.shape[2] - window) // stride + 1
+    views = [x[:, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride, :]
+             for i in range(window) for j in range(window)]
+    out = views[0]
+    for v in views[1:]:
+        out = jnp.maximum(out, v)
+    return out
+
+
+class Conv(nnx.Conv):
+    """``nnx.Conv`` (same parameters, same ``kernel``/``bias`` layout) whose call is :func:`conv2d`."""
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        y = conv2d(x, self.kernel[...], self.padding)
+        return y if self.bias is None else y + self.bias[...]
+
+
 def _dense(n_in: int, n_out: int, bias: float, rngs: nnx.Rngs) -> nnx.Linear:
     return nnx.Linear(n_in, n_out, kernel_init=glorot_normal, bias_init=nnx.initializers.constant(bias), rngs=rngs)
 
 
-def _conv(c_in: int, c_out: int, size: int, bias: float, padding: str, rngs: nnx.Rngs) -> nnx.Conv:
-    return nnx.Conv(c_in, c_out, (size, size), padding=padding, kernel_init=glorot_normal,
+def _conv(c_in: int, c_out: int, size: int, bias: float, padding: str, rngs: nnx.Rngs) -> Conv:
+    return Conv(c_in, c_out, (size, size), padding=padding, kernel_init=glorot_normal,
                     bias_init=nnx.initializers.constant(bias), rngs=rngs)
 
 
@@ -54,8 +121,8 @@ class LeNet5(nnx.Module):
         self.fc2 = _dense(500, num_classes, bias, rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        x = nnx.max_pool(nnx.relu(self.conv1(x)), (2, 2), (2, 2))
-        x = nnx.max_pool(nnx.relu(self.conv2(x)), (2, 2), (2, 2))
+        x = max_pool(nnx.relu(self.conv1(x)), 2, 2)
+        x = max_pool(nnx.relu(self.conv2(x)), 2, 2)
         x = nnx.relu(self.fc1(x.reshape(x.shape[0], -1)))
         return self.fc2(x)
 
@@ -79,8 +146,8 @@ class MiniAlexNet(nnx.Module):
         self.fc3 = _dense(192, num_classes, bias, rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        x = self.bn1(nnx.max_pool(nnx.relu(self.conv1(x)), (3, 3), (2, 2), padding="SAME"))
-        x = self.bn2(nnx.max_pool(nnx.relu(self.conv2(x)), (3, 3), (2, 2), padding="SAME"))
+        x = self.bn1(max_pool(nnx.relu(self.conv1(x)), 3, 2, "SAME"))
+        x = self.bn2(max_pool(nnx.relu(self.conv2(x)), 3, 2, "SAME"))
         x = nnx.relu(self.fc1(x.reshape(x.shape[0], -1)))
         x = nnx.relu(self.fc2(x))
         return self.fc3(x)
