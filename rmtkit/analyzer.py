@@ -17,7 +17,9 @@ Every tensor appears in the output: analysed rows have ``status == "ok"``, the o
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,12 +27,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from rmtkit import io, metrics, phases
 from rmtkit.layers import DEFAULT_MIN_EVALS, Layer, extract_layers
 from rmtkit.marchenko_pastur import fit_marchenko_pastur
 from rmtkit.powerlaw import fit_power_law
-from rmtkit.spectrum import eigenvalues
+from rmtkit.spectrum import eigenvalues, eigenvalues_numpy
 from rmtkit.status import status_reason
 
 COLUMNS = [
@@ -77,33 +80,75 @@ class AnalyzeOptions:
 def _spectra(layers: list[Layer], dtype, normalize: bool, progress) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Eigenvalues of every layer (pooled over conv slices), with the layers that have none and why.
 
-    On a CPU backend each matrix goes straight to LAPACK (no stacking copy: that *is* the floor);
-    elsewhere same-shape matrices are stacked and sent to the device in one batched call.
+    On a CPU backend the matrices go to LAPACK one per task on a pool of one thread per core, with
+    BLAS itself single-threaded: ~1.3x faster than one matrix at a time with multi-threaded BLAS
+    (small eigensolves barely use a second thread, and OpenBLAS's idle threads keep spinning
+    afterwards, slowing whatever runs next; ``benchmarks/bench_analyzer.py``). Elsewhere
+    same-shape matrices are stacked and sent to the device in one batched call.
     """
-    batched = jax.default_backend() != "cpu"
+    if jax.default_backend() == "cpu":
+        return _spectra_host(layers, dtype, normalize, progress)
     groups: dict[tuple, list[Layer]] = defaultdict(list)
     for layer in layers:
-        groups[tuple(layer.matrices.shape) if batched else (layer.name,)].append(layer)
+        groups[tuple(layer.matrices.shape)].append(layer)
     spectra, failures = {}, {}
     for group in groups.values():
         mats = [np.asarray(layer.matrices, dtype=dtype) for layer in group]
-        # One cheap pass finds NaN/Inf (they poison the sum); count them only when present.
         good = []
         for layer, w in zip(group, mats, strict=True):
-            if np.isfinite(w.sum()):
+            if np.isfinite(w.sum()):  # one cheap pass: NaN/Inf poison the sum
                 good.append((layer, w))
             else:
-                failures[layer.name] = f"{int((~np.isfinite(w)).sum())} NaN/Inf entries in the weights"
+                failures[layer.name] = _non_finite_reason(w)
         if good:
-            ev = np.asarray(eigenvalues(np.stack([w for _, w in good]) if batched else good[0][1], normalize=normalize))
-            ev = ev.reshape(len(good), -1)
+            ev = np.asarray(eigenvalues(np.stack([w for _, w in good]), normalize=normalize)).reshape(len(good), -1)
             for (layer, _), e in zip(good, ev, strict=True):
-                if e.max() > 0:
-                    spectra[layer.name] = np.sort(e)
-                else:
-                    failures[layer.name] = "all-zero matrix: no spectrum to fit"
+                _keep(layer, e, spectra, failures)
         progress.update(len(group))
     return spectra, failures
+
+
+def _spectra_host(layers, dtype, normalize, progress):
+    def one(layer: Layer) -> np.ndarray:
+        w = np.asarray(layer.matrices, dtype=dtype)
+        return eigenvalues_numpy(w).reshape(-1) / (layer.n if normalize else 1)
+
+    spectra, failures = {}, {}
+    workers = max(1, min(len(layers), _cpu_count()))
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+        # Largest first, so the long ones do not finish last on their own.
+        futures = {pool.submit(one, layer): layer for layer in sorted(layers, key=lambda la: -la.matrices.size)}
+        for future in as_completed(futures):
+            layer = futures[future]
+            try:
+                _keep(layer, future.result(), spectra, failures)
+            except FloatingPointError:
+                failures[layer.name] = _non_finite_reason(np.asarray(layer.matrices, dtype=dtype))
+            except np.linalg.LinAlgError as err:
+                failures[layer.name] = f"eigensolver failed: {err}"
+            progress.update(1)
+    return spectra, failures
+
+
+def _keep(layer: Layer, ev: np.ndarray, spectra: dict, failures: dict) -> None:
+    if ev.max() > 0:
+        spectra[layer.name] = np.sort(ev)
+    else:
+        failures[layer.name] = "all-zero matrix: no spectrum to fit"
+
+
+def _non_finite_reason(w: np.ndarray) -> str:
+    bad = int((~np.isfinite(w)).sum())
+    if bad:
+        return f"{bad} NaN/Inf entries in the weights"
+    return f"W^T W overflows {w.dtype} (entries up to {np.abs(w).max():.3g})"
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def _pad(spectra: list[np.ndarray], dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -216,8 +261,6 @@ def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: Analy
         "alpha_weighted": np.asarray(metrics.alpha_weighted(alpha, top)),
         "log_alpha_norm": np.asarray(metrics.log_alpha_norm(ev, jnp.asarray(alpha))),
     }
-    from rmtkit import phases  # TEMP lazy
-
     phase = phases.classify_phases(evals, lengths, q, mp=mp, pl=pl, hard_rank=hard)
     pl_status = np.asarray(pl.status)
     out = {}

@@ -52,16 +52,27 @@ def eigenvalues(w: ArrayLike, *, normalize: bool = True, method: str = "gram", b
         w = xp.swapaxes(w, -1, -2)
     scale = w.shape[-2] if normalize else 1
     if backend == "numpy":
-        return jnp.asarray(_eigenvalues_numpy(w, method) / scale)
+        return jnp.asarray(eigenvalues_numpy(w, method) / scale)
     return _eigenvalues_jax(w, method, scale)
 
 
-def _eigenvalues_numpy(w: np.ndarray, method: str) -> np.ndarray:
+def eigenvalues_numpy(w: np.ndarray, method: str = "gram") -> np.ndarray:
+    """LAPACK eigenvalues of ``W^T W`` for ``(..., N, M)`` float NumPy matrices with ``N >= M``, ascending.
+
+    The host path of :func:`eigenvalues` (no normalisation, no transposition). Raises
+    ``FloatingPointError`` when ``W^T W`` is not finite (NaN/Inf entries or overflow), checked on its
+    trace, which costs ``O(M)`` instead of a pass over ``W``.
+    """
     flat = w.reshape((-1,) + w.shape[-2:])
     if method == "gram":
         # One BLAS call per matrix: a stacked matmul of a transposed view falls off the BLAS path.
-        ev = np.stack([np.linalg.eigvalsh(x.T @ x) for x in flat])
+        grams = [x.T @ x for x in flat]
+        if not all(np.isfinite(np.trace(g)) for g in grams):
+            raise FloatingPointError("W^T W is not finite")
+        ev = np.stack([np.linalg.eigvalsh(g) for g in grams])
     else:
+        if not np.isfinite(flat.sum()):
+            raise FloatingPointError("W is not finite")
         ev = np.linalg.svd(flat, compute_uv=False)[..., ::-1] ** 2
     return np.clip(ev, 0, None).reshape(w.shape[:-2] + ev.shape[-1:])
 

@@ -27,6 +27,18 @@ def test_pdf_integrates_to_one_and_cdf_matches_quadrature(q):
     assert float(rmtkit.marchenko_pastur_cdf(hi * 1.01, q, 1.3)) == 1.0
 
 
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_cdf_is_finite_and_monotone_at_the_edges_in_both_precisions(dtype):
+    # At q = 1 the lower edge is 0 and the density diverges there: values that round onto an edge
+    # must give 0 or 1, never 0/0 (the fit runs its search in float32).
+    x = jnp.asarray([0.0, 1e-12, 1e-9, 1e-7, 1e-4, 0.5, 3.999999, 4.0, 5.0], dtype)
+    for q in (1.0, 1.0 + 1e-7, 2.0):
+        f = np.asarray(rmtkit.marchenko_pastur_cdf(x, jnp.asarray(q, dtype)))
+        assert np.all(np.isfinite(f)) and np.all(np.diff(f) >= 0) and f[0] == 0 and f[-1] == 1
+    # small-t limit at q = 1: F(t) ~ (2 / pi) sqrt(t)
+    assert float(rmtkit.marchenko_pastur_cdf(jnp.asarray(1e-4, dtype), 1.0)) == pytest.approx(2 / np.pi * 1e-2, rel=1e-2)
+
+
 @pytest.mark.parametrize("q", QS)
 @pytest.mark.parametrize("k", [1, 2, 3, 4])
 def test_moments_match_quadrature(q, k):
