@@ -17,9 +17,7 @@ Every tensor appears in the output: analysed rows have ``status == "ok"``, the o
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,9 +25,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from rmtkit import io, metrics, phases
+from rmtkit._parallel import host_map
 from rmtkit.layers import DEFAULT_MIN_EVALS, Layer, extract_layers
 from rmtkit.marchenko_pastur import fit_marchenko_pastur
 from rmtkit.powerlaw import fit_power_law
@@ -81,10 +79,9 @@ def _spectra(layers: list[Layer], dtype, normalize: bool, progress) -> tuple[dic
     """Eigenvalues of every layer (pooled over conv slices), with the layers that have none and why.
 
     On a CPU backend the matrices go to LAPACK one per task on a pool of one thread per core, with
-    BLAS itself single-threaded: ~1.3x faster than one matrix at a time with multi-threaded BLAS
-    (small eigensolves barely use a second thread, and OpenBLAS's idle threads keep spinning
-    afterwards, slowing whatever runs next; ``benchmarks/bench_analyzer.py``). Elsewhere
-    same-shape matrices are stacked and sent to the device in one batched call.
+    BLAS itself single-threaded (:func:`rmtkit._parallel.host_map`): ~1.3x faster on MiniLM than
+    one matrix at a time with multi-threaded BLAS. Elsewhere same-shape matrices are stacked and
+    sent to the device in one batched call.
     """
     if jax.default_backend() == "cpu":
         return _spectra_host(layers, dtype, normalize, progress)
@@ -109,24 +106,22 @@ def _spectra(layers: list[Layer], dtype, normalize: bool, progress) -> tuple[dic
 
 
 def _spectra_host(layers, dtype, normalize, progress):
-    def one(layer: Layer) -> np.ndarray:
+    def one(layer: Layer) -> np.ndarray | str:
         w = np.asarray(layer.matrices, dtype=dtype)
-        return eigenvalues_numpy(w).reshape(-1) / (layer.n if normalize else 1)
+        try:
+            return eigenvalues_numpy(w).reshape(-1) / (layer.n if normalize else 1)
+        except FloatingPointError:
+            return _non_finite_reason(w)
+        except np.linalg.LinAlgError as err:
+            return f"eigensolver failed: {err}"
 
+    order = sorted(layers, key=lambda la: -la.matrices.size)  # largest first: none finishes last alone
     spectra, failures = {}, {}
-    workers = max(1, min(len(layers), _cpu_count()))
-    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-        # Largest first, so the long ones do not finish last on their own.
-        futures = {pool.submit(one, layer): layer for layer in sorted(layers, key=lambda la: -la.matrices.size)}
-        for future in as_completed(futures):
-            layer = futures[future]
-            try:
-                _keep(layer, future.result(), spectra, failures)
-            except FloatingPointError:
-                failures[layer.name] = _non_finite_reason(np.asarray(layer.matrices, dtype=dtype))
-            except np.linalg.LinAlgError as err:
-                failures[layer.name] = f"eigensolver failed: {err}"
-            progress.update(1)
+    for layer, result in zip(order, host_map(one, order, on_done=lambda _: progress.update(1)), strict=True):
+        if isinstance(result, str):
+            failures[layer.name] = result
+        else:
+            _keep(layer, result, spectra, failures)
     return spectra, failures
 
 
@@ -142,13 +137,6 @@ def _non_finite_reason(w: np.ndarray) -> str:
     if bad:
         return f"{bad} NaN/Inf entries in the weights"
     return f"W^T W overflows {w.dtype} (entries up to {np.abs(w).max():.3g})"
-
-
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def _pad(spectra: list[np.ndarray], dtype) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ are arrays broadcast against ``shape`` (one value per matrix).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -59,6 +60,7 @@ def gaussian(key: jax.Array, n: int, m: int, sigma: ArrayLike = 1.0, *, shape: t
     return _batched(lambda k, s: s * jax.random.normal(k, (n, m), dt), key, shape, jnp.asarray(sigma, dt))
 
 
+@functools.partial(jax.jit, static_argnames=("n", "m", "shape", "dtype"))
 def pareto(key: jax.Array, n: int, m: int, mu: ArrayLike, *, scale: ArrayLike = 1.0, shape: tuple[int, ...] = (),
            dtype: DTypeLike | None = None) -> jax.Array:
     """Symmetric Pareto entries, ``P(|W_ij| > x) = (x / scale)^(-mu)`` for ``x >= scale``, random signs.
@@ -66,16 +68,33 @@ def pareto(key: jax.Array, n: int, m: int, mu: ArrayLike, *, scale: ArrayLike = 
     Phase: **Heavy-Tailed** (REFERENCE §3): very heavy-tailed (Levy) for ``mu < 2``, where the ESD
     tail exponent is ``alpha ~ mu/2 + 1``; moderately heavy-tailed for ``2 < mu < 4``; weakly
     heavy-tailed (MP-like bulk with a heavy edge) for ``mu > 4``.
+
+    One random word per entry gives both its magnitude (a uniform ``u`` in ``(0, 1]`` from the
+    word's top mantissa bits, as ``jax.random.uniform`` builds it, then ``scale u^(-1/mu)``) and
+    its sign (the word's lowest bit, which the uniform does not use): two thirds of the random
+    bits of a separate sign draw, and jitted (the universality sweep draws hundreds of these).
     """
     dt = _dtype(dtype)
 
     def draw(k, mu, scale):
-        ku, ks = jax.random.split(k)
-        u = 1 - jax.random.uniform(ku, (n, m), dt)  # in (0, 1]: no infinite draws
-        sign = jnp.where(jax.random.bernoulli(ks, 0.5, (n, m)), 1, -1).astype(dt)
-        return sign * scale * u ** (-1 / mu)
+        u, sign = _uniform_and_sign(k, (n, m), dt)
+        return sign * scale * jnp.exp(jnp.log(u) * (-1 / mu))  # ~2x cheaper than u ** (-1 / mu) on CPU
 
     return _batched(draw, key, shape, jnp.asarray(mu, dt), jnp.asarray(scale, dt))
+
+
+def _uniform_and_sign(key: jax.Array, shape: tuple[int, ...], dt: jnp.dtype) -> tuple[jax.Array, jax.Array]:
+    """A uniform in ``(0, 1]`` and an independent random sign (``+-1``) per entry, from one random word."""
+    finfo = jnp.finfo(dt)
+    if finfo.bits not in (32, 64):
+        ku, ks = jax.random.split(key)
+        return 1 - jax.random.uniform(ku, shape, dt), jnp.where(jax.random.bernoulli(ks, 0.5, shape), 1, -1).astype(dt)
+    uint = jnp.uint64 if finfo.bits == 64 else jnp.uint32
+    bits = jax.random.bits(key, shape, uint)
+    one = jax.lax.bitcast_convert_type(jnp.ones((), dt), uint)  # exponent bits of 1.0
+    in_1_2 = jax.lax.bitcast_convert_type((bits >> (finfo.bits - finfo.nmant)) | one, dt)  # [1, 2)
+    sign = jnp.where((bits & 1) == 1, 1, -1).astype(dt)
+    return 2 - in_1_2, sign
 
 
 def student_t(key: jax.Array, n: int, m: int, nu: ArrayLike, *, scale: ArrayLike = 1.0, shape: tuple[int, ...] = (),

@@ -1,0 +1,54 @@
+"""Host-side parallelism for LAPACK work: one matrix per task, one thread per core, BLAS single-threaded.
+
+On a CPU, many medium-sized eigenproblems finish sooner side by side than one after another with
+a multi-threaded BLAS: the tridiagonal reduction of ``eigvalsh`` barely uses a second thread, and
+OpenBLAS's idle threads keep spinning after each call, slowing whatever runs next (measured in
+``benchmarks/bench_analyzer.py`` and ``benchmarks/bench_powerlaw.py``). NumPy releases the GIL in
+LAPACK, and JAX in its computations, so threads suffice.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import TypeVar
+
+from threadpoolctl import threadpool_limits
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def cpu_count() -> int:
+    """Cores this process may run on (the affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def host_map(fn: Callable[[T], R], items: Iterable[T], *, workers: int | None = None,
+             on_done: Callable[[int], None] | None = None) -> list[R]:
+    """``[fn(x) for x in items]`` on a thread pool with single-threaded BLAS, results in input order.
+
+    Args:
+        fn: the work for one item; an exception it raises propagates (catch inside ``fn`` to keep
+            the other items' results).
+        items: the inputs; submitted in this order (put the largest first).
+        workers: threads (default: one per core).
+        on_done: called with an item's index as soon as it finishes (a progress bar's update).
+    """
+    items = list(items)
+    if not items:
+        return []
+    workers = max(1, min(len(items), workers or cpu_count()))
+    out: list = [None] * len(items)
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+        futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
+        for future in as_completed(futures):
+            i = futures[future]
+            out[i] = future.result()
+            if on_done is not None:
+                on_done(i)
+    return out
