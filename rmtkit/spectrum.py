@@ -7,6 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from rmtkit._parallel import host_map
+
 METHODS = ("gram", "svd")
 BACKENDS = ("auto", "numpy", "jax")
 
@@ -32,6 +34,9 @@ def eigenvalues(w: ArrayLike, *, normalize: bool = True, method: str = "gram", b
     Returns:
         ``(..., M)`` eigenvalues as a JAX array, ascending, in ``w``'s float dtype; round-off
         negatives set to 0.
+
+    Raises:
+        ValueError: bad arguments; on the NumPy path also NaN/Inf in ``w`` (or ``W^T W`` overflowing).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -52,7 +57,13 @@ def eigenvalues(w: ArrayLike, *, normalize: bool = True, method: str = "gram", b
         w = xp.swapaxes(w, -1, -2)
     scale = w.shape[-2] if normalize else 1
     if backend == "numpy":
-        return jnp.asarray(eigenvalues_numpy(w, method) / scale)
+        flat = w.reshape((-1,) + w.shape[-2:])
+        try:  # a stack goes one matrix per thread (single-threaded BLAS), ~1.15x faster than in turn
+            ev = np.concatenate(host_map(lambda x: eigenvalues_numpy(x[None], method), flat)) if len(flat) > 1 \
+                else eigenvalues_numpy(flat, method)
+        except FloatingPointError as err:
+            raise ValueError(f"w has NaN/Inf entries or overflows in W^T W ({err})") from None
+        return jnp.asarray(ev.reshape(w.shape[:-2] + ev.shape[-1:]) / scale)
     return _eigenvalues_jax(w, method, scale)
 
 

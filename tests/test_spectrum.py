@@ -47,5 +47,9 @@ def test_bad_arguments():
         rmtkit.eigenvalues(np.ones((3, 3)), method="qr")
     with pytest.raises(ValueError, match="backend must be one of"):
         rmtkit.eigenvalues(np.ones((3, 3)), backend="torch")
+    bad = np.ones((2, 30, 20))
+    bad[1, 3, 4] = np.nan
+    with pytest.raises(ValueError, match="NaN/Inf"):
+        rmtkit.eigenvalues(bad, backend="numpy")
     with pytest.raises(ValueError, match=r"shape \(\.\.\., N, M\)"):
         rmtkit.eigenvalues(np.ones(3))
