@@ -4,7 +4,8 @@ On a CPU, many medium-sized eigenproblems finish sooner side by side than one af
 a multi-threaded BLAS: the tridiagonal reduction of ``eigvalsh`` barely uses a second thread, and
 OpenBLAS's idle threads keep spinning after each call, slowing whatever runs next (measured in
 ``benchmarks/bench_analyzer.py`` and ``benchmarks/bench_powerlaw.py``). NumPy releases the GIL in
-LAPACK, and JAX in its computations, so threads suffice.
+LAPACK, and JAX in its computations, so threads suffice. While a :func:`host_map` runs, BLAS is
+single-threaded for the whole process (threadpoolctl's limits are global); it is restored after.
 """
 
 from __future__ import annotations
