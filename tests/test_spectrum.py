@@ -53,3 +53,27 @@ def test_bad_arguments():
         rmtkit.eigenvalues(bad, backend="numpy")
     with pytest.raises(ValueError, match=r"shape \(\.\.\., N, M\)"):
         rmtkit.eigenvalues(np.ones(3))
+
+
+def test_host_map_keeps_order_limits_blas_and_propagates_errors():
+    from threadpoolctl import threadpool_info
+
+    from rmtkit._parallel import host_map
+
+    done, seen_threads = [], []
+
+    def work(i):
+        seen_threads.append({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
+        return i * i
+
+    assert host_map(work, range(7), workers=2, on_done=done.append) == [i * i for i in range(7)]
+    assert sorted(done) == list(range(7)) and all(t <= {1} for t in seen_threads)
+    assert host_map(work, []) == []
+
+    def fail(i):
+        if i == 3:
+            raise RuntimeError("item 3")
+        return i
+
+    with pytest.raises(RuntimeError, match="item 3"):
+        host_map(fail, range(5))
