@@ -166,9 +166,9 @@ def universality_sweep(num: int = 100, n: int = 2000, m: int = 1000) -> None:
     (multi-threaded) BLAS, on the already drawn matrices; the same on the thread pool is printed too.
     Both warm: the fit's compilation for this batch shape is done (and printed) first.
     """
+    import rmtkit
     from rmtkit import ensembles
     from rmtkit._parallel import host_map
-    from rmtkit.spectrum import eigenvalues_numpy
 
     key = jax.random.key(0)
     mus = np.linspace(0.5, 3.5, num)
@@ -182,7 +182,7 @@ def universality_sweep(num: int = 100, n: int = 2000, m: int = 1000) -> None:
 
     def end_to_end():
         t = time.perf_counter()
-        spectra = np.stack(host_map(lambda i: eigenvalues_numpy(np.asarray(draw(i))) / n, range(num)))
+        spectra = np.stack(host_map(lambda i: np.asarray(rmtkit.eigenvalues(draw(i))), range(num)))
         fits = fit_power_law(spectra, method="csn", xmax="max")
         jax.block_until_ready(fits.alpha)
         return time.perf_counter() - t, fits

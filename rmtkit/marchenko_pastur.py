@@ -205,7 +205,7 @@ def _fit_sorted(x, valid, q, *, tw_factor, n_iter, n_grid, n_refine):
 
     def refit(s2):
         # Exclude outliers beyond the current edge + TW, then fit sigma^2 to the remaining bulk
-        # by minimising the KS distance on successively finer log-grids around the estimate.
+        # by minimising the KS distance.
         bulk = valid & (xs <= threshold(s2))
         # The search runs in float32 on eigenvalues scaled by the current estimate, over
         # u = log(sigma^2 / estimate): a coarse grid of ``n_grid`` points on [-log 4, log 4], then

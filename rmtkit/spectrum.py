@@ -59,7 +59,7 @@ def eigenvalues(w: ArrayLike, *, normalize: bool = True, method: str = "gram", b
     if backend == "numpy":
         flat = w.reshape((-1,) + w.shape[-2:])
         try:  # a stack goes one matrix per thread (single-threaded BLAS), ~1.15x faster than in turn
-            ev = np.concatenate(host_map(lambda x: eigenvalues_numpy(x[None], method), flat)) if len(flat) > 1 \
+            ev = np.stack(host_map(lambda x: eigenvalues_numpy(x, method), flat)) if len(flat) > 1 \
                 else eigenvalues_numpy(flat, method)
         except FloatingPointError as err:
             raise ValueError(f"w has NaN/Inf entries or overflows in W^T W ({err})") from None

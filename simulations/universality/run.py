@@ -13,7 +13,6 @@ from tqdm.auto import tqdm
 import rmtkit
 from rmtkit import ensembles
 from rmtkit._parallel import host_map
-from rmtkit.spectrum import eigenvalues_numpy
 from simulations.universality.config import UniversalityConfig, shrink
 
 log = logging.getLogger(__name__)
@@ -32,20 +31,17 @@ def sweep(cfg: UniversalityConfig) -> pd.DataFrame:
     key = jax.random.key(cfg.seed)
     mus = np.sort(np.asarray(jax.random.uniform(jax.random.fold_in(key, 0), (cfg.num_mu,), minval=cfg.mu_range[0],
                                                 maxval=cfg.mu_range[1])))
-    on_cpu = jax.default_backend() == "cpu"
     rows = []
     for qi, q in enumerate(cfg.q):
         n = int(round(q * cfg.m))
 
         def spectrum(i: int, n: int = n, qi: int = qi) -> np.ndarray:
             w = ensembles.pareto(jax.random.fold_in(key, 1000 * (qi + 1) + i), n, cfg.m, float(mus[i]))
-            ev = eigenvalues_numpy(np.asarray(w)) if on_cpu else np.asarray(rmtkit.eigenvalues(w, normalize=False))
-            return ev / n if cfg.normalize else ev
+            return np.asarray(rmtkit.eigenvalues(w, normalize=cfg.normalize))
 
         with tqdm(total=len(mus), desc=f"universality Q={q:g}", unit="matrix") as bar:
-            # On CPU: draw (JAX) and LAPACK side by side, one matrix per thread (rmtkit._parallel).
-            spectra = (host_map(spectrum, range(len(mus)), on_done=lambda _: bar.update(1)) if on_cpu
-                       else [spectrum(i) for i in range(len(mus)) if not bar.update(1)])
+            # Draws (JAX) and eigenvalues (LAPACK on CPU) side by side, one matrix per thread.
+            spectra = host_map(spectrum, range(len(mus)), on_done=lambda _: bar.update(1))
         fit = rmtkit.fit_power_law(np.stack(spectra), method=cfg.method, xmax=cfg.xmax)
         rows.append(pd.DataFrame({
             "Q": q, "N": n, "M": cfg.m, "mu": mus, "alpha": np.asarray(fit.alpha), "xmin": np.asarray(fit.xmin),
