@@ -42,6 +42,8 @@ __all__ = ["PowerLawFit", "fit_power_law", "METHODS", "AUTO_SETTINGS"]
 _LB_POINTS = 64
 #: First points of every tail also used for the lower bound (short tails get it exact).
 _LOCAL_POINTS = 16
+#: Blocks of candidates in the lower bound, each compared with the grid points from its start on.
+_LB_BLOCKS = 4
 #: Candidates whose KS distance is computed exactly per round of the branch-and-bound.
 _ROUND = 32
 #: Fixed iteration count of the safeguarded Newton solver for the truncated MLE.
@@ -188,39 +190,54 @@ def truncated_alpha(mean_log: ArrayLike, log_range: ArrayLike) -> tuple[jax.Arra
 
 
 class _Sorted(NamedTuple):
-    """A spectrum prepared for the candidate scan; entries at positions ``>= n`` are padding."""
+    """A spectrum prepared for the candidate scan; entries at positions ``>= n`` are padding.
+
+    On padding, ``lx``, ``first`` and ``after`` repeat those of the largest value, so a padded
+    position compares like the last tail point and the KS scans need no ``j < n`` mask.
+    """
 
     xs: jax.Array  # (M,) ascending, +inf padding
     lx: jax.Array  # (M,) ln(xs) - ln(largest), 0 on padding
-    first: jax.Array  # (M,) index of the first occurrence of xs[j]
-    after: jax.Array  # (M,) one past the last occurrence of xs[j]
+    first: jax.Array  # (M,) float: index of the first occurrence of xs[j]
+    after: jax.Array  # (M,) float: one past the last occurrence of xs[j], at most n
+    is_first: jax.Array  # (M,) bool: j is the first occurrence of a usable value
     n: jax.Array  # number of usable points
     log_xmax: jax.Array  # ln(xmax) - ln(largest); +inf for the plain law
     xmax: jax.Array
 
 
-def _prepare(x: jax.Array, valid: jax.Array, xmax_value: jax.Array, recipe: _Recipe) -> _Sorted:
+def _prepare(x: jax.Array, valid: jax.Array, xmax_value: jax.Array, recipe: _Recipe, presorted: bool) -> _Sorted:
+    """Sort (unless ``presorted``: usable values ascending, then anything unusable) and index ties."""
     m = x.shape[0]
+    dtype = x.dtype
     idx = jnp.arange(m)
     usable = valid & jnp.isfinite(x) & (x > 0)  # [CSN] and the reference drop x <= 0
     if recipe.xmax_mode == "value":
         usable &= x <= xmax_value
-    xs = jnp.sort(jnp.where(usable, x, jnp.inf))
+    xs = jnp.where(usable, x, jnp.inf)
+    if not presorted:
+        xs = jnp.sort(xs)
     n = jnp.maximum(usable.sum() - recipe.drop_top, 0)
     xs = jnp.where(idx < n, xs, jnp.inf)
     largest = xs[jnp.maximum(n - 1, 0)]
     log_largest = safe_log(largest)
     lx = jnp.where(idx < n, safe_log(xs) - log_largest, 0)
-    first = jnp.searchsorted(xs, xs, side="left")
-    after = jnp.searchsorted(xs, xs, side="right")
+    # Runs of equal values in O(M): the padding continues the run of the largest value.
+    xt = jnp.where(idx < n, xs, largest)
+    change = xt[1:] != xt[:-1]
+    starts = jnp.concatenate([jnp.ones((1,), bool), change])
+    ends = jnp.concatenate([change, jnp.ones((1,), bool)])
+    first = lax.cummax(jnp.where(starts, idx, 0))
+    after = lax.cummin(jnp.where(ends, idx + 1, m), reverse=True)
+    after = jnp.minimum(after, n)
     if recipe.xmax_mode == "value":
-        xmax = xmax_value.astype(x.dtype)
+        xmax = xmax_value.astype(dtype)
         log_xmax = safe_log(xmax) - log_largest
     elif recipe.xmax_mode == "max":
-        xmax, log_xmax = largest, jnp.zeros((), x.dtype)
+        xmax, log_xmax = largest, jnp.zeros((), dtype)
     else:
-        xmax, log_xmax = jnp.array(jnp.inf, x.dtype), jnp.array(jnp.inf, x.dtype)
-    return _Sorted(xs, lx, first, after, n, log_xmax, xmax)
+        xmax, log_xmax = jnp.array(jnp.inf, dtype), jnp.array(jnp.inf, dtype)
+    return _Sorted(xs, lx, first.astype(dtype), after.astype(dtype), starts & (idx < n), n, log_xmax, xmax)
 
 
 def _tail_exponents(
@@ -255,32 +272,37 @@ def _ks_distance(
     at: tuple[jax.Array, jax.Array, jax.Array, jax.Array],
     truncated: bool,
     two_sided: bool,
+    below: bool = True,
 ) -> jax.Array:
     """``max_j |F(x_j) - S(x_j)|`` over tail points ``j`` of the candidates ``k`` ``(K,)``.
 
     ``at = (j, ln x_j, first_j, after_j)`` describes the points compared, each broadcastable to
     ``(K, P)``. The empirical CDF ``S`` at a tail value counts the tail points strictly below it,
     as the reference implementation does ([CSN] eq. 3.9 evaluated at the data); ``two_sided``
-    also compares with the count at or below it (the textbook KS statistic).
+    also compares with the count at or below it (the textbook KS statistic). ``below=False``
+    promises that every point compared lies in every candidate's tail (``j >= k``) and skips the mask.
     """
     j, lxj, first_j, after_j = at
-    k2 = k[:, None]
-    in_tail = (j >= k2) & (j < s.n)
+    dtype = s.lx.dtype
+    kf = k.astype(dtype)[:, None]
+    inv_nk = 1 / jnp.maximum(s.n - k, 1).astype(dtype)[:, None]
     d = lxj - lref[:, None]
-    inv_nk = 1 / jnp.maximum(s.n - k2, 1).astype(s.lx.dtype)
     if truncated:
         fit_cdf = truncated_cdf_scaled(d / (s.log_xmax - lref)[:, None], shape[:, None])
     else:
         fit_cdf = -jnp.expm1(-shape[:, None] * d)
-    dist = jnp.abs(fit_cdf - (first_j - k2) * inv_nk)
+    dist = jnp.abs(fit_cdf - (first_j - kf) * inv_nk)
     if two_sided:
-        dist = jnp.maximum(dist, jnp.abs(fit_cdf - (after_j - k2) * inv_nk))
-    return jnp.max(jnp.where(in_tail, dist, -jnp.inf), axis=1)
+        dist = jnp.maximum(dist, jnp.abs(fit_cdf - (after_j - kf) * inv_nk))
+    if below:
+        dist = jnp.where(j >= k[:, None], dist, -jnp.inf)
+    return jnp.max(dist, axis=1)
 
 
-def _all_points(s: _Sorted) -> tuple[jax.Array, ...]:
-    """Every position as a comparison point, shaped ``(1, M)``."""
-    return jnp.arange(s.lx.shape[0])[None, :], s.lx[None, :], s.first[None, :], s.after[None, :]
+def _points(s: _Sorted, at) -> tuple[jax.Array, ...]:
+    """The positions ``at`` (static indices or a slice) as comparison points, shaped ``(1, P)``."""
+    j = jnp.arange(s.lx.shape[0])[at]
+    return j[None, :], s.lx[at][None, :], s.first[at][None, :], s.after[at][None, :]
 
 
 def _lb_points(m: int) -> int:
@@ -291,25 +313,30 @@ def _lb_points(m: int) -> int:
 def _lower_bounds(s: _Sorted, shape: jax.Array, truncated: bool, two_sided: bool) -> jax.Array:
     """A lower bound on every candidate's ``D`` ``(M,)``: the KS distance over a subset of its tail.
 
-    The subset is a global grid of ``_lb_points(M)`` positions, the first ``_LOCAL_POINTS`` points of
-    each tail and its last point; all are static slices (no gathers), so this costs ``O(M * 80)``.
+    The subset is a global grid of ``_lb_points(M)`` positions and the last one, plus the first
+    ``_LOCAL_POINTS`` points of each tail; all are static slices (no gathers). The candidates are
+    cut in ``_LB_BLOCKS`` blocks, each compared only with the grid points at or after its start
+    (the rest are not in its tails), which skips most of the grid's lower triangle.
     """
     m = s.lx.shape[0]
     positions = jnp.arange(m)
     stride = max(1, -(-m // _lb_points(m)))
-    grid = (positions[None, ::stride], s.lx[None, ::stride], s.first[None, ::stride], s.after[None, ::stride])
-    bound = _ks_distance(s, positions, s.lx, shape, grid, truncated, two_sided)
+    grid = np.unique(np.append(np.arange(0, m, stride), m - 1))
+    edges = sorted({int(min(m, stride * -(-(b * m // _LB_BLOCKS) // stride))) for b in range(_LB_BLOCKS + 1)})
+    parts = []
+    for c0, c1 in zip(edges[:-1], edges[1:]):
+        at = _points(s, grid[grid >= c0])
+        parts.append(_ks_distance(s, positions[c0:c1], s.lx[c0:c1], shape[c0:c1], at, truncated, two_sided))
+    bound = jnp.concatenate(parts)
     pad = _LOCAL_POINTS
 
-    def shifted(a, fill):
-        padded = jnp.concatenate([a, jnp.full((pad,), fill, a.dtype)])
+    def shifted(a):  # a[k + i] for i = 1..pad; beyond the end, the last position (the largest value)
+        padded = jnp.concatenate([a, jnp.broadcast_to(a[-1:], (pad,))])
         return jnp.stack([padded[i : i + m] for i in range(1, pad + 1)], axis=1)
 
-    local = (positions[:, None] + jnp.arange(1, pad + 1)[None, :], shifted(s.lx, 0), shifted(s.first, 0), shifted(s.after, 0))
-    bound = jnp.maximum(bound, _ks_distance(s, positions, s.lx, shape, local, truncated, two_sided))
-    last = jnp.maximum(s.n - 1, 0)
-    tip = (last[None, None], s.lx[last][None, None], s.first[last][None, None], s.after[last][None, None])
-    return jnp.maximum(bound, _ks_distance(s, positions, s.lx, shape, tip, truncated, two_sided))
+    local = (None, shifted(s.lx), shifted(s.first), shifted(s.after))
+    local_bound = _ks_distance(s, positions, s.lx, shape, local, truncated, two_sided, below=False)
+    return jnp.maximum(bound, local_bound)
 
 
 def _scan_xmin(
@@ -317,43 +344,46 @@ def _scan_xmin(
 ) -> tuple[jax.Array, jax.Array]:
     """Exact ``argmin_k D_k`` over candidates, ties to the smallest ``xmin``; returns ``(D, k)``.
 
-    Branch and bound: :func:`_lower_bounds` bounds each candidate's ``D`` from below; rounds of
-    ``_ROUND`` candidates (the one with the smallest bound, then the rest in order of ``xmin``)
-    are evaluated exactly while any unevaluated candidate's bound is below the best ``D`` found.
-    The answer equals the exhaustive ``O(M^2)`` scan; memory stays ``O(M * _lb_points(M))``.
+    Branch and bound: :func:`_lower_bounds` bounds each candidate's ``D`` from below. The
+    candidate with the smallest bound is evaluated exactly first; then rounds of ``_ROUND``
+    unevaluated candidates whose bound is at or below the best ``D`` found (in order of ``xmin``;
+    an O(M) selection, where picking the smallest bounds would need a sort) are evaluated while any remain. The answer equals the
+    exhaustive ``O(M^2)`` scan; memory stays ``O(M * _lb_points(M))``.
     """
     m = s.xs.shape[0]
     dtype = s.lx.dtype
-    positions = jnp.arange(m, dtype=jnp.int32)
     lower = _lower_bounds(s, shape, truncated, recipe.two_sided)
     lower = jnp.where(candidate & jnp.isfinite(alpha) & jnp.isfinite(lower), lower, jnp.inf)
     tol = 64 * jnp.finfo(dtype).eps
-    points = _all_points(s)
+    points = _points(s, slice(None))
+    positions = jnp.arange(m, dtype=jnp.int32)
+    size = min(_ROUND, m)
 
     def pending(state):
         done, best_d, _ = state
         return ~done & (lower <= best_d + tol)
 
-    def more(state):
-        return jnp.any(pending(state))
-
-    def evaluate(state):
+    def evaluate(state, ks):
         done, best_d, best_k = state
-        todo = pending(state)
-        lead = jnp.argmin(jnp.where(todo, lower, jnp.inf)).astype(jnp.int32)
-        rest = todo & (positions != lead)
-        slot = jnp.where(rest, jnp.cumsum(rest) - 1, _ROUND)  # first _ROUND - 1 others by xmin
-        ks = jnp.full((_ROUND,), lead).at[slot + 1].set(positions, mode="drop")
+        real = ks < m
+        ks = jnp.minimum(ks, m - 1)
         done = done.at[ks].set(True)
         d = _ks_distance(s, ks, s.lx[ks], shape[ks], points, truncated, recipe.two_sided)
-        d = jnp.where(jnp.isfinite(d), d, jnp.inf)
+        d = jnp.where(real & jnp.isfinite(d), d, jnp.inf)
         d_min = jnp.min(d)
         k_min = jnp.min(jnp.where(d == d_min, ks, m)).astype(jnp.int32)
         better = (d_min < best_d) | ((d_min == best_d) & (k_min < best_k))
         return done, jnp.where(better, d_min, best_d), jnp.where(better, k_min, best_k)
 
+    def next_round(state):  # the first _ROUND pending candidates in order of xmin
+        todo = pending(state)
+        slot = jnp.where(todo, jnp.cumsum(todo) - 1, size)
+        return evaluate(state, jnp.full((size,), m, jnp.int32).at[slot].set(positions, mode="drop"))
+
+    lead = jnp.argmin(lower).astype(jnp.int32)  # the smallest bound first: it sets the bar
     init = (~jnp.isfinite(lower), jnp.array(jnp.inf, dtype), jnp.int32(m))
-    _, best_d, best_k = lax.while_loop(more, evaluate, init)
+    state = evaluate(init, jnp.where(jnp.isfinite(lower[lead]), lead, m)[None])
+    _, best_d, best_k = lax.while_loop(lambda st: jnp.any(pending(st)), next_round, state)
     return best_d, best_k
 
 
@@ -362,12 +392,17 @@ def _min_tail(n: jax.Array, recipe: _Recipe) -> jax.Array:
     return jnp.maximum(jnp.maximum(recipe.min_tail, frac), 2)
 
 
-def _fit_one(x: jax.Array, valid: jax.Array, xmax_value: jax.Array, xmin_value: jax.Array, recipe: _Recipe) -> PowerLawFit:
-    """Fit one padded spectrum ``x`` ``(M,)`` with validity mask ``valid`` ``(M,)``."""
+def _fit_one(
+    x: jax.Array, valid: jax.Array, xmax_value: jax.Array, xmin_value: jax.Array, recipe: _Recipe, presorted: bool = False
+) -> PowerLawFit:
+    """Fit one padded spectrum ``x`` ``(M,)`` with validity mask ``valid`` ``(M,)``.
+
+    ``presorted``: the caller promises that the usable values come first, in ascending order.
+    """
     truncated = recipe.xmax_mode != "none"
     dtype = x.dtype
     pre = spectrum_status(x, valid)
-    s = _prepare(x, valid, xmax_value, recipe)
+    s = _prepare(x, valid, xmax_value, recipe, presorted)
     m = x.shape[0]
     positions = jnp.arange(m)
     need = _min_tail(s.n, recipe)
@@ -376,8 +411,8 @@ def _fit_one(x: jax.Array, valid: jax.Array, xmax_value: jax.Array, xmin_value: 
         k = jnp.searchsorted(s.xs, xmin_value, side="left").astype(jnp.int32)
         lref = safe_log(xmin_value) - safe_log(s.xs[jnp.maximum(s.n - 1, 0)])
         alpha, sigma, shape = _tail_exponents(s, k[None], lref[None], truncated)
-        d = _ks_distance(s, k[None], lref[None], shape, _all_points(s), truncated, recipe.two_sided)[0]
-        n_distinct = jnp.sum((positions >= k) & (positions < s.n) & (s.first == positions))
+        d = _ks_distance(s, k[None], lref[None], shape, _points(s, slice(None)), truncated, recipe.two_sided)[0]
+        n_distinct = jnp.sum((positions >= k) & s.is_first)
         good = (s.n - k >= need) & (n_distinct >= 2) & (xmin_value > 0) & jnp.isfinite(alpha[0])
         if truncated:
             good &= s.log_xmax > lref
@@ -385,10 +420,9 @@ def _fit_one(x: jax.Array, valid: jax.Array, xmax_value: jax.Array, xmin_value: 
     else:
         # Candidates: every distinct value but the two largest, as the reference implementation
         # scans them ([CSN] §3.3 scans all; the top one leaves a one-point tail).
-        is_first = (s.first == positions) & (positions < s.n)
-        rank = jnp.cumsum(is_first) - 1
-        n_distinct = jnp.sum(is_first)
-        candidate = is_first & (rank < n_distinct - 2) & (s.n - positions >= need)
+        rank = jnp.cumsum(s.is_first) - 1
+        n_distinct = jnp.sum(s.is_first)
+        candidate = s.is_first & (rank < n_distinct - 2) & (s.n - positions >= need)
         alphas, sigmas, shapes = _tail_exponents(s, positions, s.lx, truncated)
         d, k = _scan_xmin(s, candidate, alphas, shapes, recipe, truncated)
         kc = jnp.minimum(k, m - 1)
@@ -429,9 +463,18 @@ _fit_rows = jax.jit(_fit_rows_impl, static_argnames=("recipe",))
 
 @partial(jax.jit, static_argnames=("recipe",))
 def _fit_single(x: jax.Array, xmax: jax.Array, xmin: jax.Array, recipe: _Recipe) -> PowerLawFit:
-    """One spectrum ``(M,)`` -> :class:`PowerLawFit` of scalars (the batch of one, squeezed in-graph)."""
-    valid = jnp.ones(x.shape, bool)
-    return _fit_one(x, valid, jnp.asarray(xmax, x.dtype), jnp.asarray(xmin, x.dtype), recipe)
+    """One spectrum -> :class:`PowerLawFit` of scalars.
+
+    ``x`` holds the positive values in range, ascending, then ``+inf`` padding up to its bucketed
+    length (:func:`_bucket`), so that spectra of nearby lengths share one compiled program.
+    """
+    return _fit_one(x, jnp.isfinite(x), jnp.asarray(xmax, x.dtype), jnp.asarray(xmin, x.dtype), recipe, presorted=True)
+
+
+def _bucket(m: int) -> int:
+    """Padded length for one spectrum of ``m`` values: ``m`` rounded up to 1/8 of its octave (>= 32)."""
+    step = 1 << max(2, m.bit_length() - 4)
+    return max(32, -(-m // step) * step)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -489,10 +532,14 @@ def _usable_values(x: np.ndarray, recipe: _Recipe, xmax) -> np.ndarray:
     return x[: max(x.size - recipe.drop_top, 0)]
 
 
-def _check_single(x: np.ndarray, recipe: _Recipe, xmin, xmax) -> None:
-    """Eager twin of the traced status for one spectrum: raise with the reason instead."""
+def _check_xmax(recipe: _Recipe, xmax) -> None:
     if recipe.xmax_mode == "value" and (not np.isfinite(xmax) or xmax <= 0):
         raise ValueError(f"xmax must be a positive finite number or 'max', got {xmax}")
+
+
+def _check_single(x: np.ndarray, recipe: _Recipe, xmin, xmax) -> None:
+    """Eager twin of the traced status for one spectrum: raise with the reason instead."""
+    _check_xmax(recipe, xmax)
     x = _usable_values(x, recipe, xmax)
     need = max(recipe.min_tail, math.ceil(recipe.min_tail_frac * x.size), 2)
     if x.size < 3:
@@ -590,13 +637,20 @@ def fit_power_law(
         if lengths is not None or mask is not None:
             raise ValueError("lengths= and mask= apply to a 2-D batch of spectra only")
         clean = check_eigenvalues(arr, name="x")
-        _check_single(clean, recipe, None if xmin is None else float(xmin), None if recipe.xmax_mode != "value" else float(xmax))
-        return _fit_single(
-            np.sort(clean),  # the scan sorts again; pre-sorted input makes that cheap
-            np.nan if recipe.xmax_mode != "value" else float(xmax),
-            np.nan if xmin is None else float(xmin),
-            recipe,
-        )
+        xmin_f = np.nan if xmin is None else float(xmin)
+        xmax_f = np.nan if recipe.xmax_mode != "value" else float(xmax)
+        _check_xmax(recipe, xmax_f)
+        values = clean[clean > 0]
+        if recipe.xmax_mode == "value":
+            values = values[values <= xmax_f]
+        padded = np.full(_bucket(clean.size), np.inf, clean.dtype)
+        padded[: values.size] = np.sort(values)
+        fit = _fit_single(padded, xmax_f, xmin_f, recipe)
+        status = int(fit.status)
+        if status != FitStatus.OK:  # say why, with the numbers (the eager checks run only here)
+            _check_single(clean, recipe, xmin_f, xmax_f)
+            raise ValueError(f"x cannot be fitted: {FitStatus(status).reason}")
+        return fit
     if arr.ndim != 2:
         raise ValueError(f"x must be 1-D (one spectrum) or 2-D (a padded batch), got shape {arr.shape}")
     xb = jnp.asarray(x)
