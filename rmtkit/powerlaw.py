@@ -44,6 +44,8 @@ _LB_POINTS = 64
 _LOCAL_POINTS = 16
 #: Blocks of candidates in the lower bound, each compared with the grid points from its start on.
 _LB_BLOCKS = 4
+#: Static start positions the exact rounds choose from (their work shrinks with the tails).
+_EXACT_STARTS = 8
 #: Candidates whose KS distance is computed exactly per round of the branch-and-bound.
 _ROUND = 32
 #: Fixed iteration count of the safeguarded Newton solver for the truncated MLE.
@@ -273,36 +275,49 @@ def _ks_distance(
     truncated: bool,
     two_sided: bool,
     below: bool = True,
+    fast: bool = False,
 ) -> jax.Array:
     """``max_j |F(x_j) - S(x_j)|`` over tail points ``j`` of the candidates ``k`` ``(K,)``.
 
     ``at = (j, ln x_j, first_j, after_j)`` describes the points compared, each broadcastable to
-    ``(K, P)``. The empirical CDF ``S`` at a tail value counts the tail points strictly below it,
-    as the reference implementation does ([CSN] eq. 3.9 evaluated at the data); ``two_sided``
-    also compares with the count at or below it (the textbook KS statistic). ``below=False``
-    promises that every point compared lies in every candidate's tail (``j >= k``) and skips the mask.
+    ``(P, K)`` (points down, candidates across: the reduction runs over rows, which vectorises
+    along the candidates). The empirical CDF ``S`` at a tail value counts the tail points strictly
+    below it, as the reference implementation does ([CSN] eq. 3.9 evaluated at the data);
+    ``two_sided`` also compares with the count at or below it (the textbook KS statistic).
+    ``below=False`` promises that every point compared lies in every candidate's tail
+    (``j >= k``) and skips the mask. ``fast`` evaluates the CDF with ``exp`` instead of ``expm1``
+    (several times cheaper; absolute error a few ulp, which is what the lower bounds need).
     """
     j, lxj, first_j, after_j = at
     dtype = s.lx.dtype
-    kf = k.astype(dtype)[:, None]
-    inv_nk = 1 / jnp.maximum(s.n - k, 1).astype(dtype)[:, None]
-    d = lxj - lref[:, None]
-    if truncated:
-        fit_cdf = truncated_cdf_scaled(d / (s.log_xmax - lref)[:, None], shape[:, None])
+    kf = k.astype(dtype)[None, :]
+    inv_nk = 1 / jnp.maximum(s.n - k, 1).astype(dtype)[None, :]
+    d = lxj - lref[None, :]
+    c = shape[None, :]
+    if truncated and fast:
+        t = d / (s.log_xmax - lref)[None, :]
+        a = jnp.abs(c)
+        tt = jnp.where(c >= 0, t, 1 - t)
+        g = jnp.where(a > 0, (1 - jnp.exp(-a * tt)) / jnp.where(a > 0, 1 - jnp.exp(-a), 1), tt)
+        fit_cdf = jnp.where(c >= 0, g, 1 - g)
+    elif truncated:
+        fit_cdf = truncated_cdf_scaled(d / (s.log_xmax - lref)[None, :], c)
+    elif fast:
+        fit_cdf = 1 - jnp.exp(-c * d)
     else:
-        fit_cdf = -jnp.expm1(-shape[:, None] * d)
+        fit_cdf = -jnp.expm1(-c * d)
     dist = jnp.abs(fit_cdf - (first_j - kf) * inv_nk)
     if two_sided:
         dist = jnp.maximum(dist, jnp.abs(fit_cdf - (after_j - kf) * inv_nk))
     if below:
-        dist = jnp.where(j >= k[:, None], dist, -jnp.inf)
-    return jnp.max(dist, axis=1)
+        dist = jnp.where(j >= k[None, :], dist, -jnp.inf)
+    return jnp.max(dist, axis=0)
 
 
 def _points(s: _Sorted, at) -> tuple[jax.Array, ...]:
-    """The positions ``at`` (static indices or a slice) as comparison points, shaped ``(1, P)``."""
+    """The positions ``at`` (static indices or a slice) as comparison points, shaped ``(P, 1)``."""
     j = jnp.arange(s.lx.shape[0])[at]
-    return j[None, :], s.lx[at][None, :], s.first[at][None, :], s.after[at][None, :]
+    return j[:, None], s.lx[at][:, None], s.first[at][:, None], s.after[at][:, None]
 
 
 def _lb_points(m: int) -> int:
@@ -317,26 +332,60 @@ def _lower_bounds(s: _Sorted, shape: jax.Array, truncated: bool, two_sided: bool
     ``_LOCAL_POINTS`` points of each tail; all are static slices (no gathers). The candidates are
     cut in ``_LB_BLOCKS`` blocks, each compared only with the grid points at or after its start
     (the rest are not in its tails), which skips most of the grid's lower triangle.
+
+    A float64 spectrum is bounded in float32 (twice the SIMD lanes), minus a per-candidate bound
+    on the float32 rounding error (:func:`_float32_slack`), so the result stays a lower bound.
     """
     m = s.lx.shape[0]
+    dtype = s.lx.dtype
+    low = jnp.float32 if dtype == jnp.float64 else dtype
+    sl = s._replace(lx=s.lx.astype(low), first=s.first.astype(low), after=s.after.astype(low), log_xmax=s.log_xmax.astype(low))
+    shape_l = shape.astype(low)
     positions = jnp.arange(m)
     stride = max(1, -(-m // _lb_points(m)))
     grid = np.unique(np.append(np.arange(0, m, stride), m - 1))
     edges = sorted({int(min(m, stride * -(-(b * m // _LB_BLOCKS) // stride))) for b in range(_LB_BLOCKS + 1)})
     parts = []
     for c0, c1 in zip(edges[:-1], edges[1:]):
-        at = _points(s, grid[grid >= c0])
-        parts.append(_ks_distance(s, positions[c0:c1], s.lx[c0:c1], shape[c0:c1], at, truncated, two_sided))
+        at = _points(sl, grid[grid >= c0])
+        parts.append(_ks_distance(sl, positions[c0:c1], sl.lx[c0:c1], shape_l[c0:c1], at, truncated, two_sided, fast=True))
     bound = jnp.concatenate(parts)
     pad = _LOCAL_POINTS
 
     def shifted(a):  # a[k + i] for i = 1..pad; beyond the end, the last position (the largest value)
         padded = jnp.concatenate([a, jnp.broadcast_to(a[-1:], (pad,))])
-        return jnp.stack([padded[i : i + m] for i in range(1, pad + 1)], axis=1)
+        return jnp.stack([padded[i : i + m] for i in range(1, pad + 1)])
 
-    local = (None, shifted(s.lx), shifted(s.first), shifted(s.after))
-    local_bound = _ks_distance(s, positions, s.lx, shape, local, truncated, two_sided, below=False)
-    return jnp.maximum(bound, local_bound)
+    local = (None, shifted(sl.lx), shifted(sl.first), shifted(sl.after))
+    local_bound = _ks_distance(sl, positions, sl.lx, shape_l, local, truncated, two_sided, below=False, fast=True)
+    bound = jnp.maximum(bound, local_bound)
+    if low == dtype:
+        return bound
+    return bound.astype(dtype) - _float32_slack(s, shape, truncated)
+
+
+def _float32_slack(s: _Sorted, shape: jax.Array, truncated: bool) -> jax.Array:
+    """Twice a bound on ``|dist_32 - dist_64|`` for one point of each candidate's KS distance ``(M,)``.
+
+    For the bounds' float32 ``fast`` CDFs against the exact float64 ones, with unit round-off ``u``
+    and ``S = ln(largest/smallest)`` (so ``|ln(x/largest)| <= S``): the log distance
+    ``d = ln(x_j/x_k)`` is off by at most ``3uS``. Plain law: ``F = 1 - e^{-bd}`` moves by at most
+    ``b * 3uS``, plus ``3u`` for ``1 - exp`` and ``4u`` for the empirical CDF and the difference:
+    ``u(3Sb + 7)``. Truncated, in ``t = d/L`` (``L = ln(xmax/xmin)``): ``t`` is off by at most
+    ``5uS'/L + 2u`` (``S' = max(S, |ln(xmax/largest)|)``), the CDF's slope in ``t`` is at most
+    ``|c| + 1``, its slope in ``c`` at most 1, and ``(1 - e^{-|c|t})/(1 - e^{-|c|})`` adds
+    ``6u/(1 - e^{-|c|})``: ``u((|c| + 1)(5S'/L + 2) + |c| + 4 + 6/(1 - e^{-|c|}))``.
+    """
+    u = float(np.finfo(np.float32).eps) / 2
+    span = jnp.abs(s.lx[0])
+    if truncated:
+        big = jnp.maximum(span, jnp.abs(s.log_xmax))
+        c = jnp.abs(shape)
+        ratio = jnp.where(c > 0, 6 / -jnp.expm1(-jnp.where(c > 0, c, 1)), 0)
+        err = (c + 1) * (5 * big / (s.log_xmax - s.lx) + 2) + c + 4 + ratio
+    else:
+        err = 3 * span * shape + 7
+    return 2 * u * err
 
 
 def _scan_xmin(
@@ -353,10 +402,11 @@ def _scan_xmin(
     m = s.xs.shape[0]
     dtype = s.lx.dtype
     lower = _lower_bounds(s, shape, truncated, recipe.two_sided)
-    lower = jnp.where(candidate & jnp.isfinite(alpha) & jnp.isfinite(lower), lower, jnp.inf)
+    # A bound that came out NaN (overflow in float32) bounds nothing: such a candidate is evaluated.
+    lower = jnp.where(candidate & jnp.isfinite(alpha), jnp.where(jnp.isnan(lower), -jnp.inf, lower), jnp.inf)
     tol = 64 * jnp.finfo(dtype).eps
-    points = _points(s, slice(None))
     positions = jnp.arange(m, dtype=jnp.int32)
+    starts = sorted({i * m // _EXACT_STARTS for i in range(_EXACT_STARTS)})
     size = min(_ROUND, m)
 
     def pending(state):
@@ -368,7 +418,15 @@ def _scan_xmin(
         real = ks < m
         ks = jnp.minimum(ks, m - 1)
         done = done.at[ks].set(True)
-        d = _ks_distance(s, ks, s.lx[ks], shape[ks], points, truncated, recipe.two_sided)
+        # Only points at or after the round's first tail start matter: compare from the last of
+        # _EXACT_STARTS static starts at or below it (lax.switch over static slices, no gathers).
+        lref, shp = s.lx[ks], shape[ks]
+        def from_start(c, s, ks, lref, shp):  # the slices inside the branch, so only one is taken
+            return _ks_distance(s, ks, lref, shp, _points(s, slice(c, None)), truncated, recipe.two_sided)
+
+        first_k = jnp.min(jnp.where(real, ks, m - 1))
+        branches = [partial(from_start, c) for c in starts]
+        d = lax.switch(jnp.sum(first_k >= jnp.asarray(starts[1:])), branches, s, ks, lref, shp)
         d = jnp.where(real & jnp.isfinite(d), d, jnp.inf)
         d_min = jnp.min(d)
         k_min = jnp.min(jnp.where(d == d_min, ks, m)).astype(jnp.int32)
@@ -381,8 +439,8 @@ def _scan_xmin(
         return evaluate(state, jnp.full((size,), m, jnp.int32).at[slot].set(positions, mode="drop"))
 
     lead = jnp.argmin(lower).astype(jnp.int32)  # the smallest bound first: it sets the bar
-    init = (~jnp.isfinite(lower), jnp.array(jnp.inf, dtype), jnp.int32(m))
-    state = evaluate(init, jnp.where(jnp.isfinite(lower[lead]), lead, m)[None])
+    init = (lower == jnp.inf, jnp.array(jnp.inf, dtype), jnp.int32(m))
+    state = evaluate(init, jnp.where(lower[lead] < jnp.inf, lead, m)[None])
     _, best_d, best_k = lax.while_loop(lambda st: jnp.any(pending(st)), next_round, state)
     return best_d, best_k
 
