@@ -45,7 +45,9 @@ _LOCAL_POINTS = 16
 #: Blocks of candidates in the lower bound, each compared with the grid points from its start on.
 _LB_BLOCKS = 4
 #: Static start positions the exact rounds choose from (their work shrinks with the tails).
-_EXACT_STARTS = 8
+_EXACT_STARTS = 4
+#: Cut-offs tried when choosing the candidates of an exact round by their bounds.
+_THRESHOLDS = 16
 #: Candidates whose KS distance is computed exactly per round of the branch-and-bound.
 _ROUND = 32
 #: Fixed iteration count of the safeguarded Newton solver for the truncated MLE.
@@ -394,10 +396,10 @@ def _scan_xmin(
     """Exact ``argmin_k D_k`` over candidates, ties to the smallest ``xmin``; returns ``(D, k)``.
 
     Branch and bound: :func:`_lower_bounds` bounds each candidate's ``D`` from below. The
-    candidate with the smallest bound is evaluated exactly first; then rounds of ``_ROUND``
-    unevaluated candidates whose bound is at or below the best ``D`` found (in order of ``xmin``;
-    an O(M) selection, where picking the smallest bounds would need a sort) are evaluated while any remain. The answer equals the
-    exhaustive ``O(M^2)`` scan; memory stays ``O(M * _lb_points(M))``.
+    candidate with the smallest bound is evaluated exactly first; then, while any unevaluated
+    candidate's bound is at or below the best ``D`` found, rounds of up to ``_ROUND`` of them
+    (those with the smallest bounds, chosen without a sort) are evaluated exactly. The answer
+    equals the exhaustive ``O(M^2)`` scan; memory stays ``O(M * _lb_points(M))``.
     """
     m = s.xs.shape[0]
     dtype = s.lx.dtype
@@ -413,34 +415,47 @@ def _scan_xmin(
         done, best_d, _ = state
         return ~done & (lower <= best_d + tol)
 
-    def evaluate(state, ks):
+    def evaluate(state, ks, starts):
         done, best_d, best_k = state
         real = ks < m
         ks = jnp.minimum(ks, m - 1)
         done = done.at[ks].set(True)
-        # Only points at or after the round's first tail start matter: compare from the last of
-        # _EXACT_STARTS static starts at or below it (lax.switch over static slices, no gathers).
-        lref, shp = s.lx[ks], shape[ks]
-        def from_start(c, s, ks, lref, shp):  # the slices inside the branch, so only one is taken
+
+        def from_start(c, s, ks, lref, shp):  # slices inside the branch: only the one taken runs
             return _ks_distance(s, ks, lref, shp, _points(s, slice(c, None)), truncated, recipe.two_sided)
 
-        first_k = jnp.min(jnp.where(real, ks, m - 1))
-        branches = [partial(from_start, c) for c in starts]
-        d = lax.switch(jnp.sum(first_k >= jnp.asarray(starts[1:])), branches, s, ks, lref, shp)
+        # Only points at or after the first tail start matter: compare from the last static
+        # start at or below it (lax.switch over static slices, no gathers).
+        operands = (s, ks, s.lx[ks], shape[ks])
+        if len(starts) == 1:
+            d = from_start(starts[0], *operands)
+        else:
+            branch = jnp.sum(jnp.min(jnp.where(real, ks, m - 1)) >= jnp.asarray(starts[1:]))
+            d = lax.switch(branch, [partial(from_start, c) for c in starts], *operands)
         d = jnp.where(real & jnp.isfinite(d), d, jnp.inf)
         d_min = jnp.min(d)
         k_min = jnp.min(jnp.where(d == d_min, ks, m)).astype(jnp.int32)
         better = (d_min < best_d) | ((d_min == best_d) & (k_min < best_k))
         return done, jnp.where(better, d_min, best_d), jnp.where(better, k_min, best_k)
 
-    def next_round(state):  # the first _ROUND pending candidates in order of xmin
+    def next_round(state):
+        # Up to _ROUND pending candidates with the smallest bounds, found without a sort: the
+        # largest of _THRESHOLDS cut-offs between the smallest pending bound and the best D that
+        # keeps at most _ROUND of them (all of them when none does: then the first by xmin).
+        best_d = state[1]
         todo = pending(state)
+        top = best_d + tol
+        bottom = jnp.clip(jnp.min(jnp.where(todo, lower, jnp.inf)), 0, top)
+        cuts = bottom + (top - bottom) * jnp.linspace(1 / _THRESHOLDS, 1, _THRESHOLDS, dtype=dtype)
+        counts = jnp.sum(todo[None, :] & (lower[None, :] <= cuts[:, None]), axis=1)
+        cut = jnp.max(jnp.where(counts <= size, cuts, -jnp.inf))
+        todo &= (lower <= cut) | (counts[0] > size)
         slot = jnp.where(todo, jnp.cumsum(todo) - 1, size)
-        return evaluate(state, jnp.full((size,), m, jnp.int32).at[slot].set(positions, mode="drop"))
+        return evaluate(state, jnp.full((size,), m, jnp.int32).at[slot].set(positions, mode="drop"), starts)
 
     lead = jnp.argmin(lower).astype(jnp.int32)  # the smallest bound first: it sets the bar
     init = (lower == jnp.inf, jnp.array(jnp.inf, dtype), jnp.int32(m))
-    state = evaluate(init, jnp.where(lower[lead] < jnp.inf, lead, m)[None])
+    state = evaluate(init, jnp.where(lower[lead] < jnp.inf, lead, m)[None], [0])
     _, best_d, best_k = lax.while_loop(lambda st: jnp.any(pending(st)), next_round, state)
     return best_d, best_k
 

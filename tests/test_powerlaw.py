@@ -253,3 +253,85 @@ def test_default_method_has_lowest_rmse_on_pareto_matrices():
     table = bench.default_method_table(400, 200, (0.6, 1.0, 1.4, 1.8), 3, candidates, verbose=False)
     assert AUTO_SETTINGS["xmax"] == "max"
     assert table["auto"] == min(table.values())
+
+
+def _candidate_table(x, **kw):
+    """Every candidate's lower bound and exact KS distance, straight from the scan's internals."""
+    from rmtkit import powerlaw as pl
+
+    recipe, xmax = pl._recipe("csn", None, kw.get("xmax"), kw.get("ks", "one_sided"), None, None)
+    truncated = recipe.xmax_mode != "none"
+    xs = np.full(pl._bucket(x.size), np.inf)
+    xs[: x.size] = np.sort(x)
+    s = pl._prepare(jnp.asarray(xs), jnp.isfinite(jnp.asarray(xs)), jnp.asarray(xmax if recipe.xmax_mode == "value" else np.nan), recipe, True)
+    positions = jnp.arange(xs.size)
+    alpha, _, shape = pl._tail_exponents(s, positions, s.lx, truncated)
+    rank = jnp.cumsum(s.is_first) - 1
+    candidate = s.is_first & (rank < jnp.sum(s.is_first) - 2) & (s.n - positions >= 2) & jnp.isfinite(alpha)
+    lower = pl._lower_bounds(s, shape, truncated, recipe.two_sided)
+    exact = pl._ks_distance(s, positions, s.lx, shape, pl._points(s, slice(None)), truncated, recipe.two_sided)
+    c = np.asarray(candidate)
+    return np.asarray(lower)[c], np.asarray(exact)[c], np.asarray(s.xs)[c], np.asarray(alpha)[c]
+
+
+_SCAN_CASES = [
+    ("pareto", {}),
+    ("pareto", {"xmax": "max"}),
+    ("ties", {"ks": "two_sided"}),
+    ("wide", {"xmax": "max", "ks": "two_sided"}),
+    ("lognormal", {"xmax": 50.0}),
+    ("narrow", {}),
+]
+
+
+def _scan_data(kind, seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        "pareto": rng.pareto(1.2, 1000) + 1,
+        "ties": np.round(rng.pareto(1.0, 700) + 1, 2),  # many equal values
+        "wide": np.exp(rng.uniform(-30, 30, 500)),  # 26 decades: the float32 slack at its largest
+        "lognormal": rng.lognormal(0, 1.5, 900),
+        "narrow": 1 + rng.uniform(0, 1e-4, 400),  # alpha in the tens of thousands
+    }[kind]
+
+
+@pytest.mark.parametrize(("kind", "kw"), _SCAN_CASES)
+def test_branch_and_bound_equals_exhaustive_scan(kind, kw):
+    # The float32 lower bounds never exceed a candidate's exact float64 D (measured margin here:
+    # >= 1.4e-6), so the search returns the exhaustive O(M^2) scan's minimum, ties to the smaller xmin.
+    # Sizes 1000, 700, 500, 900, 400: four length buckets, several exact rounds each.
+    x = _scan_data(kind)
+    lower, exact, xmins, alphas = _candidate_table(x, **kw)
+    assert np.all(lower <= exact)
+    best = int(np.argmin(exact))  # first minimum = smallest xmin among exact ties
+    fit = fit_power_law(x, method="csn", **kw)
+    assert float(fit.xmin) == xmins[best]
+    # the fit evaluates the winner in a differently shaped program: equal to rounding
+    assert float(fit.D) == pytest.approx(exact[best], rel=1e-12)
+    assert float(fit.alpha) == pytest.approx(alphas[best], rel=1e-12)
+
+
+def test_host_sorted_single_equals_in_graph_sorted_batch():
+    # One spectrum is sorted and filtered on the host and padded to a length bucket; a batch row is
+    # sorted in the graph. Zeros, values above xmax and the row's order must not matter.
+    rng = np.random.default_rng(5)
+    x = np.r_[rng.pareto(1.5, 600) + 1, np.zeros(20)]
+    for kw in ({}, {"xmax": 20.0}, {"xmax": "max", "drop_top": 2}):
+        single = fit_power_law(x, method="csn", **kw)
+        batch = fit_power_law(np.stack([rng.permutation(x), rng.permutation(x)]), method="csn", **kw)
+        for field in ("xmin", "n_tail", "n"):
+            assert np.all(np.asarray(getattr(batch, field)) == np.asarray(getattr(single, field))), (kw, field)
+        for field in ("alpha", "D"):  # sums over differently padded rows: equal to rounding
+            np.testing.assert_allclose(np.asarray(getattr(batch, field)), float(getattr(single, field)), rtol=1e-12)
+
+
+def test_single_spectra_of_nearby_lengths_share_one_program():
+    from rmtkit.powerlaw import _bucket, _fit_single
+
+    assert [_bucket(m) for m in (3, 32, 33, 100, 1000, 1024, 1025, 30000)] == [32, 32, 36, 104, 1024, 1024, 1152, 30720]
+    rng = np.random.default_rng(6)
+    fit_power_law(rng.pareto(1.5, 1000) + 1, method="csn")
+    before = _fit_single._cache_size()
+    for m in range(969, 1025, 7):  # one bucket: 961..1024
+        fit_power_law(rng.pareto(1.5, m) + 1, method="csn")
+    assert _fit_single._cache_size() == before
