@@ -22,6 +22,7 @@ Goodness of fit (bootstrap p-value, likelihood-ratio tests, bootstrap intervals)
 
 from __future__ import annotations
 
+import itertools
 import math
 from functools import partial
 from typing import NamedTuple
@@ -210,7 +211,9 @@ class _Sorted(NamedTuple):
     xmax: jax.Array
 
 
-def _prepare(x: jax.Array, valid: jax.Array, xmax_value: jax.Array, recipe: _Recipe, presorted: bool) -> _Sorted:
+def _prepare(
+    x: jax.Array, valid: jax.Array, xmax_value: jax.Array, recipe: _Recipe, presorted: bool
+) -> _Sorted:
     """Sort (unless ``presorted``: usable values ascending, then anything unusable) and index ties."""
     m = x.shape[0]
     dtype = x.dtype
@@ -341,16 +344,25 @@ def _lower_bounds(s: _Sorted, shape: jax.Array, truncated: bool, two_sided: bool
     m = s.lx.shape[0]
     dtype = s.lx.dtype
     low = jnp.float32 if dtype == jnp.float64 else dtype
-    sl = s._replace(lx=s.lx.astype(low), first=s.first.astype(low), after=s.after.astype(low), log_xmax=s.log_xmax.astype(low))
+    sl = s._replace(
+        lx=s.lx.astype(low),
+        first=s.first.astype(low),
+        after=s.after.astype(low),
+        log_xmax=s.log_xmax.astype(low),
+    )
     shape_l = shape.astype(low)
     positions = jnp.arange(m)
     stride = max(1, -(-m // _lb_points(m)))
     grid = np.unique(np.append(np.arange(0, m, stride), m - 1))
     edges = sorted({int(min(m, stride * -(-(b * m // _LB_BLOCKS) // stride))) for b in range(_LB_BLOCKS + 1)})
     parts = []
-    for c0, c1 in zip(edges[:-1], edges[1:]):
+    for c0, c1 in itertools.pairwise(edges):
         at = _points(sl, grid[grid >= c0])
-        parts.append(_ks_distance(sl, positions[c0:c1], sl.lx[c0:c1], shape_l[c0:c1], at, truncated, two_sided, fast=True))
+        parts.append(
+            _ks_distance(
+                sl, positions[c0:c1], sl.lx[c0:c1], shape_l[c0:c1], at, truncated, two_sided, fast=True
+            )
+        )
     bound = jnp.concatenate(parts)
     pad = _LOCAL_POINTS
 
@@ -359,7 +371,9 @@ def _lower_bounds(s: _Sorted, shape: jax.Array, truncated: bool, two_sided: bool
         return jnp.stack([padded[i : i + m] for i in range(1, pad + 1)])
 
     local = (None, shifted(sl.lx), shifted(sl.first), shifted(sl.after))
-    local_bound = _ks_distance(sl, positions, sl.lx, shape_l, local, truncated, two_sided, below=False, fast=True)
+    local_bound = _ks_distance(
+        sl, positions, sl.lx, shape_l, local, truncated, two_sided, below=False, fast=True
+    )
     bound = jnp.maximum(bound, local_bound)
     if low == dtype:
         return bound
@@ -466,7 +480,12 @@ def _min_tail(n: jax.Array, recipe: _Recipe) -> jax.Array:
 
 
 def _fit_one(
-    x: jax.Array, valid: jax.Array, xmax_value: jax.Array, xmin_value: jax.Array, recipe: _Recipe, presorted: bool = False
+    x: jax.Array,
+    valid: jax.Array,
+    xmax_value: jax.Array,
+    xmin_value: jax.Array,
+    recipe: _Recipe,
+    presorted: bool = False,
 ) -> PowerLawFit:
     """Fit one padded spectrum ``x`` ``(M,)`` with validity mask ``valid`` ``(M,)``.
 
@@ -484,7 +503,9 @@ def _fit_one(
         k = jnp.searchsorted(s.xs, xmin_value, side="left").astype(jnp.int32)
         lref = safe_log(xmin_value) - safe_log(s.xs[jnp.maximum(s.n - 1, 0)])
         alpha, sigma, shape = _tail_exponents(s, k[None], lref[None], truncated)
-        d = _ks_distance(s, k[None], lref[None], shape, _points(s, slice(None)), truncated, recipe.two_sided)[0]
+        d = _ks_distance(s, k[None], lref[None], shape, _points(s, slice(None)), truncated, recipe.two_sided)[
+            0
+        ]
         n_distinct = jnp.sum((positions >= k) & s.is_first)
         good = (s.n - k >= need) & (n_distinct >= 2) & (xmin_value > 0) & jnp.isfinite(alpha[0])
         if truncated:
@@ -520,7 +541,9 @@ def _fit_one(
     )
 
 
-def _fit_rows_impl(x: jax.Array, valid: jax.Array, xmax: jax.Array, xmin: jax.Array, recipe: _Recipe) -> PowerLawFit:
+def _fit_rows_impl(
+    x: jax.Array, valid: jax.Array, xmax: jax.Array, xmin: jax.Array, recipe: _Recipe
+) -> PowerLawFit:
     """``(R, M)`` padded spectra -> :class:`PowerLawFit` of shape ``(R,)``, in one compiled program.
 
     Rows run one after another inside the graph (``lax.map``), so memory is that of one row. A
@@ -541,7 +564,9 @@ def _fit_single(x: jax.Array, xmax: jax.Array, xmin: jax.Array, recipe: _Recipe)
     ``x`` holds the positive values in range, ascending, then ``+inf`` padding up to its bucketed
     length (:func:`_bucket`), so that spectra of nearby lengths share one compiled program.
     """
-    return _fit_one(x, jnp.isfinite(x), jnp.asarray(xmax, x.dtype), jnp.asarray(xmin, x.dtype), recipe, presorted=True)
+    return _fit_one(
+        x, jnp.isfinite(x), jnp.asarray(xmax, x.dtype), jnp.asarray(xmin, x.dtype), recipe, presorted=True
+    )
 
 
 def _bucket(m: int) -> int:
@@ -572,7 +597,9 @@ def _recipe(method: str, xmin, xmax, ks: str, min_tail, drop_top) -> tuple[_Reci
     else:
         tail_abs, tail_frac = int(min_tail), 0.0
     if tail_abs < 2 or not 0 <= tail_frac < 1:
-        raise ValueError(f"min_tail must be an int >= 2, a fraction in (0, 1) or (int, fraction), got {min_tail!r}")
+        raise ValueError(
+            f"min_tail must be an int >= 2, a fraction in (0, 1) or (int, fraction), got {min_tail!r}"
+        )
     drop_top = int(drop_top or 0)
     if drop_top < 0:
         raise ValueError(f"drop_top must be >= 0, got {drop_top}")
@@ -593,7 +620,9 @@ def _per_row(value, rows: int, dtype, name: str) -> jax.Array:
     if v.ndim == 0:
         v = np.full((rows,), v)
     if v.shape != (rows,):
-        raise ValueError(f"{name} must be a scalar or have one entry per spectrum ({rows}), got shape {v.shape}")
+        raise ValueError(
+            f"{name} must be a scalar or have one entry per spectrum ({rows}), got shape {v.shape}"
+        )
     return jnp.asarray(v)
 
 
@@ -632,7 +661,9 @@ def _check_single(x: np.ndarray, recipe: _Recipe, xmin, xmax) -> None:
         raise ValueError(f"x has {distinct.size} distinct positive values; scanning xmin needs at least 3")
     tails = x.size - np.searchsorted(x, distinct[:-2], side="left")
     if not np.any(tails >= need):
-        raise ValueError(f"no xmin candidate leaves a tail of >= {need} points ({FitStatus.TAIL_TOO_SHORT.reason})")
+        raise ValueError(
+            f"no xmin candidate leaves a tail of >= {need} points ({FitStatus.TAIL_TOO_SHORT.reason})"
+        )
 
 
 def fit_power_law(

@@ -64,7 +64,9 @@ def test_reproduces_powerlaw_package_on_52_datasets():
         assert float(single.xmin) == float(fits.xmin[i])  # batched == single, bit for bit in xmin
         if float(single.xmin) != ref.xmin:
             # allowed only for an exact tie in D (relative 1e-12) between the two xmins
-            d_ref = ref.xmin_fitting_results["distances"][ref.xmin_fitting_results["xmins"] == float(single.xmin)][0]
+            d_ref = ref.xmin_fitting_results["distances"][
+                ref.xmin_fitting_results["xmins"] == float(single.xmin)
+            ][0]
             assert d_ref == pytest.approx(ref.D, rel=1e-12)
             mismatches += 1
             continue
@@ -157,13 +159,23 @@ def test_batch_never_raises_and_reports_status_per_row():
     rows = np.stack([good, np.ones(100), np.r_[good[:-1], np.nan], np.r_[good[:-1], -5.0], good, good])
     lengths = np.array([100, 100, 100, 100, 2, 100])
     fit = fit_power_law(rows, method="csn", lengths=lengths, min_tail=(10, 0.0))
-    expected = [FitStatus.OK, FitStatus.DEGENERATE, FitStatus.NON_FINITE, FitStatus.NEGATIVE, FitStatus.TOO_FEW, FitStatus.OK]
+    expected = [
+        FitStatus.OK,
+        FitStatus.DEGENERATE,
+        FitStatus.NON_FINITE,
+        FitStatus.NEGATIVE,
+        FitStatus.TOO_FEW,
+        FitStatus.OK,
+    ]
     assert list(np.asarray(fit.status)) == [int(s) for s in expected]
     bad = np.asarray(fit.status) != 0
     assert np.all(np.isnan(np.asarray(fit.alpha)[bad])) and np.all(np.isfinite(np.asarray(fit.alpha)[~bad]))
     # mask= is the same as lengths=
     mask = np.arange(100)[None, :] < lengths[:, None]
-    assert np.array_equal(np.asarray(fit_power_law(rows, method="csn", mask=mask, min_tail=(10, 0.0)).status), np.asarray(fit.status))
+    assert np.array_equal(
+        np.asarray(fit_power_law(rows, method="csn", mask=mask, min_tail=(10, 0.0)).status),
+        np.asarray(fit.status),
+    )
     # a row whose tail can never reach min_tail
     short = fit_power_law(np.stack([good, good]), method="csn", min_tail=101)
     assert list(np.asarray(short.status)) == [FitStatus.TAIL_TOO_SHORT] * 2
@@ -263,13 +275,21 @@ def _candidate_table(x, **kw):
     truncated = recipe.xmax_mode != "none"
     xs = np.full(pl._bucket(x.size), np.inf)
     xs[: x.size] = np.sort(x)
-    s = pl._prepare(jnp.asarray(xs), jnp.isfinite(jnp.asarray(xs)), jnp.asarray(xmax if recipe.xmax_mode == "value" else np.nan), recipe, True)
+    s = pl._prepare(
+        jnp.asarray(xs),
+        jnp.isfinite(jnp.asarray(xs)),
+        jnp.asarray(xmax if recipe.xmax_mode == "value" else np.nan),
+        recipe,
+        True,
+    )
     positions = jnp.arange(xs.size)
     alpha, _, shape = pl._tail_exponents(s, positions, s.lx, truncated)
     rank = jnp.cumsum(s.is_first) - 1
     candidate = s.is_first & (rank < jnp.sum(s.is_first) - 2) & (s.n - positions >= 2) & jnp.isfinite(alpha)
     lower = pl._lower_bounds(s, shape, truncated, recipe.two_sided)
-    exact = pl._ks_distance(s, positions, s.lx, shape, pl._points(s, slice(None)), truncated, recipe.two_sided)
+    exact = pl._ks_distance(
+        s, positions, s.lx, shape, pl._points(s, slice(None)), truncated, recipe.two_sided
+    )
     c = np.asarray(candidate)
     return np.asarray(lower)[c], np.asarray(exact)[c], np.asarray(s.xs)[c], np.asarray(alpha)[c]
 
@@ -320,15 +340,29 @@ def test_host_sorted_single_equals_in_graph_sorted_batch():
         single = fit_power_law(x, method="csn", **kw)
         batch = fit_power_law(np.stack([rng.permutation(x), rng.permutation(x)]), method="csn", **kw)
         for field in ("xmin", "n_tail", "n"):
-            assert np.all(np.asarray(getattr(batch, field)) == np.asarray(getattr(single, field))), (kw, field)
+            assert np.all(np.asarray(getattr(batch, field)) == np.asarray(getattr(single, field))), (
+                kw,
+                field,
+            )
         for field in ("alpha", "D"):  # sums over differently padded rows: equal to rounding
-            np.testing.assert_allclose(np.asarray(getattr(batch, field)), float(getattr(single, field)), rtol=1e-12)
+            np.testing.assert_allclose(
+                np.asarray(getattr(batch, field)), float(getattr(single, field)), rtol=1e-12
+            )
 
 
 def test_single_spectra_of_nearby_lengths_share_one_program():
     from rmtkit.powerlaw import _bucket, _fit_single
 
-    assert [_bucket(m) for m in (3, 32, 33, 100, 1000, 1024, 1025, 30000)] == [32, 32, 36, 104, 1024, 1024, 1152, 30720]
+    assert [_bucket(m) for m in (3, 32, 33, 100, 1000, 1024, 1025, 30000)] == [
+        32,
+        32,
+        36,
+        104,
+        1024,
+        1024,
+        1152,
+        30720,
+    ]
     rng = np.random.default_rng(6)
     fit_power_law(rng.pareto(1.5, 1000) + 1, method="csn")
     before = _fit_single._cache_size()
