@@ -455,15 +455,15 @@ def _scan_xmin(
     def next_round(state):
         # Up to _ROUND pending candidates with the smallest bounds, found without a sort: the
         # largest of _THRESHOLDS cut-offs between the smallest pending bound and the best D that
-        # keeps at most _ROUND of them (all of them when none does: then the first by xmin).
+        # keeps 1 to _ROUND of them (when none does, all of them: then the first by xmin).
         best_d = state[1]
         todo = pending(state)
         top = best_d + tol
         bottom = jnp.clip(jnp.min(jnp.where(todo, lower, jnp.inf)), 0, top)
         cuts = bottom + (top - bottom) * jnp.linspace(1 / _THRESHOLDS, 1, _THRESHOLDS, dtype=dtype)
         counts = jnp.sum(todo[None, :] & (lower[None, :] <= cuts[:, None]), axis=1)
-        cut = jnp.max(jnp.where(counts <= size, cuts, -jnp.inf))
-        todo &= (lower <= cut) | (counts[0] > size)
+        fits = (counts > 0) & (counts <= size)
+        todo &= (lower <= jnp.max(jnp.where(fits, cuts, -jnp.inf))) | ~jnp.any(fits)
         slot = jnp.where(todo, jnp.cumsum(todo) - 1, size)
         return evaluate(state, jnp.full((size,), m, jnp.int32).at[slot].set(positions, mode="drop"), starts)
 
