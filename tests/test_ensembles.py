@@ -92,3 +92,22 @@ def test_bulk_decay_has_decaying_edge_and_no_spikes(key):
     assert ev[-1] > 3 * float(rmtkit.marchenko_pastur_edges(2.0)[1])
     assert np.max(ev[-20:][1:] / ev[-20:][:-1]) < 1.3
     assert float(rmtkit.stable_rank(ev)) < 0.5 * float(rmtkit.stable_rank(rmtkit.eigenvalues(ensembles.gaussian(key, 1000, 500))))
+
+
+@pytest.mark.parametrize("uint", [jnp.uint32, jnp.uint64])
+def test_unrolled_threefry_words_equal_jax_random_bits(uint):
+    # The Pareto sampler's words come from rmtkit's unrolled Threefry-2x32; for typed threefry keys
+    # they must be JAX's own (so draws are reproducible across both), batched keys included.
+    for seed, shape in [(0, (2000, 1000)), (7, (3, 5)), (11, (17,))]:
+        key = jax.random.fold_in(jax.random.key(seed), 3)
+        assert jnp.array_equal(ensembles._random_words(key, shape, uint), jax.random.bits(key, shape, uint))
+    keys = jax.random.split(jax.random.key(1), 4)
+    ours = jax.vmap(lambda k: ensembles._random_words(k, (50, 40), uint))(keys)
+    assert jnp.array_equal(ours, jax.vmap(lambda k: jax.random.bits(k, (50, 40), uint))(keys))
+    # Known-answer vector of Threefry-2x32-20 (Random123 kat_vectors): key = ctr = (2^32 - 1, 2^32 - 1)
+    ones = jnp.full((1,), 0xFFFFFFFF, jnp.uint32)
+    out = ensembles._threefry2x32(ones[0], ones[0], ones, ones)
+    assert [int(out[0][0]), int(out[1][0])] == [0x1CB996FC, 0xBB002BE7]
+    # another generator's key goes through jax.random.bits
+    rbg = jax.random.key(0, impl="rbg")
+    assert jnp.array_equal(ensembles._random_words(rbg, (4, 3), uint), jax.random.bits(rbg, (4, 3), uint))
