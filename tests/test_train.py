@@ -44,7 +44,10 @@ def test_every_config_group_composes_and_instantiates(group, choice):
     model = build_model(shrink(cfg).model if group == "debug" else cfg.model, seed=0)
     assert model(jnp.ones((2, 28, 28, 1))).shape == (2, 10)
     if group == "experiment":
-        assert cfg.model.name == "minialexnet" and cfg.loss == "mse" and cfg.threads == 1
+        assert cfg.model.name == "minialexnet" and cfg.loss == "softmax_mse" and cfg.threads == 1
+        assert (cfg.data.standardize, cfg.data.val_size, cfg.model.pool_stride) == ("image", 0, 3)
+        assert (cfg.optimizer.name, cfg.optimizer.lr, cfg.optimizer.momentum, cfg.optimizer.lr_decay) == (
+            "sgd", 0.01, 0.9, 0.95)
 
 
 def test_sweep_and_slurm_launcher_configs_compose():
@@ -52,7 +55,8 @@ def test_sweep_and_slurm_launcher_configs_compose():
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose(config_name="train", overrides=["experiment=batch_size_sweep", "hydra/launcher=slurm"],
                       return_hydra_config=True)
-    assert cfg.hydra.sweeper.params.batch_size == "2,4,8,16,32,50,100,250,500,1000"
+    assert cfg.hydra.sweeper.params.batch_size == "2,4,8,16,32,100,250,1000"
+    assert cfg.hydra.sweeper.params.seed == "0,1,2" and cfg.epochs == 40 and cfg.data.subset is None
     assert cfg.hydra.launcher._target_.endswith("SlurmLauncher") and cfg.hydra.launcher.cpus_per_task == 2
 
 
@@ -66,20 +70,89 @@ def test_weight_decay_sweep_values_compose():
         override = OverridesParser.create().parse_overrides([f"{key}={values}"])[0]
         decays = [OmegaConf.to_object(compose(config_name="train", overrides=["experiment=weight_decay", f"{key}={v}"]))
                   .optimizer.weight_decay for v in ("{}", "{fc1:5e-3}", "{fc1:1e-4,fc2:1e-4}")]
-    assert list(override.sweep_iterator()) == [{}, {"fc1": 0.005}, {"fc1": 0.0001, "fc2": 0.0001}]
+    assert list(override.sweep_iterator()) == [{}, *({"fc1": r} for r in (1e-4, 1e-3, 5e-3, 1e-2, 5e-2)),
+                                               {"fc1": 0.0001, "fc2": 0.0001}]
     assert decays == [{}, {"fc1": 0.005}, {"fc1": 0.0001, "fc2": 0.0001}]
 
 
 def test_models_match_the_paper_shapes_and_init():
     shapes = {n: {k: v.shape for k, v in weight_matrices(build_model(ModelConfig(name=n), seed=0)).items()}
               for n in ("mlp3", "lenet5", "minialexnet")}
-    assert shapes["minialexnet"]["fc2"] == (384, 192) and shapes["minialexnet"]["fc1"] == (7 * 7 * 256, 384)
     assert shapes["lenet5"]["fc1"] == (800, 500) and shapes["lenet5"]["conv2"] == (5, 5, 20, 50)
     assert shapes["mlp3"]["fc2"] == (512, 512)
-    alex = build_model(ModelConfig(name="minialexnet", conv_width=0.25), seed=0)
-    assert float(alex.fc1.bias[...][0]) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(("conv_width", "c2"), [(1.0, 256), (0.25, 64), (0.125, 32)])
+def test_minialexnet_follows_the_authors_keras_script(conv_width, c2):
+    alex = build_model(ModelConfig(name="minialexnet", conv_width=conv_width), seed=0)
+    shapes = {k: v.shape for k, v in weight_matrices(alex).items()}
+    # Keras MaxPooling2D((3, 3), padding="same") strides by 3: 28 -> 10 -> 4, so FC1 is (16 c2) x 384.
+    assert shapes["fc1"] == (16 * c2, 384) and shapes["fc2"] == (384, 192) and shapes["fc3"] == (192, 10)
+    assert shapes["conv1"] == (5, 5, 1, c2 * 96 // 256) and shapes["conv2"] == (5, 5, c2 * 96 // 256, c2)
+    acts = alex.activations(jnp.ones((2, 28, 28, 1)))
+    assert acts["fc1"].shape == (2, 384) and acts["fc2"].shape == (2, 192) and acts["fc3"].shape == (2, 10)
+    for bn in (alex.bn1, alex.bn2):  # Keras BatchNormalization defaults
+        assert bn.momentum == pytest.approx(0.99) and bn.epsilon == pytest.approx(1e-3)
+    for layer in ("conv1", "conv2", "fc1", "fc2", "fc3"):  # biases 0.1 everywhere
+        np.testing.assert_allclose(np.asarray(getattr(alex, layer).bias[...]), 0.1)
     fc1 = np.asarray(alex.fc1.kernel[...])
     assert fc1.std() == pytest.approx(np.sqrt(2 / sum(fc1.shape)), rel=0.05)  # Glorot normal
+    old = build_model(ModelConfig(name="minialexnet", conv_width=conv_width, pool_stride=2), seed=0)
+    assert old.fc1.kernel.shape == (49 * c2, 384)  # the earlier variant, kept as a named option
+
+
+def test_softmax_mse_is_keras_mse_on_probabilities():
+    from flax import nnx
+
+    from simulations.train.run import make_loss
+
+    class Fixed(nnx.Module):
+        def __call__(self, x):
+            return jnp.log(jnp.array([[1.0, 3.0], [1.0, 1.0]]))  # softmax: (0.25, 0.75), (0.5, 0.5)
+
+    y = jnp.array([0, 1])
+    total, _ = make_loss("softmax_mse", {})(Fixed(), None, y)
+    # ((0.25 - 1)^2 + 0.75^2) / 2 = 0.5625 and ((0.5)^2 + (0.5)^2) / 2 = 0.25; mean 0.40625
+    assert float(total) == pytest.approx(0.40625)
+    logits_mse, _ = make_loss("mse", {})(Fixed(), None, y)
+    assert float(logits_mse) != pytest.approx(0.40625)
+    with pytest.raises(ValueError, match="softmax_mse"):
+        make_loss("hinge", {})
+
+
+def test_sgd_is_keras_momentum_with_a_per_epoch_staircase():
+    from simulations.train.run import make_optimizer
+
+    cfg = TrainConfig()
+    cfg.optimizer.lr, cfg.optimizer.momentum, cfg.optimizer.lr_decay = 0.01, 0.9, 0.5
+    opt = make_optimizer(cfg, steps_per_epoch=2)
+    params = jnp.zeros(1)
+    state = opt.init(params)
+    updates = []
+    for _ in range(3):
+        u, state = opt.update(jnp.ones(1), state, params)
+        updates.append(float(u[0]))
+    # Keras: v <- 0.9 v - lr_t g with lr 0.01, 0.01, then 0.005 in the second epoch.
+    np.testing.assert_allclose(updates, [-0.01, -0.019, -0.0221], rtol=1e-6)
+
+
+def test_per_image_standardisation_of_known_images():
+    from simulations.train.data import standardize_images
+
+    half = np.zeros((1, 28, 28, 1), np.float32)
+    half[0, :14] = 1.0  # mean 0.5, std 0.5: pixels become +-1
+    flat = np.full((1, 28, 28, 1), 0.3, np.float32)  # std 0: divided by the floor 1/sqrt(784), mean removed
+    out = standardize_images(np.concatenate([half, flat]))
+    np.testing.assert_allclose(out[0, :14], 1.0, rtol=1e-6)
+    np.testing.assert_allclose(out[0, 14:], -1.0, rtol=1e-6)
+    np.testing.assert_allclose(out[1], 0.0, atol=1e-6)
+    d = load_data(DataConfig(subset=300, val_size=0, standardize="image"))
+    per_image = d.train.x.reshape(300, -1)
+    np.testing.assert_allclose(per_image.mean(1), 0, atol=1e-5)
+    np.testing.assert_allclose(per_image.std(1), 1, rtol=1e-4)
+    assert d.train.x.shape == (300, 28, 28, 1) and d.val is d.test  # val_size=0: validate on the test set
+    with pytest.raises(ValueError, match="standardize"):
+        load_data(DataConfig(name="synthetic", standardize="batch"))
 
 
 @pytest.mark.parametrize("padding", ["VALID", "SAME"])
@@ -90,7 +163,8 @@ def test_cpu_conv_and_pool_compute_what_lax_computes(padding):
 
     def net(x, impl):
         y = conv2d(x, kernel, padding, impl=impl)
-        return max_pool(y, 3, 2, padding, impl=impl), max_pool(y, 2, 2, padding, impl=impl)
+        return (max_pool(y, 3, 2, padding, impl=impl), max_pool(y, 2, 2, padding, impl=impl),
+                max_pool(y, 3, 3, padding, impl=impl))
 
     for ours, ref in zip(net(x, "im2col"), net(x, "lax"), strict=True):
         assert ours.shape == ref.shape

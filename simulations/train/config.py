@@ -13,7 +13,7 @@ from simulations.train.models import ModelConfig
 
 @dataclass
 class OptimizerConfig:
-    """SGD with momentum and per-epoch exponential decay (the paper: 0.01, 0.9, x0.95), or Adam.
+    """SGD with momentum (Keras' form) and per-epoch exponential decay (the paper: 0.01, 0.9, x0.95), or Adam.
 
     ``weight_decay`` maps layer names to explicit L2 coefficients added to the loss,
     ``coef * sum(W**2)`` (the Keras ``kernel_regularizer`` of the authors' scripts).
@@ -45,7 +45,7 @@ class TrainConfig:
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     batch_size: int = 32
     epochs: int = 10
-    loss: str = "cross_entropy"  # cross_entropy | mse (on one-hot labels, the paper's)
+    loss: str = "cross_entropy"  # cross_entropy | softmax_mse (the paper's: MSE on softmax probabilities) | mse (on logits)
     seed: int = 0
     threads: int = 0  # XLA CPU threads for this process (0: XLA's default); set per job in sweeps
     x64: bool = False

@@ -11,6 +11,7 @@ these small images (``benchmarks/bench_train.py``). On GPU/TPU ``lax.conv_genera
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import jax
@@ -54,18 +55,22 @@ def conv2d(x: jax.Array, kernel: jax.Array, padding: str = "VALID", *, impl: str
 
 
 def max_pool(x: jax.Array, window: int, stride: int, padding: str = "VALID", *, impl: str = "auto") -> jax.Array:
-    """Square max-pool of NHWC ``x``: a reshape (window == stride, VALID) or the max of strided slices on CPU."""
+    """Square max-pool of NHWC ``x``: a reshape (window == stride) or the max of strided slices on CPU.
+
+    'SAME' pads with -inf as ``lax.reduce_window`` does (Keras' ``MaxPooling2D(padding="same")``).
+    """
+    if padding not in ("VALID", "SAME"):
+        raise ValueError(f"padding must be 'VALID' or 'SAME', got {padding!r}")
     if not _use_im2col(impl):
         return nnx.max_pool(x, (window, window), (stride, stride), padding=padding)
     n, h, w, c = x.shape
-    if padding == "VALID" and window == stride and h % stride == 0 and w % stride == 0:
-        return x.reshape(n, h // stride, stride, w // stride, stride, c).max(axis=(2, 4))
     if padding == "SAME":
         x = jnp.pad(x, ((0, 0), _same_pads(h, window, stride), _same_pads(w, window, stride), (0, 0)),
                     constant_values=-jnp.inf)
-    elif padding != "VALID":
-        raise ValueError(f"padding must be 'VALID' or 'SAME', got {padding!r}")
     ho, wo = (x.shape[1] - window) // stride + 1, (x.shape[2] - window) // stride + 1
+    if window == stride:  # non-overlapping windows: one reshape and a max
+        x = x[:, : ho * stride, : wo * stride, :]
+        return x.reshape(n, ho, stride, wo, stride, c).max(axis=(2, 4))
     views = [x[:, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride, :]
              for i in range(window) for j in range(window)]
     out = views[0]
@@ -128,29 +133,42 @@ class LeNet5(nnx.Module):
 
 
 class MiniAlexNet(nnx.Module):
-    """Conv(96, 5x5) -> MaxPool(3, 2) -> BN -> Conv(256, 5x5) -> MaxPool(3, 2) -> BN -> Dense(384) -> Dense(192) -> Dense(10).
+    """Conv(96, 5x5) -> MaxPool(3) -> BN -> Conv(256, 5x5) -> MaxPool(3) -> BN -> Dense(384) -> Dense(192) -> Dense(10).
 
-    The paper's model ([MM-JMLR] §6; REFERENCE §5), 'same' padding, biases 0.1. On 28 x 28 inputs
-    the flattened features are ``7 * 7 * c2``; ``conv_width`` scales the conv channels (96, 256) as a
-    budget knob while FC1/FC2 keep 384/192 units, so FC2 is 384 x 192 (Q = 2) as in the paper.
+    The authors' Keras MiniAlexNet ([MM-JMLR] §6 and their public script) on 28 x 28 x 1 inputs: 'same'
+    convolutions with ReLU; ``MaxPooling2D((3, 3), padding="same")``, whose stride is the pool size, so
+    28 -> 10 -> 4 and FC1 is ``16 * c2`` x 384 (4096 x 384 at full width, Q = 10.67); BatchNorm with
+    Keras' defaults (momentum 0.99, epsilon 1e-3); Glorot-normal kernels and biases 0.1 in every layer.
+    The output is the logits; the paper's softmax is applied by the loss (``loss="softmax_mse"``).
+    ``conv_width`` scales the conv channels (96, 256) as a budget knob; FC1/FC2 keep 384/192 units.
+    ``pool_stride=2`` is the earlier variant of this suite (overlapping pools, FC1 ``49 * c2`` x 384).
     """
 
-    def __init__(self, *, conv_width: float = 1.0, num_classes: int = 10, bias: float = 0.1, rngs: nnx.Rngs):
+    def __init__(self, *, conv_width: float = 1.0, pool_stride: int = 3, num_classes: int = 10, bias: float = 0.1,
+                 rngs: nnx.Rngs):
+        if pool_stride not in (2, 3):
+            raise ValueError(f"pool_stride must be 3 (the authors' Keras pools) or 2, got {pool_stride}")
         c1, c2 = max(1, round(96 * conv_width)), max(1, round(256 * conv_width))
+        self.pool_stride = pool_stride
+        side = math.ceil(math.ceil(28 / pool_stride) / pool_stride)  # after two 'same' pools of stride s
         self.conv1 = _conv(1, c1, 5, bias, "SAME", rngs)
-        self.bn1 = nnx.BatchNorm(c1, rngs=rngs)
+        self.bn1 = nnx.BatchNorm(c1, momentum=0.99, epsilon=1e-3, rngs=rngs)
         self.conv2 = _conv(c1, c2, 5, bias, "SAME", rngs)
-        self.bn2 = nnx.BatchNorm(c2, rngs=rngs)
-        self.fc1 = _dense(7 * 7 * c2, 384, bias, rngs)
+        self.bn2 = nnx.BatchNorm(c2, momentum=0.99, epsilon=1e-3, rngs=rngs)
+        self.fc1 = _dense(side * side * c2, 384, bias, rngs)
         self.fc2 = _dense(384, 192, bias, rngs)
         self.fc3 = _dense(192, num_classes, bias, rngs)
 
+    def activations(self, x: jax.Array) -> dict[str, jax.Array]:
+        """The ReLU outputs of ``fc1`` and ``fc2`` and the logits (``fc3``) of a batch ``x``."""
+        x = self.bn1(max_pool(nnx.relu(self.conv1(x)), 3, self.pool_stride, "SAME"))
+        x = self.bn2(max_pool(nnx.relu(self.conv2(x)), 3, self.pool_stride, "SAME"))
+        h1 = nnx.relu(self.fc1(x.reshape(x.shape[0], -1)))
+        h2 = nnx.relu(self.fc2(h1))
+        return {"fc1": h1, "fc2": h2, "fc3": self.fc3(h2)}
+
     def __call__(self, x: jax.Array) -> jax.Array:
-        x = self.bn1(max_pool(nnx.relu(self.conv1(x)), 3, 2, "SAME"))
-        x = self.bn2(max_pool(nnx.relu(self.conv2(x)), 3, 2, "SAME"))
-        x = nnx.relu(self.fc1(x.reshape(x.shape[0], -1)))
-        x = nnx.relu(self.fc2(x))
-        return self.fc3(x)
+        return self.activations(x)["fc3"]
 
 
 class Tiny(nnx.Module):
@@ -169,11 +187,12 @@ MODELS = {"mlp3": MLP3, "lenet5": LeNet5, "minialexnet": MiniAlexNet, "tiny": Ti
 
 @dataclass
 class ModelConfig:
-    """Which model, and its size knobs (``width`` for MLP3/Tiny, ``conv_width`` for MiniAlexNet)."""
+    """Which model, and its size knobs (``width`` for MLP3/Tiny, ``conv_width`` and ``pool_stride`` for MiniAlexNet)."""
 
     name: str = "lenet5"
     width: int = 512
     conv_width: float = 1.0
+    pool_stride: int = 3
 
 
 def build_model(cfg: ModelConfig, *, seed: int) -> nnx.Module:
@@ -185,7 +204,7 @@ def build_model(cfg: ModelConfig, *, seed: int) -> nnx.Module:
         case "lenet5":
             return LeNet5(rngs=rngs)
         case "minialexnet":
-            return MiniAlexNet(conv_width=cfg.conv_width, rngs=rngs)
+            return MiniAlexNet(conv_width=cfg.conv_width, pool_stride=cfg.pool_stride, rngs=rngs)
     raise ValueError(f"unknown model {cfg.name!r}; choose one of {sorted(MODELS)}")
 
 

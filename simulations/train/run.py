@@ -38,23 +38,39 @@ MAX_CHUNK_STEPS = 256
 
 
 def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> optax.GradientTransformation:
+    """The learning rate falls by ``lr_decay`` after every epoch (a staircase, as Keras' per-epoch scheduler).
+
+    ``sgd`` is Keras' momentum SGD, ``v <- momentum * v - lr_t * g; w <- w + v``: the velocity keeps the
+    learning rate each gradient was taken with (``optax.sgd`` instead rescales the whole trace by the
+    current rate; the two differ only after a decay). ``adam`` is ``optax.adam`` on the same schedule.
+    """
     o = cfg.optimizer
     schedule = optax.exponential_decay(o.lr, transition_steps=steps_per_epoch, decay_rate=o.lr_decay, staircase=True)
     if o.name == "sgd":
-        return optax.sgd(schedule, momentum=o.momentum or None)
+        return optax.chain(optax.scale_by_learning_rate(schedule), optax.trace(decay=o.momentum))
     if o.name == "adam":
         return optax.adam(schedule)
     raise ValueError(f"unknown optimizer {o.name!r}; choose sgd or adam")
 
 
+#: The losses of the training suite; ``softmax_mse`` is the authors' (Keras 'mse' on a softmax output).
+LOSSES = ("softmax_mse", "mse", "cross_entropy")
+
+
 def make_loss(kind: str, weight_decay: dict[str, float]):
-    """``loss(model, x, y) -> (total, logits)``: MSE on one-hot labels or cross-entropy, plus per-layer L2."""
-    if kind not in ("mse", "cross_entropy"):
-        raise ValueError(f"unknown loss {kind!r}; choose mse or cross_entropy")
+    """``loss(model, x, y) -> (total, logits)``: the data term plus ``coef * sum(W**2)`` per named layer.
+
+    ``softmax_mse``: mean over the batch and the classes of ``(softmax(logits) - onehot(y))**2`` (the
+    paper's MiniAlexNet); ``mse``: the same on the logits; ``cross_entropy``: softmax cross-entropy.
+    """
+    if kind not in LOSSES:
+        raise ValueError(f"unknown loss {kind!r}; choose one of {', '.join(LOSSES)}")
 
     def loss(model, x, y):
         logits = model(x)
-        if kind == "mse":
+        if kind == "softmax_mse":
+            data = jnp.mean((jax.nn.softmax(logits) - jax.nn.one_hot(y, logits.shape[-1])) ** 2)
+        elif kind == "mse":
             data = jnp.mean((logits - jax.nn.one_hot(y, logits.shape[-1])) ** 2)
         else:
             data = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
@@ -97,6 +113,27 @@ def evaluate(model, split, batch: int = 2000) -> float:
 @nnx.jit
 def _predict(model, x):
     return model(x)
+
+
+@nnx.jit
+def _ever_active(model, x):
+    return {k: jnp.any(v > 0, axis=0) for k, v in model.activations(x).items() if k != "fc3"}
+
+
+def dead_units(model, x: np.ndarray, batch: int = 2000) -> dict[str, int]:
+    """Per ReLU layer of a model with ``activations`` (MiniAlexNet): units never active on any input of ``x``.
+
+    Inference mode (BatchNorm running statistics), as the trained network is used.
+    """
+    if not hasattr(model, "activations"):
+        return {}
+    model.eval()
+    active = None
+    for i in range(0, len(x), batch):
+        now = _ever_active(model, jnp.asarray(x[i:i + batch]))
+        active = now if active is None else {k: active[k] | now[k] for k in now}
+    model.train()
+    return {k: int(np.sum(~np.asarray(v))) for k, v in active.items()}
 
 
 def configure_threads(threads: int) -> None:
@@ -251,6 +288,7 @@ def _finish(model, data: Data, cfg: TrainConfig, out: Path, metrics: pd.DataFram
              "train_seconds": float(metrics["train_seconds"].sum()),
              "analysis_seconds": float(metrics["analysis_seconds"].sum())}
     final["gap"] = final["train_acc"] - final["test_acc"]
+    final.update({f"{k}_dead_units": v for k, v in dead_units(model, data.train.x).items()})
     last = spectral[(spectral["epoch"] == spectral["epoch"].max()) & (spectral["status"] == "ok")]
     for row in last.itertuples():
         for col in ("alpha", "num_spikes", "mp_softrank", "stable_rank", "hard_rank", "rank_loss", "phase",
