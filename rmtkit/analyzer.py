@@ -37,7 +37,7 @@ from rmtkit.status import status_reason
 COLUMNS = [
     "name", "kind", "shape", "N", "M", "Q", "num_evals", "lambda_max", "alpha", "xmin", "D", "sigma", "n_tail",
     "mp_sigma", "lambda_plus", "num_spikes", "mp_D", "mp_softrank", "stable_rank", "hard_rank", "rank_loss",
-    "entropy", "log_norm", "log_spectral_norm", "alpha_weighted", "log_alpha_norm", "phase", "status", "reason",
+    "entropy", "log_norm", "log_spectral_norm", "alpha_weighted", "log_alpha_norm", "phase", "phase_reason", "status", "reason",
 ]
 
 
@@ -249,12 +249,13 @@ def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: Analy
         "alpha_weighted": np.asarray(metrics.alpha_weighted(alpha, top)),
         "log_alpha_norm": np.asarray(metrics.log_alpha_norm(ev, jnp.asarray(alpha))),
     }
-    phase = phases.classify_phases(evals, lengths, q, mp=mp, pl=pl, hard_rank=hard)
+    explained = phases.explain_phase(evals, lengths, q, mp=mp, pl=pl, hard_rank=hard)
     pl_status = np.asarray(pl.status)
     out = {}
     for i, layer in enumerate(layers):
         row = {k: _scalar(v[i]) for k, v in fields.items()}
-        row["phase"] = phase[i]
+        row["phase"] = explained[i]["phase"]
+        row["phase_reason"] = explained[i]["reason"]
         reasons = [f"power-law fit: {status_reason(pl_status[i])}"] if pl_status[i] else []
         if int(mp.status[i]):
             reasons.append(f"MP fit: {status_reason(int(mp.status[i]))}")

@@ -53,7 +53,9 @@ __all__ = [
     "PhaseCriteria",
     "classify_phases",
     "criteria_table",
+    "RULES",
     "explain_phase",
+    "phase_reason",
     "phase_features",
     "sample_phase",
     "sample_phase_params",
@@ -375,34 +377,88 @@ _INVALID = (FitStatus.TOO_FEW, FitStatus.NON_FINITE, FitStatus.NEGATIVE, FitStat
 
 
 def _decide(f: dict[str, np.ndarray], c: PhaseCriteria) -> tuple[np.ndarray, np.ndarray]:
-    """Phase codes (``-1``: undetermined) and the rule that fired, per row."""
+    """Phase codes (``-1``: undetermined) and the key of the rule that fired (see :data:`RULES`), per row."""
     b = f["length"].shape[0]
     code = np.full(b, -1)
     rule = np.full(b, "", dtype=object)
     invalid = np.isin(f["mp_status"], [int(s) for s in _INVALID])
     pending = np.ones(b, bool)
 
-    def assign(mask, phase, why):
+    def assign(mask, phase, key):
         nonlocal pending
         hit = pending & mask
         code[hit] = -1 if phase is None else int(phase)
-        rule[hit] = why
+        rule[hit] = key
         pending &= ~hit
 
-    assign(invalid, None, "invalid spectrum (see the MP fit's status)")
-    assign(f["null_fraction"] >= c.null_fraction, Phase.RANK_COLLAPSE,
-           f"null_fraction >= {c.null_fraction}")
-    assign(f["mp_status"] != FitStatus.OK, None, "MP fit failed (see its status)")
+    assign(invalid, None, "invalid")
+    assign(f["null_fraction"] >= c.null_fraction, Phase.RANK_COLLAPSE, "null")
+    assign(f["mp_status"] != FitStatus.OK, None, "mp_failed")
     no_bulk = (f["spike_fraction"] > c.few_spikes_fraction) | (f["bulk_ks"] > c.bulk_ks_max)
     pl_ok = f["pl_status"] == FitStatus.OK
     power_top = (f["hill_alpha"] <= c.ht_hill_alpha) | (
         (f["hill_alpha"] <= c.ht_hill_alpha_soft) & pl_ok & (f["tail_ks"] <= c.ht_tail_ks))
-    assign(no_bulk & power_top, Phase.HEAVY_TAILED, "no MP bulk; power-law top")
-    assign(no_bulk, Phase.BULK_DECAY, "no MP bulk; top not a power law")
-    assign(f["num_spikes"] == 0, Phase.RANDOM_LIKE, "MP bulk, no outlier")
-    assign(f["spike_gap"] >= c.spike_gap, Phase.BULK_PLUS_SPIKES, f"spike_gap >= {c.spike_gap}")
-    assign(np.ones(b, bool), Phase.BLEEDING_OUT, f"spike_gap < {c.spike_gap}")
+    assign(no_bulk & power_top, Phase.HEAVY_TAILED, "no_bulk_power_top")
+    assign(no_bulk, Phase.BULK_DECAY, "no_bulk")
+    assign(f["num_spikes"] == 0, Phase.RANDOM_LIKE, "bulk_no_outlier")
+    assign(f["spike_gap"] >= c.spike_gap, Phase.BULK_PLUS_SPIKES, "separated")
+    assign(np.ones(b, bool), Phase.BLEEDING_OUT, "not_separated")
     return code, rule
+
+
+#: The rules of the decision list, in order: key -> what it says (``phase_reason`` fills in the numbers).
+RULES = {
+    "invalid": "no valid spectrum (NaN/Inf, negative, fewer than 3 values or q < 1)",
+    "null": "rank-collapse: a fraction null_fraction of the eigenvalues is (near) zero",
+    "mp_failed": "no phase: the MP fit failed (e.g. all eigenvalues equal)",
+    "no_bulk_power_top": "heavy-tailed: no MP bulk, and the top eigenvalues follow a power law",
+    "no_bulk": "bulk-decay: no MP bulk, and the top is not a power law",
+    "bulk_no_outlier": "random-like: an MP bulk and no eigenvalue beyond l+ + 3 Delta_TW",
+    "separated": "bulk+spikes: an MP bulk and outliers separated from it by a ratio >= spike_gap",
+    "not_separated": "bleeding-out: an MP bulk and outliers closer to it than spike_gap",
+}
+
+
+def _no_bulk_text(f: dict[str, Any], c: PhaseCriteria) -> str:
+    why = []
+    if f["spike_fraction"] > c.few_spikes_fraction:
+        why.append(f"{f['num_spikes']} outliers = {f['spike_fraction']:.1%} of M > {c.few_spikes_fraction:.0%}")
+    if f["bulk_ks"] > c.bulk_ks_max:
+        why.append(f"D*n_bulk {f['bulk_ks']:.3g} > {c.bulk_ks_max:g}")
+    return "no MP bulk (" + "; ".join(why) + ")"
+
+
+def phase_reason(key: str, f: dict[str, Any], c: PhaseCriteria = PhaseCriteria()) -> str:
+    """One line saying which rule decided a spectrum's phase, with the numbers it compared.
+
+    ``key`` is the rule of :data:`RULES`; ``f`` one spectrum's :func:`phase_features` (scalars).
+    "Hill" is the Hill exponent of the ``top_k`` largest eigenvalues, "tail D*sqrt(n)" the scaled KS
+    distance of the CSN power-law fit (see :class:`PhaseCriteria`).
+    """
+    hill, tail = f["hill_alpha"], f["tail_ks"]
+    if key in ("invalid", "mp_failed"):
+        return RULES[key]
+    if key == "null":
+        return f"{f['null_fraction']:.1%} of the eigenvalues near zero (>= {c.null_fraction:.0%}): rank-collapse"
+    if key == "no_bulk_power_top":
+        top = (f"Hill {hill:.3g} <= {c.ht_hill_alpha:g}" if hill <= c.ht_hill_alpha else
+               f"Hill {hill:.3g} <= {c.ht_hill_alpha_soft:g} and tail D*sqrt(n) {tail:.3g} <= {c.ht_tail_ks:g}")
+        return f"{_no_bulk_text(f, c)}; power-law top ({top}): heavy-tailed"
+    if key == "no_bulk":
+        if not hill <= c.ht_hill_alpha_soft:
+            top = f"Hill {hill:.3g} > {c.ht_hill_alpha_soft:g}"
+        elif f["pl_status"] != FitStatus.OK:
+            top = f"Hill {hill:.3g} > {c.ht_hill_alpha:g} and the power-law fit failed"
+        else:
+            top = f"Hill {hill:.3g} > {c.ht_hill_alpha:g} and tail D*sqrt(n) {tail:.3g} > {c.ht_tail_ks:g}"
+        return f"{_no_bulk_text(f, c)}; top not a power law ({top}): bulk-decay"
+    bulk = f"MP bulk (D*n_bulk {f['bulk_ks']:.3g} <= {c.bulk_ks_max:g})"
+    if key == "bulk_no_outlier":
+        return f"{bulk}, no outlier beyond l+ + 3 Delta_TW: random-like"
+    gap = f"{f['num_spikes']} outliers, widest gap {f['spike_gap']:.3g}x"
+    if key == "separated":
+        return f"{bulk}, {gap} >= {c.spike_gap:g}: bulk+spikes"
+    return f"{bulk}, {gap} < {c.spike_gap:g}: bleeding-out"
 
 
 def classify_phases(
@@ -457,14 +513,17 @@ def explain_phase(
     hard_rank: ArrayLike | None = None,
     criteria: PhaseCriteria = PhaseCriteria(),
 ) -> list[dict[str, Any]]:
-    """Per spectrum: the phase, the rule that decided it and every feature (arguments as :func:`classify_phases`)."""
+    """Per spectrum: the phase, the rule that decided it (a key of :data:`RULES`), a ``reason`` line with
+    the numbers the rule compared (:func:`phase_reason`) and every feature (arguments as :func:`classify_phases`)."""
     f = phase_features(evals, lengths, q, mp=mp, pl=pl, hard_rank=hard_rank, criteria=criteria)
     code, rule = _decide(f, criteria)
     labels = Phase.labels()
     out = []
     for i in range(code.shape[0]):
-        row = {"phase": labels[code[i]] if code[i] >= 0 else None, "rule": rule[i]}
-        row.update({k: v[i].item() for k, v in f.items()})
+        feats = {k: v[i].item() for k, v in f.items()}
+        row = {"phase": labels[code[i]] if code[i] >= 0 else None, "rule": rule[i],
+               "reason": phase_reason(rule[i], feats, criteria)}
+        row.update(feats)
         out.append(row)
     return out
 

@@ -158,3 +158,15 @@ def test_bad_options():
         rmtkit.analyze({"w": np.ones((60, 60))}, precision="float16")
     with pytest.raises(TypeError):
         rmtkit.analyze({"w": np.ones((60, 60))}, colour="red")
+
+
+def test_every_row_says_which_rule_decided_its_phase(minilm):
+    ok = minilm[minilm.status == "ok"]
+    assert ok.phase_reason.notna().all() and len(ok) == 39
+    for phase, reason in zip(ok.phase, ok.phase_reason, strict=True):
+        assert reason.endswith(f": {phase}")  # the line ends with the label it justifies
+    value = ok.set_index("name").loc["encoder.layer.4.attention.self.value.weight"]
+    # alpha ~ 8 and bulk-decay: the label comes from the MP bulk and the top eigenvalues, not from alpha.
+    assert value.phase == "bulk-decay" and value.phase_reason.startswith("no MP bulk (")
+    assert "top not a power law (Hill " in value.phase_reason
+    assert minilm[minilm.status == "skipped"].phase_reason.isna().all()

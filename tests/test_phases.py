@@ -97,7 +97,10 @@ def test_failure_rows_are_undetermined(clear200):
     got = phases.classify_phases(batch, None, q)
     assert got.tolist() == ["random-like", "bleeding-out", None, None, None]
     info = phases.explain_phase(batch, None, q)
-    assert info[2]["rule"].startswith("invalid") and info[4]["rule"].startswith("MP fit failed")
+    assert info[2]["rule"] == "invalid" and info[4]["rule"] == "mp_failed"
+    assert info[0]["reason"].endswith("no outlier beyond l+ + 3 Delta_TW: random-like")
+    assert info[1]["reason"].endswith(f"< {phases.PhaseCriteria().spike_gap:g}: bleeding-out")
+    assert info[4]["reason"].startswith("no phase: the MP fit failed")
     # An MP fit handed in with a failed (NaN) row: that row has no phase, the others keep theirs.
     mp = rmtkit.fit_marchenko_pastur(ev, 2.0)
     def fail_row0(a, value):
