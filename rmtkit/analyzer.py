@@ -10,8 +10,18 @@ The pipeline ([MM-JMLR] §3-5, [MPM-NC]; REFERENCE §1-4):
    call; capacity metrics; the phase of every layer (:func:`rmtkit.phases.classify_phases`);
 4. optionally a seeded randomization baseline (elementwise shuffle of each ``W``).
 
-Every tensor appears in the output: analysed rows have ``status == "ok"``, the others
-``"skipped"`` or ``"failed"`` with the ``reason``.
+Every tensor appears in the output with a ``status`` and, unless ``ok``, the ``reason``:
+
+- ``ok``: spectrum, both fits and every metric are numbers;
+- ``partial``: the spectrum and metrics are there but a fit failed; ``mp_status``/``pl_status``
+  (:attr:`rmtkit.FitStatus.label`) say which and the reason why, and that fit's numbers are NaN
+  (never 0 or -1);
+- ``failed``: no spectrum (NaN/Inf entries, all-zero, under/overflow);
+- ``skipped``: not a weight matrix, or filtered out.
+
+Degeneracy, null eigenvalues and ties are judged at the precision of the weights as stored and
+of the eigensolver (:mod:`rmtkit.resolution`): an orthogonal matrix stored as float32 is
+``degenerate``, not fitted on its rounding noise.
 """
 
 from __future__ import annotations
@@ -31,13 +41,15 @@ from rmtkit._parallel import host_map
 from rmtkit.layers import DEFAULT_MIN_EVALS, Layer, extract_layers
 from rmtkit.marchenko_pastur import fit_marchenko_pastur
 from rmtkit.powerlaw import fit_power_law
+from rmtkit.resolution import ResolvedSpectrum, resolve_spectrum
 from rmtkit.spectrum import eigenvalues, eigenvalues_numpy
-from rmtkit.status import status_reason
+from rmtkit.status import FitStatus
 
 COLUMNS = [
     "name", "kind", "shape", "N", "M", "Q", "num_evals", "lambda_max", "alpha", "xmin", "D", "sigma", "n_tail",
     "mp_sigma", "lambda_plus", "num_spikes", "mp_D", "mp_softrank", "stable_rank", "hard_rank", "rank_loss",
-    "entropy", "log_norm", "log_spectral_norm", "alpha_weighted", "log_alpha_norm", "phase", "phase_reason", "status", "reason",
+    "entropy", "log_norm", "log_spectral_norm", "alpha_weighted", "log_alpha_norm", "phase", "phase_reason",
+    "mp_status", "pl_status", "status", "reason",
 ]
 
 
@@ -90,30 +102,38 @@ def _spectra(layers: list[Layer], dtype, normalize: bool, progress) -> tuple[dic
         groups[tuple(layer.matrices.shape)].append(layer)
     spectra, failures = {}, {}
     for group in groups.values():
-        mats = [np.asarray(layer.matrices, dtype=dtype) for layer in group]
         good = []
-        for layer, w in zip(group, mats, strict=True):
-            if np.isfinite(w.sum()):  # one cheap pass: NaN/Inf poison the sum
-                good.append((layer, w))
+        for layer in group:
+            w, why = _as_compute(layer, dtype)
+            if why:
+                failures[layer.name] = why
             else:
-                failures[layer.name] = _non_finite_reason(w)
+                good.append((layer, w))
         if good:
             ev = np.asarray(eigenvalues(np.stack([w for _, w in good]), normalize=normalize)).reshape(len(good), -1)
-            for (layer, _), e in zip(good, ev, strict=True):
-                _keep(layer, e, spectra, failures)
+            for (layer, w), e in zip(good, ev, strict=True):
+                if not np.isfinite(e).all():
+                    failures[layer.name] = _non_finite_reason(w)
+                elif e.max() > 0:
+                    spectra[layer.name] = np.sort(e)
+                else:
+                    failures[layer.name] = _zero_reason(layer, dtype)
         progress.update(len(group))
     return spectra, failures
 
 
 def _spectra_host(layers, dtype, normalize, progress):
     def one(layer: Layer) -> np.ndarray | str:
-        w = np.asarray(layer.matrices, dtype=dtype)
+        w, why = _as_compute(layer, dtype)
+        if why:
+            return why
         try:
-            return eigenvalues_numpy(w).reshape(-1) / (layer.n if normalize else 1)
+            ev = eigenvalues_numpy(w).reshape(-1) / (layer.n if normalize else 1)
         except FloatingPointError:
             return _non_finite_reason(w)
         except np.linalg.LinAlgError as err:
             return f"eigensolver failed: {err}"
+        return ev if ev.max() > 0 else _zero_reason(layer, dtype)
 
     order = sorted(layers, key=lambda la: -la.matrices.size)  # largest first: none finishes last alone
     spectra, failures = {}, {}
@@ -121,15 +141,22 @@ def _spectra_host(layers, dtype, normalize, progress):
         if isinstance(result, str):
             failures[layer.name] = result
         else:
-            _keep(layer, result, spectra, failures)
+            spectra[layer.name] = np.sort(result)
     return spectra, failures
 
 
-def _keep(layer: Layer, ev: np.ndarray, spectra: dict, failures: dict) -> None:
-    if ev.max() > 0:
-        spectra[layer.name] = np.sort(ev)
-    else:
-        failures[layer.name] = "all-zero matrix: no spectrum to fit"
+def _as_compute(layer: Layer, dtype) -> tuple[np.ndarray | None, str | None]:
+    """The layer's matrices in the compute dtype, or why they cannot be: NaN/Inf stored, or entries the dtype cannot hold."""
+    stored = np.asarray(layer.matrices)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is what is being checked
+        if not (np.isfinite(stored.sum()) or np.isfinite(stored).all()):  # one cheap pass; a sum may overflow alone
+            return None, _non_finite_reason(stored)
+        w = stored.astype(dtype, copy=False)
+        fits = np.isfinite(w.sum()) or np.isfinite(w).all()
+    if not fits:
+        top = float(np.abs(stored.astype(np.float64)).max())
+        return None, f"entries up to {top:.3g} overflow the compute precision {np.dtype(dtype).name} (use precision='float64')"
+    return w, None
 
 
 def _non_finite_reason(w: np.ndarray) -> str:
@@ -137,6 +164,15 @@ def _non_finite_reason(w: np.ndarray) -> str:
     if bad:
         return f"{bad} NaN/Inf entries in the weights"
     return f"W^T W overflows {w.dtype} (entries up to {np.abs(w).max():.3g})"
+
+
+def _zero_reason(layer: Layer, dtype) -> str:
+    """Why every eigenvalue came out 0: the matrix is zero, or its Gram matrix underflows the compute dtype."""
+    top = float(np.abs(np.asarray(layer.matrices, dtype=np.float64)).max())
+    if top == 0:
+        return "all-zero matrix: no spectrum to fit"
+    return (f"W^T W underflows {np.dtype(dtype).name} (entries at most {top:.3g}): its eigenvalues are not "
+            "representable; rescale W")
 
 
 def _pad(spectra: list[np.ndarray], dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -223,49 +259,113 @@ def analyze(model: Any, *, progress: bool | None = None, **options: Any) -> pd.D
 
 
 def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: AnalyzeOptions, dtype) -> dict[str, dict]:
-    evals, lengths = _pad(spectra, dtype)
+    resolved = [resolve_spectrum(s, n=layer.n, m=layer.m, storage_dtype=layer.dtype, compute_dtype=dtype)
+                for layer, s in zip(layers, spectra, strict=True)]
+    evals, lengths = _pad([r.evals for r in resolved], dtype)
     q = np.array([layer.n / layer.m for layer in layers], dtype)
-    mp = fit_marchenko_pastur(evals, q, lengths=lengths)
-    pl = fit_power_law(evals, lengths=lengths, method=opts.pl_method, xmax=opts.pl_xmax)
+    # The MP law is fitted to the non-null part: W = G P with P of rank r has the MP(N / r) spectrum there.
+    nonnull = np.array([r.num_nonnull for r in resolved])
+    mp_evals, _ = _pad([r.evals[r.num_null:] for r in resolved], dtype)
+    mp = fit_marchenko_pastur(mp_evals, q * lengths / nonnull, lengths=nonnull)
+    pl = fit_power_law(evals, lengths=lengths, method=opts.pl_method, xmax=opts.pl_xmax)  # zeros are left out
+    verdict = np.array([FitStatus.RANK_DEFICIENT if r.num_nonnull < 3 else
+                        FitStatus.DEGENERATE if r.degenerate else FitStatus.OK for r in resolved])
+    mp, pl = _overrule(mp, verdict), _overrule(pl, verdict)
     ev = jnp.asarray(evals)
     top = metrics.lambda_max(ev)
-    n = np.array([layer.n for layer in layers])
-    m = np.array([layer.m for layer in layers])
-    rtol = metrics.gram_rtol(n, m, lengths, dtype)  # ranks at the resolution of the Gram route
-    hard = np.asarray(metrics.hard_rank(ev, n, m, rtol=rtol))
-    entropy = np.asarray(metrics.matrix_entropy(ev, n, m, rtol=rtol))
+    hard = lengths - np.array([r.num_null for r in resolved])
+    rtol = np.array([r.rtol for r in resolved], dtype)
+    mp_ok, pl_ok = np.asarray(mp.status) == FitStatus.OK, np.asarray(pl.status) == FitStatus.OK
     alpha = np.asarray(pl.alpha)
     fields = {
         "lambda_max": np.asarray(top),
         "alpha": alpha, "xmin": np.asarray(pl.xmin), "D": np.asarray(pl.D), "sigma": np.asarray(pl.sigma),
-        "n_tail": np.asarray(pl.n_tail),
+        "n_tail": np.where(pl_ok, np.asarray(pl.n_tail), np.nan),
         "mp_sigma": np.asarray(mp.sigma), "lambda_plus": np.asarray(mp.lambda_plus),
-        "num_spikes": np.asarray(mp.num_spikes), "mp_D": np.asarray(mp.D),
+        "num_spikes": np.where(mp_ok, np.asarray(mp.num_spikes), np.nan), "mp_D": np.asarray(mp.D),
         "mp_softrank": np.asarray(metrics.mp_soft_rank(mp.lambda_plus, top)),
         "stable_rank": np.asarray(metrics.stable_rank(ev)),
-        "hard_rank": hard, "rank_loss": lengths - hard, "entropy": entropy,
+        "hard_rank": hard, "rank_loss": lengths - hard,
+        "entropy": np.asarray(metrics.matrix_entropy(ev, 1, 1, rtol=rtol)),
         "log_norm": np.asarray(metrics.log_norm(ev)),
         "log_spectral_norm": np.asarray(metrics.log_spectral_norm(ev)),
         "alpha_weighted": np.asarray(metrics.alpha_weighted(alpha, top)),
         "log_alpha_norm": np.asarray(metrics.log_alpha_norm(ev, jnp.asarray(alpha))),
     }
     explained = phases.explain_phase(evals, lengths, q, mp=mp, pl=pl, hard_rank=hard)
-    pl_status = np.asarray(pl.status)
     out = {}
     for i, layer in enumerate(layers):
         row = {k: _scalar(v[i]) for k, v in fields.items()}
         row["phase"] = explained[i]["phase"]
         row["phase_reason"] = explained[i]["reason"]
-        reasons = [f"power-law fit: {status_reason(pl_status[i])}"] if pl_status[i] else []
-        if int(mp.status[i]):
-            reasons.append(f"MP fit: {status_reason(int(mp.status[i]))}")
-        row["status"] = "ok"
-        row["reason"] = "; ".join(reasons) or None
+        row["mp_status"] = FitStatus(int(mp.status[i])).label
+        row["pl_status"] = FitStatus(int(pl.status[i])).label
+        row["status"], row["reason"] = _row_status(row, resolved[i], layer)
         out[layer.name] = row
     if opts.randomize:
         for name, extra in randomization_baseline(layers, spectra, opts, dtype).items():
             out[name].update(extra)
     return out
+
+
+#: Numbers an ``ok`` row must have; each is NaN only where a fit failed, and then the row says which.
+_NUMBERS = ("lambda_max", "alpha", "xmin", "D", "sigma", "n_tail", "mp_sigma", "lambda_plus", "num_spikes", "mp_D",
+            "mp_softrank", "stable_rank", "hard_rank", "rank_loss", "entropy", "log_norm", "log_spectral_norm",
+            "alpha_weighted", "log_alpha_norm")
+
+
+def _overrule(fit, verdict: np.ndarray):
+    """The fit with the analyzer's own verdict (at the data's precision) where it is not OK: NaN numbers, that status."""
+    bad = verdict != FitStatus.OK
+    if not bad.any():
+        return fit
+    fields = {}
+    for name, value in fit._asdict().items():
+        v = np.asarray(value)
+        if name == "status":
+            fields[name] = np.where(bad, verdict, v).astype(np.int32)
+        elif np.issubdtype(v.dtype, np.floating) and v.shape == bad.shape:
+            fields[name] = np.where(bad, np.nan, v)
+        elif name in ("num_spikes", "num_bulk"):
+            fields[name] = np.where(bad, -1, v).astype(v.dtype)
+        elif name == "n_tail":
+            fields[name] = np.where(bad, 0, v).astype(v.dtype)
+        else:
+            fields[name] = v
+    return type(fit)(**fields)
+
+
+def _row_status(row: dict, resolved: ResolvedSpectrum, layer: Layer) -> tuple[str, str | None]:
+    """``("ok", note)`` when every number is there, else ``("partial", why)`` naming each fit that failed."""
+    failed = {}
+    for fit, label in (("MP fit", row["mp_status"]), ("power-law fit", row["pl_status"])):
+        if label != "ok":
+            failed.setdefault(label, []).append(fit)
+    reasons = []
+    for label, fits in failed.items():
+        status = FitStatus[label.upper()]
+        if status == FitStatus.DEGENERATE and resolved.degenerate:
+            why = (f"all eigenvalues equal at the precision of {layer.dtype} weights and of the eigensolver "
+                   f"(singular values within {resolved.spread:.2g} of the largest; resolved: {resolved.storage_rtol:.2g} "
+                   f"by the weights, {resolved.tie_rtol:.2g} of lambda_max by the eigensolver): nothing to fit")
+        elif status == FitStatus.RANK_DEFICIENT:
+            why = (f"{resolved.num_nonnull} eigenvalue(s) above the null floor ({resolved.num_null} of "
+                   f"{resolved.evals.size} below {resolved.rtol:.2g} s_max): W is numerically of rank < 3")
+        else:
+            why = status.reason
+        reasons.append(f"{' and '.join(fits)}: {why}")
+    missing = [k for k in _NUMBERS if row.get(k) is None or not np.isfinite(row[k])]
+    if not reasons and missing:
+        reasons.append(f"no finite value for {', '.join(missing)}")
+    notes = []
+    if resolved.degenerate:
+        pass  # nothing was fitted: merged ties and nulls would say nothing more
+    elif resolved.num_null and resolved.num_nonnull >= 3:
+        notes.append(f"fits on the {resolved.num_nonnull} non-null eigenvalues ({resolved.num_null} below "
+                     f"{resolved.rtol:.2g} s_max: rank {resolved.num_nonnull} of {resolved.evals.size})")
+    if resolved.num_tied and not resolved.degenerate:
+        notes.append(f"{resolved.num_tied} eigenvalues equal to round-off merged with their ties")
+    return ("partial" if reasons else "ok"), "; ".join(reasons + notes) or None
 
 
 def randomization_baseline(layers: list[Layer], spectra: list[np.ndarray], opts: AnalyzeOptions, dtype) -> dict[str, dict]:
@@ -291,22 +391,32 @@ def randomization_baseline(layers: list[Layer], spectra: list[np.ndarray], opts:
         a, b = spectra[i], shuffled[i]
         grid = np.concatenate([a, b])
         dist = np.max(np.abs(np.searchsorted(a, grid, "right") / a.size - np.searchsorted(b, grid, "right") / b.size))
-        out[layer.name] = {"rand_lambda_plus": float(fit.lambda_plus[i]), "rand_num_spikes": int(fit.num_spikes[i]),
-                           "correlation_traps": int(fit.num_spikes[i]), "rand_distance": float(dist)}
+        ok = int(fit.status[i]) == FitStatus.OK  # a failed fit of the shuffle counts no trap: NaN, not -1
+        spikes = int(fit.num_spikes[i]) if ok else np.nan
+        out[layer.name] = {"rand_lambda_plus": _scalar(fit.lambda_plus[i]), "rand_num_spikes": spikes,
+                           "correlation_traps": spikes, "rand_distance": float(dist)}
     return out
 
 
 def summarize(df: pd.DataFrame) -> pd.Series:
-    """Model-level figures over the analysed layers: means of the metrics, ``alpha_hat`` ([MM-SDM]) and phase counts."""
-    ok = df[df["status"] == "ok"]
-    out = {"layers_analysed": len(ok), "layers_skipped": int((df["status"] == "skipped").sum()),
+    """Model-level figures over the analysed layers: means of the metrics, ``alpha_hat`` ([MM-SDM]) and phase counts.
+
+    Layers are analysed when their status is ``ok`` or ``partial`` (a fit failed; its numbers are NaN).
+    Means are over the finite values only: a failed fit's NaN never enters an average.
+    """
+    analysed = df[df["status"].isin(["ok", "partial"])]
+    out = {"layers_analysed": len(analysed), "layers_ok": int((df["status"] == "ok").sum()),
+           "layers_partial": int((df["status"] == "partial").sum()),
+           "layers_skipped": int((df["status"] == "skipped").sum()),
            "layers_failed": int((df["status"] == "failed").sum())}
     for col in ("alpha", "alpha_weighted", "log_norm", "log_spectral_norm", "log_alpha_norm", "stable_rank",
                 "mp_softrank", "entropy", "num_spikes", "rank_loss"):
-        out[f"mean_{col}"] = float(ok[col].astype(float).mean()) if len(ok) else np.nan
+        values = pd.to_numeric(analysed[col], errors="coerce").astype(float)
+        values = values[np.isfinite(values)]
+        out[f"mean_{col}"] = float(values.mean()) if len(values) else np.nan
     out["alpha_hat"] = out.pop("mean_alpha_weighted")
     for label in phases.Phase.labels():
-        out[f"phase_{label}"] = int((ok["phase"] == label).sum())
+        out[f"phase_{label}"] = int((analysed["phase"] == label).sum())
     return pd.Series(out)
 
 

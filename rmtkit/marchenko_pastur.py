@@ -304,7 +304,7 @@ def fit_marchenko_pastur(
     >>> round(float(fit.sigma), 2), int(fit.num_spikes)
     (1.0, 0)
     """
-    kwargs = dict(tw_factor=float(tw_factor), n_iter=int(n_iter), n_grid=int(n_grid), n_refine=int(n_refine))
+    kwargs = _check_knobs(tw_factor, n_iter, n_grid, n_refine)
     if np.ndim(eigs) == 1:
         if mask is not None or lengths is not None:
             raise ValueError("mask/lengths are for batched (2-D) input; a 1-D spectrum is used whole")
@@ -320,6 +320,28 @@ def fit_marchenko_pastur(
     valid = _batch_mask(x.shape, mask, lengths)
     qs = jnp.broadcast_to(jnp.asarray(q, x.dtype), (b,))
     return _fit_batch(x, valid, qs, **kwargs)
+
+
+def _check_knobs(tw_factor, n_iter, n_grid, n_refine) -> dict:
+    """The fit's settings as static Python numbers, or a ``ValueError`` naming the bad one."""
+
+    def integer(name, value, low):
+        if isinstance(value, bool) or not float(value).is_integer() or int(value) < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        return int(value)
+
+    try:
+        tw = float(tw_factor)
+    except (TypeError, ValueError):
+        raise ValueError(f"tw_factor must be a number, got {tw_factor!r}") from None
+    if not np.isfinite(tw) or tw < 0:
+        raise ValueError(f"tw_factor must be finite and >= 0 (Tracy-Widom units above the edge), got {tw_factor!r}")
+    try:
+        # n_grid >= 2: the grid spans [-log 4, log 4] in steps of 2 log 4 / (n_grid - 1).
+        return dict(tw_factor=tw, n_iter=integer("n_iter", n_iter, 0), n_grid=integer("n_grid", n_grid, 2),
+                    n_refine=integer("n_refine", n_refine, 0))
+    except (TypeError, OverflowError):
+        raise ValueError(f"n_iter, n_grid and n_refine must be integers, got {n_iter!r}, {n_grid!r}, {n_refine!r}") from None
 
 
 def _batch_mask(shape: tuple[int, int], mask: ArrayLike | None, lengths: ArrayLike | None) -> jnp.ndarray:

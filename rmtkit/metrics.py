@@ -72,13 +72,14 @@ def stable_rank(evals: ArrayLike) -> jnp.ndarray:
 
 
 def mp_soft_rank(lambda_plus: ArrayLike, lambda_max: ArrayLike) -> jnp.ndarray:
-    """MP soft rank ``R_mp = l+ / lambda_max``: 1 with no spikes, towards 0 as spikes grow, 0 where no MP bulk was fitted.
+    """MP soft rank ``R_mp = l+ / lambda_max``: 1 with no spikes, towards 0 as spikes grow; NaN where no MP bulk was fitted.
 
-    ``lambda_plus`` comes from :func:`rmtkit.fit_marchenko_pastur` (NaN for a failed fit, mapped to 0).
+    ``lambda_plus`` comes from :func:`rmtkit.fit_marchenko_pastur` (NaN for a failed fit, which stays NaN:
+    a failed fit has no soft rank, and 0 would read as "all spikes").
     Not clipped: it exceeds 1 slightly when the largest eigenvalue falls short of the fitted edge.
     """
     lp = _f(lambda_plus)
-    return jnp.where(jnp.isfinite(lp), safe_div(lp, _f(lambda_max), 0.0), 0.0)
+    return safe_div(lp, _f(lambda_max), jnp.nan)
 
 
 def log_norm(evals: ArrayLike) -> jnp.ndarray:

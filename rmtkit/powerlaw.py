@@ -629,7 +629,8 @@ def _recipe(method: str, xmin, xmax, ks: str, min_tail, drop_top) -> tuple[_Reci
     return recipe, xmax
 
 
-def _per_row(value, rows: int, dtype, name: str) -> jax.Array:
+def _per_row(value, rows: int, dtype, name: str, given: bool = False) -> jax.Array:
+    """``value`` broadcast to one entry per row; when ``given`` (a user's xmin/xmax) each must be positive and finite."""
     v = np.asarray(value, dtype=dtype)
     if v.ndim == 0:
         v = np.full((rows,), v)
@@ -637,6 +638,9 @@ def _per_row(value, rows: int, dtype, name: str) -> jax.Array:
         raise ValueError(
             f"{name} must be a scalar or have one entry per spectrum ({rows}), got shape {v.shape}"
         )
+    if given and not np.all(np.isfinite(v) & (v > 0)):
+        bad = int(np.argmax(~(np.isfinite(v) & (v > 0))))
+        raise ValueError(f"{name} must be positive and finite, got {v[bad]} for row {bad}")
     return jnp.asarray(v)
 
 
@@ -758,6 +762,8 @@ def fit_power_law(
         xmax_f = np.nan if recipe.xmax_mode != "value" else float(xmax)
         if recipe.xmax_mode == "value" and (not np.isfinite(xmax_f) or xmax_f <= 0):
             raise ValueError(f"xmax must be a positive finite number or 'max', got {xmax}")
+        if xmin is not None and (not np.isfinite(xmin_f) or xmin_f <= 0):
+            raise ValueError(f"xmin must be a positive finite number, got {xmin}")
         values = _in_range(clean, recipe, xmax_f)  # drop_top is applied in the graph
         padded = np.full(_bucket(clean.size), np.inf, clean.dtype)
         padded[: values.size] = values
@@ -789,7 +795,7 @@ def fit_power_law(
     return _fit_rows(
         xb,
         valid,
-        _per_row(xmax if recipe.xmax_mode == "value" else np.nan, rows, xb.dtype, "xmax"),
-        _per_row(np.nan if xmin is None else xmin, rows, xb.dtype, "xmin"),
+        _per_row(xmax if recipe.xmax_mode == "value" else np.nan, rows, xb.dtype, "xmax", recipe.xmax_mode == "value"),
+        _per_row(np.nan if xmin is None else xmin, rows, xb.dtype, "xmin", xmin is not None),
         recipe,
     )

@@ -20,10 +20,16 @@ class FitStatus(enum.IntEnum):
     DEGENERATE = 4  # all values equal (e.g. an orthogonal matrix): no spread to fit
     BAD_Q = 5  # aspect ratio q = N / M below 1 (transpose W) or not finite
     TAIL_TOO_SHORT = 6  # power law: the chosen tail holds too few points
+    RANK_DEFICIENT = 7  # fewer than 3 eigenvalues above the null floor (the analyzer's resolution)
 
     @property
     def reason(self) -> str:
         return _REASONS[self]
+
+    @property
+    def label(self) -> str:
+        """The name used in tables (``mp_status``/``pl_status`` columns): ``"ok"``, ``"degenerate"``, ..."""
+        return self.name.lower()
 
 
 _REASONS = {
@@ -31,9 +37,10 @@ _REASONS = {
     FitStatus.TOO_FEW: "fewer than 3 valid eigenvalues",
     FitStatus.NON_FINITE: "NaN or Inf among the eigenvalues",
     FitStatus.NEGATIVE: "negative eigenvalues beyond round-off",
-    FitStatus.DEGENERATE: "all eigenvalues equal: nothing to fit",
+    FitStatus.DEGENERATE: "all eigenvalues equal (within round-off of the data or the eigensolver): nothing to fit",
     FitStatus.BAD_Q: "aspect ratio q = N/M must be finite and >= 1 (transpose W)",
     FitStatus.TAIL_TOO_SHORT: "the power-law tail holds too few points",
+    FitStatus.RANK_DEFICIENT: "fewer than 3 eigenvalues above the null floor (W is numerically of rank < 3)",
 }
 
 

@@ -105,9 +105,12 @@ def test_bad_layers_are_reported_and_the_rest_analysed():
     assert df.loc["inf", "reason"] == "2 NaN/Inf entries in the weights"
     assert (df.loc["zero", "status"], df.loc["zero", "reason"]) == ("failed", "all-zero matrix: no spectrum to fit")
     assert df.loc["bias", "status"] == "skipped" and df.loc["small", "status"] == "skipped"
-    # All eigenvalues equal: no fit can be made, and the row says so instead of a bogus alpha.
-    assert df.loc["orthogonal", "status"] == "ok"
+    # All eigenvalues equal: no fit can be made, and the row says so instead of a bogus alpha
+    # (issue 12: such a row is "partial", no longer "ok" next to NaN fits).
+    assert df.loc["orthogonal", "status"] == "partial"
+    assert (df.loc["orthogonal", "mp_status"], df.loc["orthogonal", "pl_status"]) == ("degenerate", "degenerate")
     assert "all eigenvalues equal" in df.loc["orthogonal", "reason"]
+    assert df.loc["good", "mp_status"] == "ok" and df.loc["good", "pl_status"] == "ok"
     assert pd.isna(df.loc["orthogonal", "alpha"]) and pd.isna(df.loc["orthogonal", "mp_sigma"])
     assert df.loc["orthogonal", "stable_rank"] == pytest.approx(100)
 
