@@ -268,7 +268,7 @@ def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: Analy
     mp_evals, _ = _pad([r.evals[r.num_null:] for r in resolved], dtype)
     mp = fit_marchenko_pastur(mp_evals, q * lengths / nonnull, lengths=nonnull)
     pl = fit_power_law(evals, lengths=lengths, method=opts.pl_method, xmax=opts.pl_xmax)  # zeros are left out
-    verdict = np.array([FitStatus.RANK_DEFICIENT if r.num_nonnull < 3 else
+    verdict = np.array([FitStatus.TOO_FEW if r.evals.size < 3 else FitStatus.RANK_DEFICIENT if r.num_nonnull < 3 else
                         FitStatus.DEGENERATE if r.degenerate else FitStatus.OK for r in resolved])
     mp, pl = _overrule(mp, verdict), _overrule(pl, verdict)
     ev = jnp.asarray(evals)

@@ -11,10 +11,14 @@ included (through ``ml_dtypes``, which JAX ships).
 from __future__ import annotations
 
 import json
+import math
 import mmap
 import os
 import struct
+import zipfile
+import zlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,58 +29,151 @@ _SAFETENSORS_DTYPES = {
     "F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": ml_dtypes.bfloat16,
     "F8_E4M3": ml_dtypes.float8_e4m3fn, "F8_E5M2": ml_dtypes.float8_e5m2,
     "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_,
+    "U64": np.uint64, "U32": np.uint32, "U16": np.uint16, "C64": np.complex64,
 }
 _MAX_HEADER = 100 * 2**20
 
 
 class CheckpointError(ValueError):
-    """A checkpoint that cannot be read; the message names the file and the problem."""
+    """A checkpoint that cannot be read; the message names the file (and the tensor) and the problem."""
 
 
-def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
+@dataclass(frozen=True)
+class UnsupportedTensor:
+    """A tensor listed in a checkpoint whose data rmtkit cannot hold (e.g. a sub-byte dtype): a skipped row, with why."""
+
+    shape: tuple[int, ...]
+    dtype: str
+    reason: str
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json`` object hook: a key given twice is an error (the last one would silently win)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _load_json(raw: bytes | str, path: Path, what: str) -> Any:
+    try:
+        return json.loads(raw, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as err:
+        raise CheckpointError(f"{path}: {what} names {str(err.args[0])!r} twice (a duplicate JSON key)") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise CheckpointError(f"{path}: corrupt {what} ({err})") from None
+
+
+def _open_regular(path: Path):
+    """Open a regular file for reading, or say why not (missing, a FIFO or device that could block, unreadable)."""
+    try:
+        if not path.exists():
+            raise CheckpointError(f"{path}: no such file")
+        if not path.is_file():
+            raise CheckpointError(f"{path}: not a regular file (a FIFO, socket or device cannot be a checkpoint)")
+        return open(path, "rb")  # noqa: SIM115 (the caller closes it)
+    except OSError as err:
+        raise CheckpointError(f"{path}: cannot read ({err.strerror or err})") from None
+
+
+def _int_list(value: Any, length: int | None) -> list[int] | None:
+    """``value`` as a list of non-negative ints (JSON ints only, not bools or floats), or None."""
+    if not isinstance(value, list) or (length is not None and len(value) != length):
+        return None
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
+        return None
+    return value
+
+
+def _tensor_entry(path: Path, name: str, info: Any, data_size: int) -> tuple[Any, tuple[int, ...], int, int]:
+    """Validate one header entry: ``(dtype or reason it is unsupported, shape, begin, end)``; raise if it lies."""
+    where = f"{path}: tensor {name!r}"
+    if not isinstance(info, dict):
+        raise CheckpointError(f"{where}: header entry is a {type(info).__name__}, not an object with dtype/shape/data_offsets")
+    missing = [k for k in ("dtype", "shape", "data_offsets") if k not in info]
+    if missing:
+        raise CheckpointError(f"{where}: header entry lacks {', '.join(missing)}")
+    shape = _int_list(info["shape"], None)
+    if shape is None:
+        raise CheckpointError(f"{where}: shape must be a list of non-negative integers, got {info['shape']!r}")
+    offsets = _int_list(info["data_offsets"], 2)
+    if offsets is None or offsets[0] > offsets[1]:
+        raise CheckpointError(f"{where}: data_offsets must be [begin, end] with 0 <= begin <= end, "
+                              f"got {info['data_offsets']!r}")
+    begin, end = offsets
+    if end > data_size:
+        raise CheckpointError(f"{where}: data_offsets [{begin}, {end}] run past the data section "
+                              f"({data_size} bytes): the file is truncated or corrupt")
+    code = info["dtype"]
+    if not isinstance(code, str):
+        raise CheckpointError(f"{where}: dtype must be a string, got {code!r}")
+    count = math.prod(shape)  # Python ints: a shape of 2**70 cannot overflow into a small size
+    if code not in _SAFETENSORS_DTYPES:
+        return f"dtype {code} is not supported by rmtkit", tuple(shape), begin, end
+    dtype = np.dtype(_SAFETENSORS_DTYPES[code])
+    if count * dtype.itemsize != end - begin:
+        raise CheckpointError(f"{where}: shape {shape} of {code} needs {count * dtype.itemsize} bytes but "
+                              f"data_offsets [{begin}, {end}] hold {end - begin}: the file is truncated or corrupt")
+    return dtype, tuple(shape), begin, end
+
+
+def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray | UnsupportedTensor]:
     """Read a ``.safetensors`` file into read-only NumPy views of a memory map (no copy).
 
+    Everything is checked before a byte of data is read: the header is one JSON object without
+    duplicate names; every entry has a string dtype, a shape of non-negative integers and
+    ``data_offsets`` ``[begin, end]`` inside the data section whose size matches the shape; no two
+    tensors overlap. A dtype rmtkit cannot hold becomes an :class:`UnsupportedTensor` (a skipped row).
+
     Raises:
-        CheckpointError: missing file, truncated or corrupt header, offsets past the end of the file,
-            or an unknown dtype.
+        CheckpointError: naming the file (and the tensor): missing or unreadable file, not a regular
+            file, truncated or corrupt header, duplicate names, offsets outside the data or
+            overlapping, sizes that do not match the shape.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file")
-    size = path.stat().st_size
-    with open(path, "rb") as f:
+    with _open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
         prefix = f.read(8)
         if len(prefix) < 8:
             raise CheckpointError(f"{path}: truncated safetensors file ({size} bytes, no header length)")
         (header_len,) = struct.unpack("<Q", prefix)
         if header_len > min(_MAX_HEADER, size - 8):
             raise CheckpointError(f"{path}: corrupt safetensors header (declares {header_len} bytes, file has {size})")
-        try:
-            header = json.loads(f.read(header_len))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise CheckpointError(f"{path}: corrupt safetensors header ({err})") from None
+        header = _load_json(f.read(header_len), path, "safetensors header")
         if not isinstance(header, dict):
             raise CheckpointError(f"{path}: corrupt safetensors header (not a JSON object)")
-        buffer = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size > 0 else b""
-    start = 8 + header_len
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            dtype = np.dtype(_SAFETENSORS_DTYPES[info["dtype"]])
-            shape = tuple(int(s) for s in info["shape"])
-            begin, end = (int(o) for o in info["data_offsets"])
-        except KeyError as err:
-            raise CheckpointError(f"{path}: tensor {name!r} has an unknown dtype or missing field {err}") from None
-        count = int(np.prod(shape, dtype=np.int64))
-        if end - begin != count * dtype.itemsize or start + end > size:
-            raise CheckpointError(
-                f"{path}: tensor {name!r} needs bytes {begin}..{end} of the data section but the file "
-                f"is truncated or corrupt ({size - start} data bytes)"
-            )
-        out[name] = np.frombuffer(buffer, dtype, count=count, offset=start + begin).reshape(shape)
+        start = 8 + header_len
+        entries = {name: _tensor_entry(path, name, info, size - start)
+                   for name, info in header.items() if name != "__metadata__"}
+        _check_no_overlap(path, entries)
+        buffer = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size > start else b""
+    out: dict[str, np.ndarray | UnsupportedTensor] = {}
+    for name, (dtype, shape, begin, _) in entries.items():
+        if isinstance(dtype, str):
+            out[name] = UnsupportedTensor(shape, str(header[name]["dtype"]), dtype)
+        elif math.prod(shape) == 0:
+            out[name] = np.empty(shape, dtype)
+        else:
+            out[name] = np.frombuffer(buffer, dtype, count=math.prod(shape), offset=start + begin).reshape(shape)
     return out
+
+
+def _check_no_overlap(path: Path, entries: dict[str, tuple]) -> None:
+    spans = sorted((begin, end, name) for name, (_, _, begin, end) in entries.items() if end > begin)
+    for (b0, e0, n0), (b1, e1, n1) in zip(spans, spans[1:]):
+        if b1 < e0:
+            raise CheckpointError(f"{path}: tensors {n0!r} (bytes {b0}..{e0}) and {n1!r} (bytes {b1}..{e1}) "
+                                  "overlap: the header is corrupt")
 
 
 def write_safetensors(path: str | os.PathLike, tensors: Mapping[str, Any], metadata: Mapping[str, str] | None = None) -> None:
@@ -102,28 +199,62 @@ def write_safetensors(path: str | os.PathLike, tensors: Mapping[str, Any], metad
 
 def _read_directory(path: Path) -> dict[str, np.ndarray]:
     index = path / "model.safetensors.index.json"
-    if index.is_file():
-        try:
-            weight_map = json.loads(index.read_text())["weight_map"]
-        except (json.JSONDecodeError, KeyError) as err:
-            raise CheckpointError(f"{index}: not a safetensors index ({err})") from None
-        out: dict[str, np.ndarray] = {}
-        for shard in dict.fromkeys(weight_map.values()):
-            out.update(read_safetensors(path / shard))
-        missing = sorted(set(weight_map) - set(out))
-        if missing:
-            raise CheckpointError(f"{index}: {len(missing)} tensors listed but absent from the shards, e.g. {missing[0]!r}")
-        return out
+    if index.exists():
+        return _read_sharded(path, index)
     files = sorted(path.glob("*.safetensors"))
     if files:
-        out = {}
-        for f in files:
-            out.update(read_safetensors(f))
-        return out
+        return _merge_shards({f: read_safetensors(f) for f in files})[0]
     for name in ("pytorch_model.bin", "model.pt", "model.pth"):
         if (path / name).is_file():
             return _read_torch(path / name)
     raise CheckpointError(f"{path}: no *.safetensors (or index) and no pytorch_model.bin in this directory")
+
+
+def _read_sharded(folder: Path, index: Path) -> dict[str, np.ndarray]:
+    """A Hugging Face sharded checkpoint: shards named by the index's ``weight_map``, each inside ``folder``."""
+    with _open_regular(index) as f:
+        payload = _load_json(f.read(), index, "safetensors index")
+    weight_map = payload.get("weight_map") if isinstance(payload, dict) else None
+    if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+        raise CheckpointError(f"{index}: not a safetensors index (expected an object whose weight_map maps "
+                              "tensor names to shard file names)")
+    shards = {shard: _confined(folder, index, shard) for shard in dict.fromkeys(weight_map.values())}
+    out, source = _merge_shards({shards[s]: read_safetensors(shards[s]) for s in shards})
+    missing = sorted(set(weight_map) - set(out))
+    if missing:
+        raise CheckpointError(f"{index}: {len(missing)} tensors listed but absent from the shards, e.g. {missing[0]!r}")
+    misplaced = sorted(n for n, s in weight_map.items() if source[n] != shards[s])
+    if misplaced:
+        raise CheckpointError(f"{index}: tensor {misplaced[0]!r} is listed in one shard but stored in another")
+    return out
+
+
+def _confined(folder: Path, index: Path, shard: str) -> Path:
+    """The shard's path, refused unless it is a plain relative name that resolves inside ``folder``."""
+    rel = Path(shard)
+    if not shard or rel.is_absolute() or ".." in rel.parts or "\0" in shard:
+        raise CheckpointError(f"{index}: shard path {shard!r} must be relative and stay inside {folder}")
+    full = folder / rel
+    try:
+        inside = full.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError) as err:  # symlink loops, names too long
+        raise CheckpointError(f"{index}: shard path {shard!r} cannot be resolved ({err})") from None
+    if not inside:
+        raise CheckpointError(f"{index}: shard path {shard!r} leads outside {folder} (a symlink escaping the model folder)")
+    return full
+
+
+def _merge_shards(shards: dict[Path, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Path]]:
+    """One ``{name: tensor}`` from several files, and the file of each name; a name stored in two files is an error."""
+    out: dict[str, Any] = {}
+    source: dict[str, Path] = {}
+    for file, tensors in shards.items():
+        for name, tensor in tensors.items():
+            if name in out:
+                raise CheckpointError(f"tensor {name!r} is stored in both {source[name]} and {file}")
+            out[name] = tensor
+            source[name] = file
+    return out, source
 
 
 def _read_torch(path: Path) -> dict[str, np.ndarray]:
@@ -147,18 +278,37 @@ def _read_file(path: Path) -> dict[str, np.ndarray]:
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
         return read_safetensors(path)
-    if suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
-        except (ValueError, OSError, EOFError) as err:
-            raise CheckpointError(f"{path}: cannot read .npz ({err})") from None
-    if suffix == ".npy":
-        return {path.stem: np.load(path, allow_pickle=False)}
+    if suffix in (".npz", ".npy"):
+        with _open_regular(path) as f:  # a FIFO named .npz would block np.load forever
+            return _read_numpy(path, f, suffix)
     if suffix in (".bin", ".pt", ".pth", ".ckpt"):
+        _open_regular(path).close()
         return _read_torch(path)
     raise CheckpointError(f"{path}: unknown checkpoint format {suffix!r} (use .safetensors, .npz, a HF directory, "
                           "or a PyTorch .bin/.pt with torch installed)")
+
+
+def _read_numpy(path: Path, f, suffix: str) -> dict[str, np.ndarray]:
+    """Every array of an open ``.npz`` / ``.npy`` file, read now (a truncated member fails here, naming it)."""
+    errors = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError)
+    if suffix == ".npy":
+        try:
+            return {path.stem: np.load(f, allow_pickle=False)}
+        except errors as err:
+            raise CheckpointError(f"{path}: cannot read .npy ({type(err).__name__}: {err})") from None
+    try:
+        z = np.load(f, allow_pickle=False)
+    except errors as err:
+        raise CheckpointError(f"{path}: cannot read .npz ({type(err).__name__}: {err})") from None
+    out = {}
+    with z:
+        for k in z.files:
+            try:
+                out[k] = z[k]
+            except errors as err:
+                raise CheckpointError(f"{path}: array {k!r} cannot be read, the file is truncated or corrupt "
+                                      f"({type(err).__name__}: {err})") from None
+    return out
 
 
 def flatten_tree(tree: Any, sep: str = ".") -> dict[str, Any]:
@@ -179,7 +329,11 @@ def flatten_tree(tree: Any, sep: str = ".") -> dict[str, Any]:
         # NNX states end in a Variable's ``value``: drop that implementation detail from names.
         if parts and parts[-1] in ("value", "raw_value"):
             parts = parts[:-1]
-        out[sep.join(parts)] = leaf
+        name = sep.join(parts)
+        if name in out:  # {"a": {"b": x}} and {"a.b": y} both flatten to "a.b": one would be lost
+            raise CheckpointError(f"two tensors flatten to the same name {name!r} (nested keys joined by {sep!r} "
+                                  "collide with a key that contains it)")
+        out[name] = leaf
     return out
 
 
@@ -196,9 +350,12 @@ def load_weights(source: Any) -> dict[str, np.ndarray | Any]:
     """
     if isinstance(source, str | os.PathLike):
         path = Path(source)
-        if not path.exists():
-            raise CheckpointError(f"{path}: no such file or directory")
-        return _read_directory(path) if path.is_dir() else _read_file(path)
+        try:
+            if not path.exists():
+                raise CheckpointError(f"{path}: no such file or directory")
+            return _read_directory(path) if path.is_dir() else _read_file(path)
+        except OSError as err:  # a name too long, a permission denied on a folder: say so, with the path
+            raise CheckpointError(f"{path}: cannot read ({err.strerror or err})") from None
     try:
         from flax import nnx
     except ImportError:  # pragma: no cover - flax is a dependency

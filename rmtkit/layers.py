@@ -123,6 +123,19 @@ def extract_layers(
         min_evals, max_evals: bounds on ``min(N, M)``, the eigenvalues per matrix.
         conv_layout: ``auto``, ``flax`` (kh, kw, c_in, c_out) or ``torch`` (c_out, c_in, kh, kw).
     """
+    if isinstance(min_evals, bool) or not isinstance(min_evals, int | np.integer) or min_evals < 0:
+        raise ValueError(f"min_evals must be an integer >= 0, got {min_evals!r}")
+    if max_evals is not None and (isinstance(max_evals, bool) or not isinstance(max_evals, int | np.integer)
+                                  or max_evals < max(min_evals, 1)):
+        raise ValueError(f"max_evals must be an integer >= max(min_evals, 1), got {max_evals!r}")
+    if conv_layout not in ("auto", "flax", "torch"):
+        raise ValueError(f"conv_layout must be 'auto', 'flax' or 'torch', got {conv_layout!r}")
+    for pattern in [*(layers or ()), *(exclude or ())]:
+        if pattern.startswith("re:"):
+            try:
+                re.compile(pattern[3:])
+            except re.error as err:
+                raise ValueError(f"bad regular expression {pattern!r}: {err}") from None
     if types is not None:
         types = set(types)
         unknown = types - set(LAYER_TYPES)
@@ -136,6 +149,10 @@ def extract_layers(
         def skip(reason: str, name=name, shape=shape, dtype=dtype) -> None:
             skipped.append(Skipped(name, shape, dtype, reason))
 
+        reason = getattr(a, "reason", None)  # an io.UnsupportedTensor: listed, but its data cannot be held
+        if isinstance(reason, str):
+            skip(reason)
+            continue
         if layers is not None and not _matches(name, layers):
             skip("filtered: name does not match --layers")
             continue
@@ -152,6 +169,9 @@ def extract_layers(
             continue
         if types is not None and kind not in types:
             skip(f"filtered: type {kind} not in --types")
+            continue
+        if 0 in shape:
+            skip(f"empty tensor (shape {shape}): no eigenvalues")
             continue
         mats = _as_matrices(name, a, kind, conv_layout)
         m = int(mats.shape[-1])
