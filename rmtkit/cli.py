@@ -1,26 +1,39 @@
 """``rmtkit`` command line: ``rmtkit analyze PATH [options]``.
 
 Exit codes (for scripts):
-    0  every selected layer analysed
-    1  analysed, but some layers failed (NaN/Inf, all-zero); their rows say why
-    2  usage error, or the input cannot be read (missing path, corrupt checkpoint)
+    0  every selected layer analysed, every fit made
+    1  analysed, but some layers failed (NaN/Inf, all-zero) or a fit of theirs did (status
+       "partial": degenerate, rank-deficient, ...); their rows say why
+    2  usage error, unusable output path, or the input cannot be read (missing path, corrupt
+       checkpoint): one line on stderr, nothing analysed
     3  nothing to analyse (no layer passed the filters)
+    4  an internal error (a bug: please report the one-line message)
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_LAYER_FAILED, EXIT_INPUT, EXIT_NOTHING = 0, 1, 2, 3
+EXIT_OK, EXIT_LAYER_FAILED, EXIT_INPUT, EXIT_NOTHING, EXIT_INTERNAL = 0, 1, 2, 3, 4
+
+
+class UsageError(Exception):
+    """A bad argument, found before any work starts."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2 (argparse would print the whole usage first)
+        self.exit(EXIT_INPUT, f"rmtkit: error: {message} (see rmtkit analyze --help)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rmtkit", description="Random Matrix Theory analysis of neural-network weights.",
-                                     epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="rmtkit", description="Random Matrix Theory analysis of neural-network weights.",
+                     epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     a = sub.add_parser("analyze", help="per-layer spectra, fits, metrics and phases of a checkpoint",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
     a.add_argument("path", help=".safetensors file, HF model directory, .npz, or PyTorch file (needs torch)")
@@ -35,16 +48,59 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--randomize", action="store_true", help="add the shuffled-W baseline (correlation traps)")
     a.add_argument("--seed", type=int, default=0, help="seed of --randomize")
     a.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    a.add_argument("-o", "--output", help="write the results here instead of stdout")
+    a.add_argument("-o", "--output", help="write the results here (atomically) instead of stdout")
     a.add_argument("--plots", metavar="DIR", help="write per-layer ESD/tail figures and a model chart to DIR")
     a.add_argument("--no-progress", action="store_true")
     return parser
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Everything that can be checked before the analysis: patterns, numbers, where results go."""
+    for pattern in [*(args.layers or ()), *(args.exclude or ())]:
+        if pattern.startswith("re:"):
+            try:
+                re.compile(pattern[3:])
+            except re.error as err:
+                raise UsageError(f"bad regular expression {pattern!r}: {err}") from None
+    if args.min_evals is not None and args.min_evals < 0:
+        raise UsageError(f"--min-evals must be >= 0, got {args.min_evals}")
+    if args.max_evals is not None and args.max_evals < max(args.min_evals or 0, 1):
+        raise UsageError(f"--max-evals must be >= max(--min-evals, 1), got {args.max_evals}")
+    if args.output is not None:
+        _check_output_file(Path(args.output))
+    if args.plots is not None:
+        _check_plots_folder(Path(args.plots))
+
+
+def _check_output_file(path: Path) -> None:
+    if path.exists() and not path.is_file():
+        raise UsageError(f"-o {path}: not a regular file (write to a file; leave out -o for stdout)")
+    folder = path.parent
+    if not folder.is_dir():
+        raise UsageError(f"-o {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"-o {path}: not writable")
+
+
+def _check_plots_folder(path: Path) -> None:
+    if path.exists():
+        if not path.is_dir():
+            raise UsageError(f"--plots {path}: exists and is not a folder")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise UsageError(f"--plots {path}: folder not writable")
+        return
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UsageError(f"--plots {path}: cannot be created ({ancestor} is not a writable folder)")
 
 
 def _analyze(args: argparse.Namespace) -> int:
     import rmtkit
     from rmtkit import io
 
+    _check_arguments(args)
     options = {k: v for k, v in dict(layers=args.layers, exclude=args.exclude, types=args.types,
                                      min_evals=args.min_evals, max_evals=args.max_evals).items() if v is not None}
     try:
@@ -52,27 +108,44 @@ def _analyze(args: argparse.Namespace) -> int:
                             randomize=args.randomize, seed=args.seed, progress=False if args.no_progress else None,
                             **options)
     except (io.CheckpointError, ValueError) as err:
-        print(f"rmtkit: error: {err}", file=sys.stderr)
-        return EXIT_INPUT
-    ok = (df["status"] == "ok").sum()
-    summary = rmtkit.summarize(df) if ok else None
-    text = io.write_results(df, args.output, args.format, summary)
+        raise UsageError(str(err)) from None
+    status = df["status"]
+    analysed = status.isin(["ok", "partial"]).sum()
+    summary = rmtkit.summarize(df) if analysed else None
+    try:
+        text = io.write_results(df, args.output, args.format, summary)
+    except OSError as err:
+        raise UsageError(f"-o {args.output}: cannot write ({err.strerror or err})") from None
     if args.output is None:
-        sys.stdout.write(text)
-    if args.plots and ok:
-        from rmtkit import plot
-
-        spectra = rmtkit.layer_spectra(args.path, normalize=args.normalize, precision=args.precision, **options)
-        written = plot.save_model_plots(df, spectra, args.plots)
-        print(f"rmtkit: {written} figures in {Path(args.plots).resolve()}", file=sys.stderr)
-    if ok == 0:
-        print("rmtkit: no layer passed the filters (see the reasons above)", file=sys.stderr)
+        _print(text, sys.stdout)
+    if args.plots and analysed:
+        _plots(args, df, options)
+    if not status.isin(["ok", "partial", "failed"]).any():
+        _print("rmtkit: no layer passed the filters (see the reasons above)\n", sys.stderr)
         return EXIT_NOTHING
-    failed = (df["status"] == "failed").sum()
-    if failed:
-        print(f"rmtkit: {failed} layer(s) failed; their rows say why", file=sys.stderr)
+    failed, partial = int((status == "failed").sum()), int((status == "partial").sum())
+    if failed or partial:
+        _print(f"rmtkit: {failed} layer(s) failed, {partial} partly (a fit failed); their rows say why\n", sys.stderr)
         return EXIT_LAYER_FAILED
     return EXIT_OK
+
+
+def _plots(args: argparse.Namespace, df, options: dict) -> None:
+    import rmtkit
+    from rmtkit import plot
+
+    spectra = rmtkit.layer_spectra(args.path, normalize=args.normalize, precision=args.precision, **options)
+    written, failures = plot.save_model_plots(df, spectra, args.plots)
+    _print(f"rmtkit: {written} figures in {Path(args.plots).resolve()}\n", sys.stderr)
+    for name, why in failures.items():
+        _print(f"rmtkit: figure {name!r} not written: {why}\n", sys.stderr)
+
+
+def _print(text: str, stream) -> None:
+    """Write text that may hold names with lone surrogates, escaped rather than crashing the encoder."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+    stream.flush()
 
 
 def _enable_compilation_cache() -> None:
@@ -91,10 +164,22 @@ def _enable_compilation_cache() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    _enable_compilation_cache()
-    if args.command == "analyze":
-        return _analyze(args)
-    return EXIT_INPUT  # pragma: no cover - argparse enforces the sub-command
+    try:
+        _enable_compilation_cache()
+        if args.command == "analyze":
+            return _analyze(args)
+        return EXIT_INPUT  # pragma: no cover - argparse enforces the sub-command
+    except UsageError as err:
+        _print(f"rmtkit: error: {err}\n", sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # a bug: one line, not a traceback (RMTKIT_TRACEBACK=1 shows it)
+        if os.environ.get("RMTKIT_TRACEBACK"):
+            raise
+        message = " ".join(str(err).split())
+        _print(f"rmtkit: internal error: {type(err).__name__}: {message} (please report it)\n", sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -384,10 +384,13 @@ def results_metadata(df: Any) -> dict[str, Any]:
 def write_results(df: Any, path: str | os.PathLike | None, fmt: str, summary: Any = None) -> str:
     """Serialise an analysis table as ``csv`` (provenance in ``#`` comment lines), ``json`` or a text ``table``.
 
-    Returns the text; writes it to ``path`` unless ``path`` is None. ``pandas.read_csv(path, comment="#")``
-    reads the CSV back.
+    Returns the text; writes it to ``path`` unless ``path`` is None, atomically (a temporary file in
+    the same folder, flushed to disk, then renamed over ``path``): a reader sees the old file or the
+    new one, never half of one. ``pandas.read_csv(path, comment="#")`` reads the CSV back. Names
+    that are not valid UTF-8 (lone surrogates from a checkpoint's JSON) are written backslash-escaped.
     """
     meta = results_metadata(df)
+    df = df.map(_escape)
     if fmt == "json":
         payload = {**meta, "layers": json.loads(df.to_json(orient="records"))}
         if summary is not None:
@@ -407,5 +410,31 @@ def write_results(df: Any, path: str | os.PathLike | None, fmt: str, summary: An
     else:
         raise ValueError(f"format must be 'table', 'csv' or 'json', got {fmt!r}")
     if path is not None:
-        Path(path).write_text(text)
+        write_atomically(path, text.encode("utf-8"))
     return text
+
+
+def _escape(value: Any) -> Any:
+    """A string with lone surrogates (not encodable as UTF-8) backslash-escaped; anything else unchanged."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
+def write_atomically(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder, fsync and rename.
+
+    Raises:
+        OSError: the folder is missing or not writable, the disk is full; ``path`` is then untouched.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

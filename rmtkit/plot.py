@@ -153,27 +153,60 @@ def plot_model(df, *, ax=None):
     return ax
 
 
-def save_model_plots(df, spectra: dict, out_dir) -> int:
-    """Write ``model.png`` (alpha and phase per layer) and one ``<layer>.png`` (ESD + MP fit, log-log tail) per analysed layer."""
-    from pathlib import Path
+def save_model_plots(df, spectra: dict, out_dir) -> tuple[int, dict[str, str]]:
+    """Write ``model.png`` (alpha and phase per layer) and one ``<layer>.png`` (ESD + MP fit, log-log tail) per analysed layer.
 
-    from rmtkit.marchenko_pastur import fit_marchenko_pastur
+    One figure failing (a layer whose fit failed, a name the file system refuses) never stops the
+    others. Returns the number of figures written and ``{figure: why}`` for those that were not.
+    """
+    from pathlib import Path
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    fig = plot_model(df).figure
-    fig.tight_layout()
-    fig.savefig(out / "model.png", dpi=120)
-    plt.close(fig)
-    written = 1
-    for row in df[df["status"] == "ok"].itertuples():
-        ev = spectra[row.name]
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
-        plot_esd(ev, q=row.Q, fit=fit_marchenko_pastur(ev, row.Q), bins=80, title=f"{row.name}: {row.phase}", ax=a1)
-        plot_tail(ev, alpha=float(row.alpha if row.alpha is not None else np.nan),
-                  xmin=float(row.xmin if row.xmin is not None else np.nan), title=row.name, ax=a2)
-        fig.tight_layout()
-        fig.savefig(out / f"{row.name.replace('/', '_')}.png", dpi=100)
-        plt.close(fig)
-        written += 1
-    return written
+    written, failures = 0, {}
+
+    def save(name: str, draw) -> None:
+        nonlocal written
+        fig = None
+        try:
+            fig = draw()
+            fig.tight_layout()
+            fig.savefig(out / f"{_file_name(name)}.png", dpi=100 if name != "model" else 120)
+            written += 1
+        except Exception as err:  # noqa: BLE001 - matplotlib and the file system raise many types; each is reported
+            failures[name] = f"{type(err).__name__}: {err}"
+        finally:
+            plt.close(fig if fig is not None else "all")
+
+    save("model", lambda: plot_model(df).figure)
+    for row in df[df["status"].isin(["ok", "partial"])].itertuples():
+        if row.name in spectra:
+            save(row.name, lambda row=row: _layer_figure(row, spectra[row.name]))
+        else:
+            failures[row.name] = "no spectrum for this layer"
+    return written, failures
+
+
+def _layer_figure(row, ev):
+    from rmtkit.marchenko_pastur import fit_marchenko_pastur
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fit = fit_marchenko_pastur(ev, row.Q) if getattr(row, "mp_status", "ok") == "ok" else None
+    plot_esd(ev, q=row.Q, fit=fit, bins=80, title=f"{row.name}: {row.phase}", ax=a1)
+    plot_tail(ev, alpha=_number(row.alpha), xmin=_number(row.xmin), title=row.name, ax=a2)
+    return fig
+
+
+def _number(value) -> float:
+    return float(value) if value is not None else np.nan
+
+
+def _file_name(name: str) -> str:
+    """A file name for a layer: characters other than letters, digits, ``._-`` become ``_``; at most 150 long."""
+    import hashlib
+    import re
+
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".") or "_"
+    if len(safe) > 150:  # the file system's limit is 255 bytes; keep names distinct with a short hash
+        safe = safe[:140] + "-" + hashlib.sha1(name.encode("utf-8", "backslashreplace")).hexdigest()[:8]
+    return safe
