@@ -1,0 +1,307 @@
+"""The headline experiment's report: ``python -m simulations.headline RUNS --out docs/results/headline``.
+
+``RUNS`` is the folder ``scripts/headline.sh`` fills (``RUNS=... scripts/headline.sh``):
+``batch_size_sweep/`` (the generalization-gap sweep), ``weight_decay/`` and ``weight_decay_40ep/``
+(rank collapse), ``training_set_size/`` (FC1 trajectories at smaller training sets). Each part is
+optional; what is missing is skipped with a line saying so. Written to ``--out``:
+
+- ``runs.csv``: one row per finished run (its knobs, accuracies, dead units, per-layer metrics and
+  phase with its reason, from the final checkpoint);
+- ``pooled.csv``: per batch size and layer, the eigenvalues of all seeds pooled (as the authors
+  pooled their runs): MP sigma, fraction of eigenvalues beyond the bulk, MP soft rank, power-law
+  alpha, phase and its reason, with the per-seed stable rank and accuracies as mean and std;
+- ``pooled_esd_<layer>.png``: one panel per batch size (MP fit drawn where the bulk holds, log
+  axes where it does not); ``confusion.csv``: the classifier's labels against the paper's;
+- ``trajectories.csv`` / ``trajectories.png``: FC1 soft rank, stable rank, alpha and phase per
+  epoch at batch 2 and 16 for each training-set size;
+- ``rank_collapse.csv`` / ``rank_collapse.png``: FC1's hard rank at several thresholds, near-zero
+  eigenvalues and dead units per L2 strength, and the ESD near zero on a log axis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: FC1 of MiniAlexNet on CIFAR-10, eigenvalues pooled over 10 runs per batch size ([MM-JMLR] §7, the
+#: authors' notebook): share of eigenvalues beyond the MP bulk, MP sigma, and the phase they name.
+PAPER_FC1 = pd.DataFrame([
+    (2, np.nan, np.nan, "heavy-tailed"), (4, 0.133, 1.387, None), (8, 0.093, 1.243, "bulk-decay"),
+    (16, 0.048, 1.206, None), (32, 0.024, 1.205, "bulk+spikes"), (100, 0.020, 1.201, "bleeding-out"),
+    (150, 0.013, 1.205, "bleeding-out"), (250, 0.0, 1.20, "random-like"), (500, 0.0, 1.20, "random-like"),
+    (1000, 0.0, 1.20, "random-like"),
+], columns=["batch_size", "paper_spike_fraction", "paper_mp_sigma", "paper_phase"])
+
+LAYERS = ("fc1", "fc2")
+#: Thresholds (relative to lambda_max) at which "near zero" eigenvalues are counted.
+NEAR_ZERO = (1e-2, 1e-3, 1e-4, 1e-6)
+
+
+def finished_runs(folder: Path) -> list[Path]:
+    """Run folders under ``folder`` with a ``DONE.json``, sorted."""
+    return sorted(p.parent for p in Path(folder).rglob("DONE.json"))
+
+
+def _final_weights(run: Path) -> dict[str, np.ndarray]:
+    from rmtkit import io
+
+    cfg = json.loads((run / "config.json").read_text())
+    return {k: np.asarray(v, np.float64)
+            for k, v in io.read_safetensors(run / "checkpoints" / f"epoch_{cfg['epochs']:03d}.safetensors").items()}
+
+
+def _knobs(run: Path) -> dict:
+    cfg = json.loads((run / "config.json").read_text())
+    wd = cfg["optimizer"]["weight_decay"]
+    return {"run": run.name, "batch_size": cfg["batch_size"], "seed": cfg["seed"], "epochs": cfg["epochs"],
+            "train_size": cfg["data"]["subset"] or 60000 - cfg["data"]["val_size"],
+            "weight_decay": json.dumps(wd, sort_keys=True) if wd else "none"}
+
+
+def run_table(runs: list[Path]) -> tuple[pd.DataFrame, dict[tuple[str, str], np.ndarray]]:
+    """One row per run (knobs, accuracies, per-layer analyzer figures) and each run's final eigenvalues."""
+    import rmtkit
+
+    rows, spectra = [], {}
+    for run in runs:
+        done = json.loads((run / "DONE.json").read_text())
+        weights = _final_weights(run)
+        df = rmtkit.analyze(weights, min_evals=10, progress=False).set_index("name")
+        row = {**_knobs(run), **{k: done[k] for k in ("train_acc", "test_acc", "gap") if k in done}}
+        for layer in LAYERS:
+            row[f"{layer}_dead_units"] = done.get(f"{layer}_dead_units")
+            for col in ("N", "M", "alpha", "num_spikes", "mp_sigma", "mp_softrank", "stable_rank", "hard_rank",
+                        "phase", "phase_reason"):
+                row[f"{layer}_{col}"] = df.loc[layer, col]
+            spectra[(run.name, layer)] = np.asarray(rmtkit.eigenvalues(weights[layer], normalize=False))
+        rows.append(row)
+    return pd.DataFrame(rows), spectra
+
+
+def pooled_table(runs: pd.DataFrame, spectra: dict) -> tuple[pd.DataFrame, dict]:
+    """Per batch size and layer: fits of the eigenvalues pooled over seeds, and per-seed means and stds."""
+    import rmtkit
+    from rmtkit import phases
+
+    rows, pooled = [], {}
+    for bs, layer in ((b, la) for b in sorted(runs.batch_size.unique()) for la in LAYERS):
+        group = runs[runs.batch_size == bs]
+        ev = np.sort(np.concatenate([spectra[(r, layer)] for r in group.run]))
+        q = float(group[f"{layer}_N"].iloc[0] / group[f"{layer}_M"].iloc[0])
+        mp = rmtkit.fit_marchenko_pastur(ev, q)
+        pl = rmtkit.fit_power_law(ev, method="csn")
+        why = phases.explain_phase(ev[None], None, q)[0]
+        ok = int(mp.status) == 0
+        rows.append({
+            "batch_size": bs, "layer": layer, "seeds": len(group), "num_evals": ev.size,
+            "mp_sigma": float(mp.sigma) if ok else np.nan,
+            "spike_fraction": int(mp.num_spikes) / ev.size if ok else np.nan,
+            "mp_softrank": float(mp.lambda_plus) / ev[-1] if ok else np.nan,
+            "alpha": float(pl.alpha), "phase": why["phase"], "phase_reason": why["reason"],
+            "stable_rank_mean": group[f"{layer}_stable_rank"].mean(), "stable_rank_std": group[f"{layer}_stable_rank"].std(),
+            "test_acc_mean": group.test_acc.mean(), "test_acc_std": group.test_acc.std(),
+            "gap_mean": group.gap.mean(), "gap_std": group.gap.std(),
+            "seed_phases": ",".join(str(p) for p in group[f"{layer}_phase"]),
+        })
+        pooled[(bs, layer)] = (ev, q, mp, pl, why["phase"])
+    return pd.DataFrame(rows), pooled
+
+
+def confusion(pooled: pd.DataFrame, runs: pd.DataFrame, layer: str = "fc1") -> pd.DataFrame:
+    """Counts of (paper's label, classifier's label) over the batch sizes the paper labels: pooled and per seed."""
+    labelled = PAPER_FC1.dropna(subset=["paper_phase"])
+    rows = []
+    for kind, table, col in (("pooled", pooled[pooled.layer == layer], "phase"), ("per seed", runs, f"{layer}_phase")):
+        merged = table.merge(labelled, on="batch_size")
+        for (paper, ours), n in merged.groupby(["paper_phase", col], dropna=False).size().items():
+            rows.append({"spectra": kind, "paper": paper, "rmtkit": ours, "count": int(n)})
+    return pd.DataFrame(rows, columns=["spectra", "paper", "rmtkit", "count"])
+
+
+def esd_grid(pooled: dict, layer: str, path: Path) -> None:
+    """One panel per batch size: the pooled ESD, with the MP fit where the bulk holds, else on log axes."""
+    import matplotlib.pyplot as plt
+
+    import rmtkit
+    from rmtkit.plot import PHASE_COLORS
+
+    sizes = sorted(bs for bs, la in pooled if la == layer)
+    cols = 4
+    fig, axes = plt.subplots(-(-len(sizes) // cols), cols, figsize=(3.4 * cols, 2.9 * -(-len(sizes) // cols)),
+                             squeeze=False)
+    for ax, bs in zip(axes.ravel(), sizes, strict=False):
+        ev, q, mp, pl, phase = pooled[(bs, layer)]
+        bulk_holds = int(mp.status) == 0 and phase in ("random-like", "bleeding-out", "bulk+spikes")
+        if bulk_holds:
+            ax.hist(ev, bins=80, density=True, color="0.65")
+            lp = float(mp.lambda_plus)
+            grid = np.linspace(float(mp.lambda_minus), lp, 300)[1:-1]
+            ax.plot(grid, np.asarray(rmtkit.marchenko_pastur_pdf(grid, q, float(mp.sigma))), color="k", lw=1.2,
+                    label=rf"MP $\sigma$={float(mp.sigma):.3g}")
+            n_out = int(np.sum(ev > float(mp.threshold)))
+            ax.axvline(lp, color="k", ls="--", lw=0.8)
+            ax.set_xlabel(r"$\lambda$ ($s^2$)", fontsize=8)
+            ax.text(0.97, 0.6, f"{n_out} of {ev.size}\nbeyond the edge", transform=ax.transAxes, ha="right",
+                    fontsize=8)
+        else:
+            pos = ev[ev > 0]
+            ax.hist(pos, bins=np.geomspace(pos.min(), pos.max(), 60), density=True, color="0.65")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            if np.isfinite(float(pl.alpha)):
+                xm = float(pl.xmin)
+                grid = np.geomspace(xm, pos.max(), 50)
+                frac = np.mean(pos >= xm)
+                dens = frac * (float(pl.alpha) - 1) / xm * (grid / xm) ** (-float(pl.alpha))
+                ax.plot(grid, dens, color="k", lw=1.2, label=rf"power law $\alpha$={float(pl.alpha):.2f}")
+            ax.set_xlabel(r"$\lambda$ ($s^2$, log)", fontsize=8)
+        ax.set_title(f"batch {bs}: {phase}", fontsize=9, color=PHASE_COLORS.get(phase, "k"))
+        ax.tick_params(labelsize=8)
+        ax.legend(fontsize=7, loc="upper right", frameon=False)
+    for ax in axes.ravel()[len(sizes):]:
+        ax.set_visible(False)
+    axes[0, 0].set_ylabel("density", fontsize=8)
+    fig.suptitle(f"{layer.upper()} ESD, eigenvalues pooled over seeds, by batch size", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def trajectories(folder: Path) -> pd.DataFrame:
+    """FC1's per-epoch analyzer rows of every run under ``folder``, tagged with batch size and training-set size."""
+    frames = []
+    for run in sorted(p.parent for p in Path(folder).rglob("spectral.csv")):
+        if not (run / "config.json").exists():
+            continue
+        knobs = _knobs(run)
+        sp = pd.read_csv(run / "spectral.csv")
+        sp = sp[(sp.name == "fc1") & (sp.status == "ok")]
+        frames.append(sp[["epoch", "alpha", "mp_softrank", "stable_rank", "num_spikes", "phase"]].assign(
+            batch_size=knobs["batch_size"], train_size=knobs["train_size"], seed=knobs["seed"],
+            finished=(run / "DONE.json").exists()))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def trajectory_figure(traj: pd.DataFrame, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from rmtkit.phases import Phase
+
+    sizes = sorted(traj.train_size.unique())
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    panels = [("mp_softrank", "MP soft rank"), ("stable_rank", "stable rank"), ("alpha", r"power-law $\alpha$"),
+              ("phase", "phase")]
+    labels = Phase.labels()
+    for ax, (col, name) in zip(axes, panels, strict=True):
+        for bs, ls in ((2, "-"), (16, "--")):
+            for i, size in enumerate(sizes):
+                sel = traj[(traj.batch_size == bs) & (traj.train_size == size) & (traj.seed == 0)].sort_values("epoch")
+                if sel.empty:
+                    continue
+                y = sel[col].map(labels.index) if col == "phase" else sel[col]
+                ax.plot(sel.epoch, y, ls, color=f"C{i}", lw=1.3, label=f"batch {bs}, {size:,} images")
+        ax.set_xlabel("epoch")
+        ax.set_title(f"FC1 {name}", fontsize=9)
+        if col == "phase":
+            ax.set_yticks(range(len(labels)))
+            ax.set_yticklabels(labels, fontsize=8)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def rank_collapse(runs: list[Path]) -> tuple[pd.DataFrame, dict]:
+    """FC1 per L2 strength: hard rank at several thresholds, near-zero eigenvalues, dead units."""
+    rows, spectra = [], {}
+    for run in runs:
+        knobs = _knobs(run)
+        done = json.loads((run / "DONE.json").read_text())
+        w = _final_weights(run)["fc1"]
+        s = np.linalg.svd(w, compute_uv=False)
+        ev = np.sort(s**2)
+        row = {**knobs, "test_acc": done["test_acc"], "train_acc": done["train_acc"],
+               "fc1_dead_units": done.get("fc1_dead_units"), "M": ev.size,
+               "numerical_rank": int(np.linalg.matrix_rank(w)),  # tol = s_max * max(N, M) * eps
+               "lambda_max": float(ev[-1]), "stable_rank": float(ev.sum() / ev[-1]), "smallest_over_largest_eval": float(ev[0] / ev[-1])}
+        for t in NEAR_ZERO:
+            row[f"rank_at_{t:g}"] = int(np.sum(ev >= t * ev[-1]))
+        # A dead unit gets no gradient from the data, so L2 alone shrinks its column of FC1 geometrically:
+        # each dead unit should leave one near-zero eigenvalue. Count the columns that shrank.
+        col_norms = np.linalg.norm(w, axis=0)
+        for t in NEAR_ZERO:
+            row[f"fc1_columns_below_{t:g}"] = int(np.sum(col_norms**2 < t * ev[-1]))
+        rows.append(row)
+        spectra[(knobs["weight_decay"], knobs["epochs"])] = ev
+    return pd.DataFrame(rows), spectra
+
+
+def rank_collapse_figure(spectra: dict, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, ((wd, epochs), ev) in enumerate(sorted(spectra.items(), key=lambda kv: (kv[0][1], kv[0][0]))):
+        rel = ev / ev[-1]
+        ax.hist(rel, bins=np.geomspace(max(rel.min(), 1e-12), 1, 70), histtype="step", lw=1.3, color=f"C{i % 10}",
+                label=f"L2 {wd}, {epochs} epochs")
+    for t in NEAR_ZERO:
+        ax.axvline(t, color="0.6", ls=":", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel(r"$\lambda / \lambda_{max}$ (log)")
+    ax.set_ylabel("count")
+    ax.set_title("FC1 eigenvalues near zero, by L2 strength on FC1 (batch 16)", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", help="the folder scripts/headline.sh wrote (RUNS)")
+    parser.add_argument("--out", default="docs/results/headline", help="where the tables and figures go")
+    args = parser.parse_args(argv)
+    import jax
+
+    jax.config.update("jax_enable_x64", True)  # the report's fits run in float64, chosen here
+    root, out = Path(args.runs), Path(args.out)
+    if not root.is_dir():
+        print(f"headline: error: {root} is not a folder", file=sys.stderr)
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+    sweep = finished_runs(root / "batch_size_sweep")
+    if sweep:
+        runs, spectra = run_table(sweep)
+        runs.to_csv(out / "runs.csv", index=False)
+        pooled, fits = pooled_table(runs, spectra)
+        pooled.merge(PAPER_FC1, on="batch_size", how="left").to_csv(out / "pooled.csv", index=False)
+        confusion(pooled, runs).to_csv(out / "confusion.csv", index=False)
+        for layer in LAYERS:
+            esd_grid(fits, layer, out / f"pooled_esd_{layer}.png")
+        print(pooled[["batch_size", "layer", "seeds", "mp_sigma", "spike_fraction", "mp_softrank", "alpha", "phase",
+                      "stable_rank_mean", "test_acc_mean", "test_acc_std", "gap_mean"]].to_string(
+            index=False, float_format=lambda v: f"{v:.4g}"))
+    else:
+        print(f"no finished run under {root / 'batch_size_sweep'}")
+    traj = pd.concat([trajectories(root / "training_set_size"),
+                      trajectories(root / "batch_size_sweep").query("batch_size in (2, 16)")], ignore_index=True)
+    if len(traj):
+        traj.to_csv(out / "trajectories.csv", index=False)
+        trajectory_figure(traj, out / "trajectories.png")
+    collapse_runs = finished_runs(root / "weight_decay") + finished_runs(root / "weight_decay_40ep")
+    if collapse_runs:
+        table, ev = rank_collapse(collapse_runs)
+        table.to_csv(out / "rank_collapse.csv", index=False)
+        rank_collapse_figure(ev, out / "rank_collapse.png")
+        print(table.drop(columns=["run"]).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(f"written to {out.resolve()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
