@@ -44,7 +44,9 @@ def plot_esd(
         ax.set_xscale("log")
         ax.set_yscale("log")
     else:
-        ax.hist(x, bins=bins, density=True, color="0.7", label="ESD")
+        lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 1.0)
+        pad = 1e-3 * max(abs(hi), 1e-300) if hi - lo <= 1e-6 * abs(hi) else 0.0  # all equal: one visible bar
+        ax.hist(x, bins=bins, range=(lo - pad, hi + pad), density=True, color="0.7", label="ESD")
     if fit is not None and int(fit.status) == 0:
         lp, thr, sigma = float(fit.lambda_plus), float(fit.threshold), float(fit.sigma)
         if q is not None:
