@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -15,7 +17,7 @@
 # # 02 · Power-law fits and the universality classes of heavy-tailed matrices
 #
 # The ESD of a weight matrix with Pareto-tailed entries, $P(|W_{ij}| > x) \sim x^{-\mu}$, has a power-law tail
-# $\rho(\lambda) \sim \lambda^{-\alpha}$ whose exponent depends on $\mu$ ([MM-JMLR] §3.2; REFERENCE §3):
+# $\rho(\lambda) \sim \lambda^{-\alpha}$ whose exponent depends on $\mu$ ([MM-JMLR] §3.2; docs/theory.md):
 # $\alpha \approx \mu/2 + 1$ for very heavy tails ($\mu < 2$), a steeper, size-dependent line for $2 < \mu < 4$,
 # and an uninformative fit beyond. This notebook checks rmtkit's fit against the `powerlaw` package, shows
 # the truncated fit, the goodness-of-fit tests, and runs a small version of the universality experiment.

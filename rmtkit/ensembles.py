@@ -2,7 +2,7 @@
 
 Every generator is a pure function of an explicit ``jax.random`` key, jit- and vmap-able, and
 returns ``(*shape, N, M)`` matrices: ``shape=(B,)`` draws a batch with independent keys. Each
-docstring names the phase of [MM-JMLR] §4 (REFERENCE §4) whose ESD it models. Parameters that
+docstring names the phase of [MM-JMLR] §4 (docs/theory.md#phases) whose ESD it models. Parameters that
 are arrays broadcast against ``shape`` (one value per matrix).
 """
 
@@ -65,7 +65,7 @@ def pareto(key: jax.Array, n: int, m: int, mu: ArrayLike, *, scale: ArrayLike = 
            dtype: DTypeLike | None = None) -> jax.Array:
     """Symmetric Pareto entries, ``P(|W_ij| > x) = (x / scale)^(-mu)`` for ``x >= scale``, random signs.
 
-    Phase: **Heavy-Tailed** (REFERENCE §3): very heavy-tailed (Levy) for ``mu < 2``, where the ESD
+    Phase: **Heavy-Tailed** (docs/theory.md#power-laws): very heavy-tailed (Levy) for ``mu < 2``, where the ESD
     tail exponent is ``alpha ~ mu/2 + 1``; moderately heavy-tailed for ``2 < mu < 4``; weakly
     heavy-tailed (MP-like bulk with a heavy edge) for ``mu > 4``.
 

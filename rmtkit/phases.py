@@ -2,7 +2,7 @@
 
 [MM-JMLR] sorts the empirical spectral density (ESD) of a layer's ``W^T W`` into six phases:
 Random-like, Bleeding-out, Bulk+Spikes, Bulk-decay, Heavy-Tailed and Rank-collapse
-(REFERENCE §4), partly by eye. This module makes the call automatic and reproducible: a short
+(docs/theory.md#phases), partly by eye. This module makes the call automatic and reproducible: a short
 decision list over scale-free features of the spectrum, its Marchenko-Pastur fit
 (:func:`rmtkit.fit_marchenko_pastur`) and its power-law fit (:func:`rmtkit.powerlaw.fit_power_law`),
 with every threshold held in :class:`PhaseCriteria`.
@@ -278,7 +278,7 @@ class PhaseCriteria:
         null_min_above, null_min_above_fraction: at least ``max(3, 1% of M)`` eigenvalues must lie
             above that gap (the largest eigenvalues of very heavy tails are isolated by gaps).
 
-    MP bulk (REFERENCE §2; the fit's outliers lie beyond ``l+ + 3 Delta_TW``):
+    MP bulk (docs/theory.md#marchenko-pastur; the fit's outliers lie beyond ``l+ + 3 Delta_TW``):
         few_spikes_fraction: more outliers than this fraction of M (0.05) means no MP bulk with a
             few spikes: bulk-decay or heavy-tailed.
         bulk_ks_max: largest ``D * num_bulk`` of an MP bulk (6.0). The eigenvalues of a random

@@ -1,4 +1,4 @@
-"""Eigenvalues of weight matrices, batched: the ESD that every fit starts from (REFERENCE §1)."""
+"""Eigenvalues of weight matrices, batched: the ESD that every fit starts from (docs/theory.md#spectra)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ BACKENDS = ("auto", "numpy", "jax")
 def eigenvalues(w: ArrayLike, *, normalize: bool = True, method: str = "gram", backend: str = "auto") -> jax.Array:
     """Ascending eigenvalues of ``X = W^T W (/ N)`` for one matrix or a stack of same-shape matrices.
 
-    ``W`` is transposed if needed so that ``N >= M`` (REFERENCE §1), and ``M`` eigenvalues are
+    ``W`` is transposed if needed so that ``N >= M`` (docs/theory.md#spectra), and ``M`` eigenvalues are
     returned per matrix.
 
     Args:

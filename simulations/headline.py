@@ -6,7 +6,8 @@
 optional; what is missing is skipped with a line saying so. Written to ``--out``:
 
 - ``runs.csv``: one row per finished run (its knobs, accuracies, dead units, per-layer metrics and
-  phase with its reason, from the final checkpoint);
+  phase with its reason, from the final checkpoint); ``final_eigenvalues.npz``: the final eigenvalues
+  (``lambda = s^2``) of FC1 and FC2 of every run, keyed ``"<run>|<layer>"`` (what notebook 04 reads);
 - ``pooled.csv``: per batch size and layer, the eigenvalues of all seeds pooled (as the authors
   pooled their runs): MP sigma, fraction of eigenvalues beyond the bulk, MP soft rank, power-law
   alpha, phase and its reason, with the per-seed stable rank and accuracies as mean and std;
@@ -278,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     if sweep:
         runs, spectra = run_table(sweep)
         runs.to_csv(out / "runs.csv", index=False)
+        np.savez_compressed(out / "final_eigenvalues.npz", **{f"{r}|{layer}": ev for (r, layer), ev in spectra.items()})
         pooled, fits = pooled_table(runs, spectra)
         pooled.merge(PAPER_FC1, on="batch_size", how="left").to_csv(out / "pooled.csv", index=False)
         confusion(pooled, runs).to_csv(out / "confusion.csv", index=False)

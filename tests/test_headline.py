@@ -35,6 +35,9 @@ def test_report_tables_and_figures(runs, tmp_path):
     assert len(table) == 4 and sorted(table.batch_size) == [16, 16, 64, 64]
     assert (table.fc1_N == 384).all() and (table.fc1_M == 160).all() and (table.fc2_M == 192).all()
     assert all(r.endswith(f": {p}") for r, p in zip(table.fc1_phase_reason, table.fc1_phase, strict=True))
+    with np.load(tmp_path / "final_eigenvalues.npz") as z:
+        assert sorted(z.files)[:2] == ["batch_size=16,seed=0|fc1", "batch_size=16,seed=0|fc2"]
+        assert z["batch_size=16,seed=0|fc1"].shape == (160,) and (np.diff(z["batch_size=16,seed=0|fc1"]) >= 0).all()
     pooled = pd.read_csv(tmp_path / "pooled.csv")
     assert len(pooled) == 4 and (pooled.seeds == 2).all() and (pooled.num_evals[pooled.layer == "fc1"] == 320).all()
     fc1 = pooled[pooled.layer == "fc1"].set_index("batch_size")

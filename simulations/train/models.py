@@ -1,4 +1,4 @@
-"""The papers' toy models in Flax NNX (REFERENCE §5), adapted to 28 x 28 x 1 inputs.
+"""The papers' toy models in Flax NNX ([MM-JMLR] §6; docs/theory.md#training), adapted to 28 x 28 x 1 inputs.
 
 Layer attribute names (``conv1``, ``fc1``, ...) are what the analyzer and the configs call them.
 Glorot-normal kernels; biases 0.1 where the paper says so (MiniAlexNet), 0 elsewhere.

@@ -17,8 +17,8 @@ from simulations.universality.config import UniversalityConfig, shrink
 
 log = logging.getLogger(__name__)
 
-#: The authors' regressions (M = 1000, Q = 2; REFERENCE §3): (slope, intercept) below and above mu = 2.
-REFERENCE_FITS = {"low": (0.649, 0.862), "high": (1.21, -0.0253)}
+#: The authors' regressions (M = 1000, Q = 2; [MM-JMLR] §3.2, docs/theory.md#power-laws): (slope, intercept) below and above mu = 2.
+AUTHORS_FITS = {"low": (0.649, 0.862), "high": (1.21, -0.0253)}
 
 
 def vht_theory(mu: np.ndarray) -> np.ndarray:
@@ -62,7 +62,7 @@ def regressions(table: pd.DataFrame, split_mu: float) -> pd.DataFrame:
             a, b = np.polyfit(g.mu, g.alpha, 1)
             resid = g.alpha - (a * g.mu + b)
             r2 = 1 - resid.var() / g.alpha.var()
-            ref = REFERENCE_FITS[part]
+            ref = AUTHORS_FITS[part]
             out.append({"Q": q, "range": part, "points": len(g), "slope": a, "intercept": b, "r2": r2,
                         "ref_slope": ref[0], "ref_intercept": ref[1],
                         "rmse_vs_vht": float(np.sqrt(np.mean((g.alpha - vht_theory(g.mu)) ** 2)))})
@@ -94,7 +94,7 @@ def figure(table: pd.DataFrame, fits: pd.DataFrame, cfg: UniversalityConfig):
     for i, (q, g) in enumerate(table.groupby("Q")):
         ax.plot(g.mu, g.alpha, "o", ms=3.5, alpha=0.7, color=f"C{i}", label=f"Q = {q:g} (M = {cfg.m})")
     ax.plot(grid[grid <= 2], vht_theory(grid[grid <= 2]), "k-", lw=1.5, label=r"VHT theory $\alpha = \mu/2 + 1$")
-    for part, (a, b) in REFERENCE_FITS.items():
+    for part, (a, b) in AUTHORS_FITS.items():
         sel = grid <= cfg.split_mu if part == "low" else grid > cfg.split_mu
         ax.plot(grid[sel], a * grid[sel] + b, "k:", lw=1.2, label="authors' regressions (Q = 2)" if part == "low" else None)
     ours = fits[fits.Q == cfg.regression_q]

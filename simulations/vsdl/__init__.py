@@ -1,4 +1,4 @@
-"""VSDL: the load / temperature phase diagram of student-teacher perceptrons ([MM-VSDL] §6 of REFERENCE.md).
+"""VSDL: the load / temperature phase diagram of student-teacher perceptrons ([MM-VSDL]; docs/theory.md#vsdl).
 
 Modules: ``theory`` (replica-symmetric saddle points, Ising transition lines, annealed and high-temperature
 limits), ``montecarlo`` (jitted, vmapped Metropolis and version-space samplers), ``run`` (the phase diagram),
