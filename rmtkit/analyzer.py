@@ -175,9 +175,9 @@ def _zero_reason(layer: Layer, dtype) -> str:
             "representable; rescale W")
 
 
-def _pad(spectra: list[np.ndarray], dtype) -> tuple[np.ndarray, np.ndarray]:
+def _pad(spectra: list[np.ndarray], dtype, width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     lengths = np.array([s.size for s in spectra])
-    out = np.zeros((len(spectra), lengths.max()), dtype)
+    out = np.zeros((len(spectra), width or lengths.max()), dtype)
     for i, s in enumerate(spectra):
         out[i, : s.size] = s
     return out, lengths
@@ -265,7 +265,7 @@ def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: Analy
     q = np.array([layer.n / layer.m for layer in layers], dtype)
     # The MP law is fitted to the non-null part: W = G P with P of rank r has the MP(N / r) spectrum there.
     nonnull = np.array([r.num_nonnull for r in resolved])
-    mp_evals, _ = _pad([r.evals[r.num_null:] for r in resolved], dtype)
+    mp_evals, _ = _pad([r.evals[r.num_null:] for r in resolved], dtype, width=evals.shape[1])  # one program per shape
     mp = fit_marchenko_pastur(mp_evals, q * lengths / nonnull, lengths=nonnull)
     pl = fit_power_law(evals, lengths=lengths, method=opts.pl_method, xmax=opts.pl_xmax)  # zeros are left out
     verdict = np.array([FitStatus.TOO_FEW if r.evals.size < 3 else FitStatus.RANK_DEFICIENT if r.num_nonnull < 3 else

@@ -73,14 +73,12 @@ def test_orthogonal_float32_checkpoint_does_not_exit_0(tmp_path, capsys, monkeyp
 
 def test_round_off_ties_at_the_top_give_the_power_law_of_the_exact_values():
     # Singular values 1..10, each 20 times: was alpha 7e14 (the fit saw the round-off between copies).
-    rng = np.random.default_rng(1)
     u, v = orthogonal(400, 200, 2), orthogonal(200, 200, 3)
     w = (u * np.repeat(np.arange(1.0, 11.0), 20)) @ v.T
     row = rmtkit.analyze({"w": w}).set_index("name").loc["w"]
     # powerlaw 2.0.0: Fit(eigenvalues, parameter_ranges={"alpha": [1, 1000]}) gives alpha 2.8407751792605, xmin 36.
     assert row.status == "ok" and row.alpha == pytest.approx(2.8407751792605, rel=1e-9)
     assert row.xmin == pytest.approx(36.0, rel=1e-9) and "merged with their ties" in row.reason
-    del rng
 
 
 def test_rank_one_matrix_is_not_fitted_on_round_off():
