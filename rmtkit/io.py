@@ -10,6 +10,7 @@ included (through ``ml_dtypes``, which JAX ships).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import mmap
@@ -170,7 +171,7 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray | Unsuppor
 
 def _check_no_overlap(path: Path, entries: dict[str, tuple]) -> None:
     spans = sorted((begin, end, name) for name, (_, _, begin, end) in entries.items() if end > begin)
-    for (b0, e0, n0), (b1, e1, n1) in zip(spans, spans[1:]):
+    for (b0, e0, n0), (b1, e1, n1) in itertools.pairwise(spans):
         if b1 < e0:
             raise CheckpointError(f"{path}: tensors {n0!r} (bytes {b0}..{e0}) and {n1!r} (bytes {b1}..{e1}) "
                                   "overlap: the header is corrupt")

@@ -12,6 +12,7 @@ Shapes are fixed so that each jitted fit compiles once; ``max_examples`` keeps t
 2-core machine (about 60 s while a training sweep shares it).
 """
 
+import itertools
 import json
 import math
 import struct
@@ -77,7 +78,7 @@ def oracle(header: dict, data_size: int) -> bool:
         if off[1] > off[0]:
             spans.append(tuple(off))
     spans.sort()
-    return all(b[0] >= a[1] for a, b in zip(spans, spans[1:]))
+    return all(b[0] >= a[1] for a, b in itertools.pairwise(spans))
 
 
 @FUZZ
