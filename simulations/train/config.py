@@ -49,8 +49,9 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0  # XLA CPU threads for this process (0: XLA's default); set per job in sweeps
     x64: bool = False
-    resume: bool = True  # skip a finished run, continue a killed one from its last epoch
+    resume: bool = True  # skip a finished run, continue a killed one from its last epoch (if the configs match)
     fail_at_epoch: int = 0  # testing only: raise after this epoch (a crashing job in a sweep)
+    kill_at: str = ""  # testing only: "EPOCH:POINT" SIGKILLs the process there (simulations.train.run.KILL_POINTS)
     smoke: bool = False
     progress: bool = True
 

@@ -4,17 +4,29 @@ Per run (``out_dir``): ``config.json``, ``metrics.csv`` (per epoch: losses, accu
 rate, seconds spent training and analysing), ``spectral.csv`` (per epoch and watched layer: the
 analyzer's row), ``checkpoints/epoch_XXX.safetensors`` (watched weights), ``final_weights.safetensors``,
 figures (``esd_<layer>.png`` over epochs, ``phases.png``) and ``DONE.json`` with the final figures.
-``state/`` holds the full training state of the last finished epoch, so a killed run continues.
+
+``state/state.npz`` holds everything a killed run needs to continue (the model and optimizer state of the
+last finished epoch and the rows of both CSVs up to it); it is the one record, replaced atomically
+(temporary file, fsync, rename) after each epoch, and the CSVs are rebuilt from it, so a kill at any
+moment leaves a run that resumes with every epoch exactly once and ends bit-identical to an uninterrupted
+one. A resume refuses a config that differs from the saved ``config.json`` (:data:`RESUME_MAY_DIFFER`
+lists the fields that may), and an unreadable state or config is an error naming the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import os
 import shutil
+import signal
 import time
+import zipfile
+from collections.abc import Iterator
+from io import StringIO
 from pathlib import Path
 
 import jax
@@ -149,30 +161,159 @@ def configure_threads(threads: int) -> None:
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
 
 
+class ResumeError(RuntimeError):
+    """A run folder cannot be continued: its config differs from this run's, or a saved file is unreadable."""
+
+
+#: Fields that may differ between a run and the saved run it resumes: they change how it runs, not what it
+#: computes. Everything else (seed, epochs, model, data, optimizer and its schedule, loss, batch size, x64,
+#: analysis) must match. ``epochs`` is not among them: a finished run has dropped its state, the last epoch
+#: is always analysed, and the saved ``config.json`` would no longer describe the history; train longer
+#: in a new folder.
+RESUME_MAY_DIFFER = ("progress", "threads", "resume", "fail_at_epoch", "kill_at")
+
+#: Named points of an epoch where ``kill_at="EPOCH:POINT"`` SIGKILLs the process (testing only): ``train``
+#: after the epoch's first chunk of steps; ``state`` with the new state written to its temporary file but not
+#: renamed; ``saved`` with the state renamed but the CSVs not yet rebuilt; ``csv`` between rebuilding
+#: ``metrics.csv`` and ``spectral.csv``.
+KILL_POINTS = ("train", "state", "saved", "csv")
+
+
+def _kill_at(cfg: TrainConfig, epoch: int, point: str) -> None:
+    """The testing hook ``kill_at``: die here as the OOM killer kills, with no chance to clean up."""
+    if cfg.kill_at == f"{epoch}:{point}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _check_kill_at(kill_at: str) -> None:
+    if not kill_at:
+        return
+    epoch, _, point = kill_at.partition(":")
+    if not epoch.isdigit() or point not in KILL_POINTS:
+        raise ValueError(f"kill_at={kill_at!r}: expected EPOCH:POINT with POINT one of {', '.join(KILL_POINTS)}")
+
+
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path``; once written, it is fsynced and renamed over ``path`` (atomic on POSIX)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    yield tmp
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)  # the rename itself survives a power cut only once its folder is synced
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` so that a reader (or a kill) sees the old content or the new, never a part."""
+    with _replacing(Path(path)) as tmp:
+        tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ResumeError(f"{path}: unreadable ({type(err).__name__}: {err})") from err
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v and prefix + k != "optimizer.weight_decay":
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def config_differences(saved: dict, now: dict) -> list[str]:
+    """``"field (saved X, now Y)"`` for every field outside :data:`RESUME_MAY_DIFFER` that differs."""
+    a, b = _flat(saved), _flat(now)
+    keys = [k for k in dict.fromkeys([*a, *b]) if k.split(".")[0] not in RESUME_MAY_DIFFER]
+    missing = "<absent>"
+    return [f"{k} (saved {a.get(k, missing)!r}, now {b.get(k, missing)!r})" for k in keys
+            if a.get(k, missing) != b.get(k, missing)]
+
+
+def _check_config(path: Path, cfg: TrainConfig) -> None:
+    """Refuse to continue (or to skip as finished) a run folder whose saved config is not this run's."""
+    if not path.exists():
+        raise ResumeError(f"{path} is missing, so the saved run cannot be checked against this one; "
+                          "use resume=false to start this folder afresh")
+    diff = config_differences(_read_json(path), json.loads(json.dumps(dataclasses.asdict(cfg))))
+    if diff:
+        raise ResumeError(f"{path.parent}: refusing to resume: this run's config differs from the saved one in "
+                          f"{'; '.join(diff)}. Use another output folder, or resume=false to start this one afresh")
+
+
+def _start_afresh(out: Path, cfg: TrainConfig) -> None:
+    """Clear what an earlier run left in ``out`` and record ``cfg``. The state goes first: a kill part-way
+    never leaves a state beside a config it does not belong to."""
+    shutil.rmtree(out / "state", ignore_errors=True)
+    for name in ("DONE.json", "metrics.csv", "spectral.csv", "final_weights.safetensors"):
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    atomic_write(out / "config.json", json.dumps(dataclasses.asdict(cfg), indent=1))
+
+
 class _State:
-    """Save / restore the full (model, optimizer) state of the last finished epoch."""
+    """The full (model, optimizer) state of the last finished epoch, with the CSV rows up to it, in one file.
+
+    ``state/state.npz``: ``epoch``, ``metrics`` and ``spectral`` (the CSVs' text) and ``leaf_XXXX`` (the
+    leaves of ``nnx.state((model, opt))``), replaced atomically; ``state/epoch.json`` is a note for people,
+    written after it.
+    """
 
     def __init__(self, out: Path):
         self.dir = out / "state"
+        self.path = self.dir / "state.npz"
 
-    def save(self, model, opt, epoch: int) -> None:
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def save(self, model, opt, epoch: int, metrics: str, spectral: str, before_rename=lambda: None) -> None:
         leaves = jax.tree.leaves(nnx.state((model, opt)))
-        tmp = self.dir.with_suffix(".tmp")
-        tmp.mkdir(parents=True, exist_ok=True)
-        np.savez(tmp / "state.npz", *[np.asarray(x) for x in leaves])
-        (tmp / "epoch.json").write_text(json.dumps({"epoch": epoch}))
-        shutil.rmtree(self.dir, ignore_errors=True)
-        tmp.rename(self.dir)  # atomic: a kill leaves the previous epoch's state intact
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with _replacing(self.path) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, epoch=np.int64(epoch), metrics=np.str_(metrics), spectral=np.str_(spectral),
+                         **{f"leaf_{i:04d}": np.asarray(x) for i, x in enumerate(leaves)})
+            before_rename()
+        atomic_write(self.dir / "epoch.json", json.dumps({"epoch": epoch}))
 
-    def restore(self, model, opt) -> int:
-        if not (self.dir / "epoch.json").exists():
-            return 0
+    def restore(self, model, opt) -> tuple[int, str, str]:
+        """Load the saved state into ``(model, opt)``; returns ``(epoch, metrics_csv, spectral_csv)``."""
         state = nnx.state((model, opt))
-        treedef = jax.tree.structure(state)
-        with np.load(self.dir / "state.npz") as z:
-            leaves = [jnp.asarray(z[f"arr_{i}"]) for i in range(len(z.files))]
-        nnx.update((model, opt), jax.tree.unflatten(treedef, leaves))
-        return int(json.loads((self.dir / "epoch.json").read_text())["epoch"])
+        want, treedef = jax.tree.flatten(state)
+        try:
+            if not zipfile.is_zipfile(self.path):  # np.load would call it pickled data
+                raise ValueError("not an .npz archive: torn, truncated or overwritten")
+            with np.load(self.path, allow_pickle=False) as z:
+                if "epoch" not in z.files and "arr_0" in z.files:
+                    raise ResumeError(f"{self.path}: a state of an older rmtkit (without the CSV history); finish "
+                                      "this run with that version, or delete the file to restart it from epoch 0")
+                epoch, metrics, spectral = int(z["epoch"]), str(z["metrics"]), str(z["spectral"])
+                names = sorted(k for k in z.files if k.startswith("leaf_"))
+                leaves = [z[k] for k in names]
+        except ResumeError:
+            raise
+        except Exception as err:  # a torn or foreign file: BadZipFile, EOFError, KeyError, ValueError, OSError...
+            raise ResumeError(f"{self.path}: unreadable training state ({type(err).__name__}: {err}); "
+                              "delete it to restart this run from epoch 0") from err
+        if len(leaves) != len(want) or any(np.shape(a) != np.shape(b) or a.dtype != np.asarray(b).dtype
+                                           for a, b in zip(leaves, want, strict=False)):
+            raise ResumeError(f"{self.path}: the saved arrays do not fit this model and optimizer "
+                              f"({len(leaves)} saved, {len(want)} expected, or shapes/dtypes differ)")
+        nnx.update((model, opt), jax.tree.unflatten(treedef, [jnp.asarray(x) for x in leaves]))
+        return epoch, metrics, spectral
 
 
 def analyse_weights(model, cfg: TrainConfig, epoch: int) -> pd.DataFrame:
@@ -187,13 +328,21 @@ def run(cfg: TrainConfig, out_dir: str | Path) -> dict:
     """Train ``cfg`` into ``out_dir`` and return the final figures (also in ``DONE.json``)."""
     if cfg.smoke:
         cfg = shrink(cfg)
+    _check_kill_at(cfg.kill_at)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     done = out / "DONE.json"
-    if cfg.resume and done.exists():
-        log.info("%s already finished: skipping", out)
-        return json.loads(done.read_text())
-    (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
+    state_store = _State(out)
+    resuming = cfg.resume and (done.exists() or state_store.exists())
+    if resuming:
+        _check_config(out / "config.json", cfg)
+        if done.exists():
+            log.info("%s already finished: skipping", out)
+            result = _read_json(done)
+            shutil.rmtree(out / "state", ignore_errors=True)  # left by a kill just after DONE.json
+            return result
+    else:
+        _start_afresh(out, cfg)
     data = load_data(cfg.data)
     model = build_model(cfg.model, seed=cfg.seed)
     steps_per_epoch = len(data.train.x) // cfg.batch_size
@@ -207,11 +356,14 @@ def run(cfg: TrainConfig, out_dir: str | Path) -> dict:
     if watched_unknown:
         raise ValueError(f"analysis.layers names unknown layers {sorted(watched_unknown)}")
 
-    state_store = _State(out)
-    start = state_store.restore(model, opt) if cfg.resume else 0
-    metrics = _read_csv(out / "metrics.csv", start)
-    spectral = _read_csv(out / "spectral.csv", start)
-    if start:
+    start, metrics_csv, spectral_csv = 0, "", ""
+    metrics: list[pd.DataFrame] = []
+    spectral: list[pd.DataFrame] = []
+    if resuming:
+        start, metrics_csv, spectral_csv = state_store.restore(model, opt)
+        metrics = [_parse_csv(metrics_csv)]
+        spectral = [_parse_csv(spectral_csv)] if spectral_csv else []
+        _write_csvs(out, cfg, start, metrics_csv, spectral_csv)  # they may lag the state by the epoch of the kill
         log.info("resuming %s after epoch %d", out, start)
     graphdef, state = nnx.split((model, opt))
     chunk_fn = make_train_chunk(graphdef, make_loss(cfg.loss, dict(cfg.optimizer.weight_decay)))
@@ -229,23 +381,29 @@ def run(cfg: TrainConfig, out_dir: str | Path) -> dict:
         if (cfg.analysis.every and epoch % cfg.analysis.every == 0) or last:
             spectral.append(analyse_weights(model, cfg, epoch))
             if cfg.analysis.checkpoints:
-                io.write_safetensors(out / "checkpoints" / f"epoch_{epoch:03d}.safetensors",
-                                     {k: np.asarray(v) for k, v in weight_matrices(model).items()
-                                      if k in cfg.analysis.layers})
+                with _replacing(out / "checkpoints" / f"epoch_{epoch:03d}.safetensors") as tmp:
+                    io.write_safetensors(tmp, {k: np.asarray(v) for k, v in weight_matrices(model).items()
+                                               if k in cfg.analysis.layers})
         analysis_seconds = time.perf_counter() - t1
         row = {"epoch": epoch, "train_loss": loss, "train_acc_running": acc, "val_acc": evaluate(model, data.val),
                "lr": float(cfg.optimizer.lr * cfg.optimizer.lr_decay ** (epoch - 1)),
                "train_seconds": train_seconds, "analysis_seconds": analysis_seconds}
         metrics.append(pd.DataFrame([row]))
-        _write(out, metrics, spectral)
-        state_store.save(model, opt, epoch)
+        metrics_csv = pd.concat(metrics, ignore_index=True).to_csv(index=False)
+        spectral_csv = pd.concat(spectral, ignore_index=True).to_csv(index=False) if spectral else ""
+        # The state (with the history) is the record; the CSVs are rebuilt from it after it is safe.
+        state_store.save(model, opt, epoch, metrics_csv, spectral_csv,
+                         before_rename=functools.partial(_kill_at, cfg, epoch, "state"))
+        _kill_at(cfg, epoch, "saved")
+        _write_csvs(out, cfg, epoch, metrics_csv, spectral_csv)
         log.info("epoch %d: loss %.4f, running train acc %.4f, val acc %.4f (%.1f s + %.2f s analysis)", epoch, loss,
                  acc, row["val_acc"], train_seconds, analysis_seconds)
         if cfg.fail_at_epoch and epoch == cfg.fail_at_epoch:
             raise RuntimeError(f"fail_at_epoch={epoch}: simulated crash (testing)")
 
-    final = _finish(model, data, cfg, out, pd.concat(metrics, ignore_index=True), pd.concat(spectral, ignore_index=True))
-    done.write_text(json.dumps(final, indent=1))
+    # Both paths (uninterrupted, resumed) finish from the saved text, so their DONE.json agree to the bit.
+    final = _finish(model, data, cfg, out, _parse_csv(metrics_csv), _parse_csv(spectral_csv))
+    atomic_write(done, json.dumps(final, indent=1))
     shutil.rmtree(out / "state", ignore_errors=True)
     return final
 
@@ -260,6 +418,8 @@ def _train_epoch(chunk_fn, state, data: Data, cfg: TrainConfig, epoch: int, step
     for i in range(0, steps, chunk):
         idx = order[i:i + chunk]
         state, loss, acc = chunk_fn(state, jnp.asarray(data.train.x[idx]), jnp.asarray(data.train.y[idx]))
+        if i == 0:
+            _kill_at(cfg, epoch, "train")
         losses.append(np.asarray(loss))
         accs.append(np.asarray(acc))
         bar.update(len(idx))
@@ -268,21 +428,25 @@ def _train_epoch(chunk_fn, state, data: Data, cfg: TrainConfig, epoch: int, step
     return state, float(np.concatenate(losses).mean()), float(np.concatenate(accs).mean())
 
 
-def _read_csv(path: Path, upto: int) -> list[pd.DataFrame]:
-    if upto and path.exists():
-        df = pd.read_csv(path)
-        return [df[df["epoch"] <= upto]]
-    return []
+#: pandas parses floats to the bit by default since 3.0; before, only when asked (deprecated since).
+_EXACT_FLOATS = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
 
 
-def _write(out: Path, metrics: list[pd.DataFrame], spectral: list[pd.DataFrame]) -> None:
-    pd.concat(metrics, ignore_index=True).to_csv(out / "metrics.csv", index=False)
+def _parse_csv(text: str) -> pd.DataFrame:
+    """A CSV's text back to the frame it was written from, floats to the bit."""
+    return pd.read_csv(StringIO(text), **_EXACT_FLOATS) if text else pd.DataFrame()
+
+
+def _write_csvs(out: Path, cfg: TrainConfig, epoch: int, metrics: str, spectral: str) -> None:
+    atomic_write(out / "metrics.csv", metrics)
+    _kill_at(cfg, epoch, "csv")
     if spectral:
-        pd.concat(spectral, ignore_index=True).to_csv(out / "spectral.csv", index=False)
+        atomic_write(out / "spectral.csv", spectral)
 
 
 def _finish(model, data: Data, cfg: TrainConfig, out: Path, metrics: pd.DataFrame, spectral: pd.DataFrame) -> dict:
-    io.write_safetensors(out / "final_weights.safetensors", {k: np.asarray(v) for k, v in weight_matrices(model).items()})
+    with _replacing(out / "final_weights.safetensors") as tmp:
+        io.write_safetensors(tmp, {k: np.asarray(v) for k, v in weight_matrices(model).items()})
     final = {"train_acc": evaluate(model, data.train), "val_acc": evaluate(model, data.val),
              "test_acc": evaluate(model, data.test), "epochs": cfg.epochs,
              "train_seconds": float(metrics["train_seconds"].sum()),
