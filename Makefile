@@ -39,14 +39,13 @@ bench: setup
 	$(PY) benchmarks/bench_vsdl.py
 	$(PY) benchmarks/phase_confusion.py
 
-# The training experiments of the README (about an hour on 2 cores): LeNet5 baseline, the batch-size
-# sweep and the weight-decay sweep of MiniAlexNet (reduced scale), then the collector on each sweep.
+# The training experiments of the README: LeNet5 baseline, then the headline experiment (the batch-size
+# sweep with the authors' MiniAlexNet protocol, rank collapse, training-set sizes; ~2.5 h on 2 cores,
+# resumable: rerun to continue) and its report into docs/results/headline.
 experiments: setup
 	$(PY) -m simulations.train threads=2 progress=false hydra.run.dir=outputs/train/lenet5_default
-	$(PY) -m simulations.train -m experiment=batch_size_sweep
-	$(PY) -m simulations.collect multirun/batch_size_sweep
-	$(PY) -m simulations.train -m experiment=weight_decay
-	$(PY) -m simulations.collect multirun/weight_decay
+	RUNS=multirun PY=$(PY) bash scripts/headline.sh
+	$(PY) -m simulations.headline multirun --out docs/results/headline
 
 # The peer, for comparison benchmarks only (never a dependency): WeightWatcher 0.7.7 with the local CPU torch wheel.
 peer-venv:

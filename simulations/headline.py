@@ -16,7 +16,8 @@ optional; what is missing is skipped with a line saying so. Written to ``--out``
 - ``trajectories.csv`` / ``trajectories.png``: FC1 soft rank, stable rank, alpha and phase per
   epoch at batch 2 and 16 for each training-set size;
 - ``rank_collapse.csv`` / ``rank_collapse.png``: FC1's hard rank at several thresholds, near-zero
-  eigenvalues and dead units per L2 strength, and the ESD near zero on a log axis.
+  eigenvalues and dead units per L2 strength, and the ESD near zero on a log axis;
+- ``tables.md``: the README's tables, made from these CSVs.
 """
 
 from __future__ import annotations
@@ -262,6 +263,50 @@ def rank_collapse_figure(spectra: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def _pm(mean: float, std: float, fmt: str = ".3f") -> str:
+    return f"{mean:{fmt}}" if not np.isfinite(std) else f"{mean:{fmt}} ± {std:{fmt}}"
+
+
+def markdown(out: Path) -> str:
+    """The README's tables, from the CSVs this module wrote to ``out``."""
+    lines = []
+    pooled = pd.read_csv(out / "pooled.csv")
+    for layer in LAYERS:
+        p = pooled[pooled.layer == layer].sort_values("batch_size")
+        paper = layer == "fc1"
+        head = ["batch", "seeds", "test acc", "train-test gap", "MP sigma", "beyond bulk", "MP soft rank",
+                "stable rank", "alpha", "phase (pooled)", "phase per seed"]
+        if paper:
+            head += ["paper: beyond bulk", "paper: sigma", "paper: phase"]
+        lines += [f"**{layer.upper()}**", "", "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+        for r in p.itertuples():
+            cells = [str(r.batch_size), str(r.seeds), _pm(r.test_acc_mean, r.test_acc_std),
+                     _pm(r.gap_mean, r.gap_std), f"{r.mp_sigma:.3f}", f"{r.spike_fraction:.1%}", f"{r.mp_softrank:.3f}",
+                     _pm(r.stable_rank_mean, r.stable_rank_std, ".1f"), f"{r.alpha:.2f}", str(r.phase),
+                     str(r.seed_phases).replace(",", ", ")]
+            if paper:
+                frac = r.paper_spike_fraction
+                cells += ["MP fit fails" if r.batch_size == 2 else ("" if not np.isfinite(frac) else f"{frac:.1%}"),
+                          "" if not np.isfinite(r.paper_mp_sigma) else f"{r.paper_mp_sigma:.3f}",
+                          "" if not isinstance(r.paper_phase, str) else r.paper_phase]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    if (out / "rank_collapse.csv").exists():
+        rc = pd.read_csv(out / "rank_collapse.csv").sort_values(["epochs", "weight_decay"])
+        head = ["L2", "epochs", "test acc", "FC1 dead units", "numerical rank", "rank at 1e-2 λmax",
+                "rank at 1e-4 λmax", "rank at 1e-6 λmax", "columns with |w|² < 1e-4 λmax", "stable rank",
+                "λmin / λmax"]
+        lines += ["**Rank collapse (FC1, batch 16)**", "", "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+        for r in rc.to_dict("records"):
+            lines.append("| " + " | ".join([
+                r["weight_decay"], str(r["epochs"]), f"{r['test_acc']:.3f}", str(r["fc1_dead_units"]),
+                f"{r['numerical_rank']} / {r['M']}", str(r["rank_at_0.01"]), str(r["rank_at_0.0001"]),
+                str(r["rank_at_1e-06"]), str(r["fc1_columns_below_0.0001"]), f"{r['stable_rank']:.1f}",
+                f"{r['smallest_over_largest_eval']:.2g}"]) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", help="the folder scripts/headline.sh wrote (RUNS)")
@@ -301,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         table.to_csv(out / "rank_collapse.csv", index=False)
         rank_collapse_figure(ev, out / "rank_collapse.png")
         print(table.drop(columns=["run"]).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    if (out / "pooled.csv").exists():
+        (out / "tables.md").write_text(markdown(out))
     print(f"written to {out.resolve()}")
     return 0
 

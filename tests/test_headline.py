@@ -55,5 +55,8 @@ def test_report_tables_and_figures(runs, tmp_path):
     assert collapse.loc['{"fc1": 0.5}', "lambda_max"] < 0.8 * collapse.loc["none", "lambda_max"]
     assert (collapse["rank_at_0.01"] <= collapse["rank_at_1e-06"]).all() and (collapse.numerical_rank <= 160).all()
     assert (tmp_path / "rank_collapse.png").stat().st_size > 10_000
+    tables = (tmp_path / "tables.md").read_text()
+    assert "**FC1**" in tables and "| 16 | 2 |" in tables and "| 4.8% | 1.206 |" in tables  # the paper's batch-16 row
+    assert '| {"fc1": 0.5} | 2 |' in tables
     traj = pd.read_csv(tmp_path / "trajectories.csv")
     assert sorted(traj.epoch.unique()) == [0, 1, 2] and set(traj.batch_size) == {16}

@@ -123,7 +123,7 @@ def test_a_corrupt_state_or_config_is_named_in_the_error(tmp_path):
     damages = {"garbage": (lambda p: p.write_bytes(b"not a zip file"), torn),
                "truncated": (lambda p: p.write_bytes(state[: len(state) // 2]), torn),
                "foreign": (lambda p: np.savez(p, x=np.zeros(3)), "unreadable training state (KeyError"),
-               "older": (lambda p: np.savez(p, np.zeros(3)), "a state of an older rmtkit")}
+               "older": (lambda p: np.savez(p, np.zeros(3)), "the saved arrays do not fit this model")}
     for name, (damage, message) in damages.items():
         out = tmp_path / name
         shutil.copytree(tmp_path / "run", out)
@@ -133,6 +133,23 @@ def test_a_corrupt_state_or_config_is_named_in_the_error(tmp_path):
     (tmp_path / "run" / "config.json").write_text('{"seed": ')
     with pytest.raises(ResumeError, match=re.escape(f"{tmp_path / 'run' / 'config.json'}: unreadable (JSONDecodeError")):
         run(_tiny(), tmp_path / "run")
+
+
+def test_a_state_of_the_earlier_layout_resumes(tmp_path):
+    # Before the history moved into state.npz, a state was the leaves as arr_i, the epoch in epoch.json,
+    # and the CSVs (written before the state) beside it. Such a run resumes to the uninterrupted result.
+    ref = run(_tiny(epochs=3), tmp_path / "ref")
+    with pytest.raises(RuntimeError, match="fail_at_epoch=2"):
+        run(_tiny(epochs=3, fail_at_epoch=2), tmp_path / "old")
+    path = tmp_path / "old" / "state" / "state.npz"
+    with np.load(path) as z:
+        leaves = [z[k] for k in sorted(k for k in z.files if k.startswith("leaf_"))]
+    np.savez(path, *leaves)
+    metrics = pd.read_csv(tmp_path / "old" / "metrics.csv")
+    pd.concat([metrics, metrics.tail(1).assign(epoch=3)]).to_csv(tmp_path / "old" / "metrics.csv", index=False)  # a torn 3rd
+    resumed = run(_tiny(epochs=3), tmp_path / "old")
+    assert {k: v for k, v in resumed.items() if "seconds" not in k} == {k: v for k, v in ref.items() if "seconds" not in k}
+    assert pd.read_csv(tmp_path / "old" / "metrics.csv").epoch.tolist() == [1, 2, 3]
 
 
 def test_a_failed_single_run_exits_non_zero_with_failed_json(tmp_path):

@@ -298,11 +298,12 @@ class _State:
                 raise ValueError("not an .npz archive: torn, truncated or overwritten")
             with np.load(self.path, allow_pickle=False) as z:
                 if "epoch" not in z.files and "arr_0" in z.files:
-                    raise ResumeError(f"{self.path}: a state of an older rmtkit (without the CSV history); finish "
-                                      "this run with that version, or delete the file to restart it from epoch 0")
-                epoch, metrics, spectral = int(z["epoch"]), str(z["metrics"]), str(z["spectral"])
-                names = sorted(k for k in z.files if k.startswith("leaf_"))
-                leaves = [z[k] for k in names]
+                    epoch, metrics, spectral = self._legacy_history()
+                    leaves = [z[f"arr_{i}"] for i in range(len(z.files))]
+                else:
+                    epoch, metrics, spectral = int(z["epoch"]), str(z["metrics"]), str(z["spectral"])
+                    names = sorted(k for k in z.files if k.startswith("leaf_"))
+                    leaves = [z[k] for k in names]
         except ResumeError:
             raise
         except Exception as err:  # a torn or foreign file: BadZipFile, EOFError, KeyError, ValueError, OSError...
@@ -313,6 +314,27 @@ class _State:
             raise ResumeError(f"{self.path}: the saved arrays do not fit this model and optimizer "
                               f"({len(leaves)} saved, {len(want)} expected, or shapes/dtypes differ)")
         nnx.update((model, opt), jax.tree.unflatten(treedef, [jnp.asarray(x) for x in leaves]))
+        return epoch, metrics, spectral
+
+
+    def _legacy_history(self) -> tuple[int, str, str]:
+        """The epoch and CSV history of a state written before the history moved into ``state.npz``.
+
+        That layout (``arr_i`` leaves, the epoch in ``epoch.json``) saved the state *after* rewriting the
+        CSVs, so they hold every epoch up to the saved one, and possibly the next: keep those up to it.
+        """
+        note = self.dir / "epoch.json"
+        try:
+            epoch = int(json.loads(note.read_text())["epoch"])
+            tables = [pd.read_csv(self.dir.parent / name, **_EXACT_FLOATS) for name in ("metrics.csv", "spectral.csv")]
+        except (OSError, ValueError, KeyError) as err:
+            raise ResumeError(f"{self.path}: a state of the earlier layout whose history ({note}, metrics.csv, "
+                              f"spectral.csv) is unreadable ({type(err).__name__}: {err}); delete the state "
+                              "folder to restart this run from epoch 0") from err
+        metrics, spectral = (t[t["epoch"] <= epoch].to_csv(index=False) for t in tables)
+        if len(pd.read_csv(StringIO(metrics))) != epoch:
+            raise ResumeError(f"{self.path}: the earlier layout's metrics.csv lacks epochs up to {epoch}; delete "
+                              "the state folder to restart this run from epoch 0")
         return epoch, metrics, spectral
 
 
