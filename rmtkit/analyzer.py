@@ -1,6 +1,6 @@
 """``analyze(model)``: per-layer spectra, MP and power-law fits, capacity metrics and the 5+1 phases.
 
-The pipeline ([MM-JMLR] §3-5, [MPM-NC]; REFERENCE §1-4):
+The pipeline ([MM-JMLR] §3-5, [MPM-NC]; docs/theory.md §1-5):
 
 1. load the tensors (:func:`rmtkit.io.load_weights`) and split them into weight matrices and
    skipped tensors with reasons (:func:`rmtkit.layers.extract_layers`);

@@ -1,4 +1,4 @@
-"""From named tensors to the weight matrices the theory talks about (REFERENCE §1).
+"""From named tensors to the weight matrices the theory talks about (docs/theory.md#spectra).
 
 - Dense kernels and embeddings (2-D) are one matrix each.
 - Convolution kernels (4-D) give one ``c_in x c_out`` matrix per kernel position, ``kh * kw`` in all,

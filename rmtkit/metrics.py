@@ -1,4 +1,4 @@
-"""Capacity metrics of a weight matrix from its eigenvalues ([MM-JMLR] §3; [MM-SDM]; [MPM-NC]; REFERENCE §4).
+"""Capacity metrics of a weight matrix from its eigenvalues ([MM-JMLR] §3; [MM-SDM]; [MPM-NC]; docs/theory.md#metrics).
 
 Every function takes ``evals`` with shape ``(..., M)``: the ``M`` eigenvalues of ``W^T W`` (in
 either convention, ``s^2 / N`` or ``s^2``; the log-norms depend on which, the ranks do not).
