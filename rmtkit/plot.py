@@ -108,8 +108,9 @@ def plot_counts(planted: Sequence[int], found: Sequence[int], *, groups: Sequenc
     return ax
 
 
-PHASE_COLORS = {"random-like": "C0", "bleeding-out": "C9", "bulk+spikes": "C2", "bulk-decay": "C1",
-                "heavy-tailed": "C3", "rank-collapse": "C4"}
+#: One colour per phase, from the Okabe-Ito palette (distinguishable with the common colour-vision deficiencies).
+PHASE_COLORS = {"random-like": "#0072B2", "bleeding-out": "#009E73", "bulk+spikes": "#E69F00",
+                "bulk-decay": "#CC79A7", "heavy-tailed": "#D55E00", "rank-collapse": "#000000"}
 
 
 def plot_tail(eigs: ArrayLike, *, alpha: float, xmin: float, xmax: float | None = None, title: str | None = None,

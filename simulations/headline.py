@@ -143,13 +143,11 @@ def esd_grid(pooled: dict, layer: str, path: Path) -> None:
             ax.hist(ev, bins=80, density=True, color="0.65")
             lp = float(mp.lambda_plus)
             grid = np.linspace(float(mp.lambda_minus), lp, 300)[1:-1]
-            ax.plot(grid, np.asarray(rmtkit.marchenko_pastur_pdf(grid, q, float(mp.sigma))), color="k", lw=1.2,
-                    label=rf"MP $\sigma$={float(mp.sigma):.3g}")
             n_out = int(np.sum(ev > float(mp.threshold)))
-            ax.axvline(lp, color="k", ls="--", lw=0.8)
+            ax.plot(grid, np.asarray(rmtkit.marchenko_pastur_pdf(grid, q, float(mp.sigma))), color="k", lw=1.2,
+                    label=rf"MP fit, $\sigma$={float(mp.sigma):.3g}")
+            ax.axvline(lp, color="k", ls="--", lw=0.8, label=rf"$\lambda_+$; {n_out} of {ev.size} beyond")
             ax.set_xlabel(r"$\lambda$ ($s^2$)", fontsize=8)
-            ax.text(0.97, 0.6, f"{n_out} of {ev.size}\nbeyond the edge", transform=ax.transAxes, ha="right",
-                    fontsize=8)
         else:
             pos = ev[ev > 0]
             ax.hist(pos, bins=np.geomspace(pos.min(), pos.max(), 60), density=True, color="0.65")
@@ -294,7 +292,7 @@ def markdown(out: Path) -> str:
     if (out / "rank_collapse.csv").exists():
         rc = pd.read_csv(out / "rank_collapse.csv").sort_values(["epochs", "weight_decay"])
         head = ["L2", "epochs", "test acc", "FC1 dead units", "numerical rank", "rank at 1e-2 λmax",
-                "rank at 1e-4 λmax", "rank at 1e-6 λmax", "columns with |w|² < 1e-4 λmax", "stable rank",
+                "rank at 1e-4 λmax", "rank at 1e-6 λmax", "FC1 columns with norm² < 1e-4 λmax", "stable rank",
                 "λmin / λmax"]
         lines += ["**Rank collapse (FC1, batch 16)**", "", "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
         for r in rc.to_dict("records"):
