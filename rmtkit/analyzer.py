@@ -27,6 +27,7 @@ of the eigensolver (:mod:`rmtkit.resolution`): an orthogonal matrix stored as fl
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -49,8 +50,19 @@ COLUMNS = [
     "name", "kind", "shape", "N", "M", "Q", "num_evals", "lambda_max", "alpha", "xmin", "D", "sigma", "n_tail",
     "mp_sigma", "lambda_plus", "num_spikes", "mp_D", "mp_softrank", "stable_rank", "hard_rank", "rank_loss",
     "entropy", "log_norm", "log_spectral_norm", "alpha_weighted", "log_alpha_norm", "phase", "phase_reason",
-    "mp_status", "pl_status", "status", "reason",
+    "warning", "mp_status", "pl_status", "status", "reason",
 ]
+#: Columns added by ``randomize=True``.
+RANDOMIZE_COLUMNS = ["rand_lambda_plus", "rand_num_spikes", "correlation_traps", "rand_distance"]
+#: Columns that hold counts: integers wherever they are not missing (written and printed as integers).
+INTEGER_COLUMNS = ["N", "M", "num_evals", "n_tail", "num_spikes", "hard_rank", "rank_loss", "rand_num_spikes",
+                   "correlation_traps"]
+
+#: Thresholds of the ``warning`` column (docs/columns.md#warning).
+UNDER_TRAINED_ALPHA = 6.0  # [MM-JMLR], WeightWatcher: alpha > 6, the layer is close to random (under-trained)
+OVER_TRAINED_ALPHA = 2.0  # alpha < 2: very heavy tail, over-trained / over-fit ([MPM-NC])
+MIN_TAIL = 10  # fewer tail points than this: alpha is the fit of a handful of eigenvalues
+KS_CRITICAL = 1.36  # D > 1.36 / sqrt(n_tail): the KS test rejects the power law at the 5% level
 
 
 @dataclass(frozen=True)
@@ -191,15 +203,17 @@ def _options(options: dict[str, Any]) -> AnalyzeOptions:
 
 
 def _select(model: Any, opts: AnalyzeOptions):
+    """The layers to fit, the skipped tensors, and every tensor's position in the model (for row order)."""
     weights = io.load_weights(model)
-    return extract_layers(weights, layers=opts.layers, exclude=opts.exclude, types=opts.types,
-                          min_evals=opts.min_evals, max_evals=opts.max_evals, conv_layout=opts.conv_layout)
+    layers, skipped = extract_layers(weights, layers=opts.layers, exclude=opts.exclude, types=opts.types,
+                                     min_evals=opts.min_evals, max_evals=opts.max_evals, conv_layout=opts.conv_layout)
+    return layers, skipped, {name: i for i, name in enumerate(weights)}
 
 
 def layer_spectra(model: Any, **options: Any) -> dict[str, np.ndarray]:
     """The eigenvalues (ascending; pooled for conv) of every layer :func:`analyze` would fit, by name."""
     opts = _options(options)
-    layers, _ = _select(model, opts)
+    layers, _, _ = _select(model, opts)
     with jax.enable_x64(opts.precision == "float64"):
         spectra, _ = _spectra(layers, np.dtype(opts.precision), opts.normalize, _NoBar())
     return spectra
@@ -228,7 +242,7 @@ def analyze(model: Any, *, progress: bool | None = None, **options: Any) -> pd.D
         ValueError: an unknown option value.
     """
     opts = _options(options)
-    layers, skipped = _select(model, opts)
+    layers, skipped, order = _select(model, opts)
     dtype = np.dtype(opts.precision)
     from tqdm.auto import tqdm
 
@@ -245,15 +259,16 @@ def analyze(model: Any, *, progress: bool | None = None, **options: Any) -> pd.D
         row = {"name": layer.name, "kind": layer.kind, "shape": str(layer.shape), "N": layer.n, "M": layer.m,
                "Q": layer.n / layer.m, "num_evals": layer.num_evals}
         if layer.name in failures:
-            row.update(status="failed", reason=failures[layer.name], phase=None)
+            row.update(status="failed", reason=failures[layer.name], phase=None, warning=None)
         else:
             row.update(table[layer.name])
         rows.append(row)
     for s in skipped:
         rows.append({"name": s.name, "shape": str(s.shape), "status": "skipped", "reason": s.reason})
-    df = pd.DataFrame(rows).reindex(columns=COLUMNS + (["rand_lambda_plus", "rand_num_spikes", "correlation_traps",
-                                                        "rand_distance"] if opts.randomize else []))
-    df.attrs["rmtkit"] = {"version": _version(), "options": dataclasses.asdict(opts), "convention": opts.convention,
+    rows.sort(key=lambda row: order.get(row["name"], len(order)))  # model order (stable)
+    df = pd.DataFrame(rows).reindex(columns=COLUMNS + (RANDOMIZE_COLUMNS if opts.randomize else []))
+    options_json = json.loads(json.dumps(dataclasses.asdict(opts)))  # tuples as lists: as a JSON file records them
+    df.attrs["rmtkit"] = {"version": _version(), "options": options_json, "convention": opts.convention,
                           "precision": opts.precision}
     return df
 
@@ -301,6 +316,7 @@ def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: Analy
         row["mp_status"] = FitStatus(int(mp.status[i])).label
         row["pl_status"] = FitStatus(int(pl.status[i])).label
         row["status"], row["reason"] = _row_status(row, resolved[i], layer)
+        row["warning"] = layer_warning(row)
         out[layer.name] = row
     if opts.randomize:
         for name, extra in randomization_baseline(layers, spectra, opts, dtype).items():
@@ -398,9 +414,64 @@ def randomization_baseline(layers: list[Layer], spectra: list[np.ndarray], opts:
     return out
 
 
-def summarize(df: pd.DataFrame) -> pd.Series:
-    """Model-level figures over the analysed layers: means of the metrics, ``alpha_hat`` ([MM-SDM]) and phase counts.
+_MP_LIKE = ("random-like", "bleeding-out", "bulk+spikes")
+#: The categories a ``warning`` cell is made of (the text before ``":"`` of each part).
+WARNING_CATEGORIES = ("under-trained", "over-trained", "unreliable", "rank-deficient")
 
+
+def layer_warning(row: dict) -> str | None:
+    """The ``warning`` of one analysed row: what a reader should know first, or None (docs/columns.md#warning).
+
+    Rules, in this order, all that apply joined by ``", "`` (each starts with its category, the text
+    before any ``":"``, which :func:`summarize` counts):
+
+    - ``under-trained``: alpha > 6 ([MM-JMLR] §5; WeightWatcher's rule);
+    - ``over-trained``: alpha < 2 (a tail heavier than any finite-variance law, [MPM-NC]);
+    - ``unreliable: ...``, the power-law fit is not to be trusted, naming the test that failed:
+      ``power-law fit <pl_status>`` (the fit itself failed); ``tail of k`` (``n_tail`` = k < 10
+      eigenvalues); ``D d>c`` with ``c = 1.36 / sqrt(n_tail)``, the 5% critical value of the KS
+      test; ``MP-like`` (phase random-like, bleeding-out or bulk+spikes with a successful MP fit:
+      the "tail" is the bulk edge and a few spikes, so alpha says nothing about heavy tails);
+    - ``rank-deficient: rank r of M``: ``rank_loss > 0`` eigenvalues at the null floor.
+    """
+    found = []
+    alpha = row.get("alpha")
+    if alpha is not None and np.isfinite(alpha):
+        if alpha > UNDER_TRAINED_ALPHA:
+            found.append("under-trained")
+        elif alpha < OVER_TRAINED_ALPHA:
+            found.append("over-trained")
+    if row.get("pl_status") not in (None, "ok"):
+        found.append(f"unreliable: power-law fit {row['pl_status']}")
+    else:
+        n_tail, d = row.get("n_tail"), row.get("D")
+        if n_tail is not None and np.isfinite(n_tail) and n_tail < MIN_TAIL:
+            found.append(f"unreliable: tail of {int(n_tail)}")
+        elif n_tail and d is not None and np.isfinite(d) and d > KS_CRITICAL / np.sqrt(n_tail):
+            found.append(f"unreliable: D {d:.2f}>{KS_CRITICAL / np.sqrt(n_tail):.2f}")
+        if row.get("phase") in _MP_LIKE and row.get("mp_status") == "ok":
+            found.append("unreliable: MP-like")
+    rank_loss = row.get("rank_loss")
+    if rank_loss is not None and np.isfinite(rank_loss) and rank_loss > 0:
+        found.append(f"rank-deficient: rank {int(row['hard_rank'])} of {int(row['hard_rank'] + rank_loss)}")
+    return ", ".join(found) or None
+
+
+def warning_categories(warning: str | None) -> list[str]:
+    """The categories of a ``warning`` cell: ``"under-trained, unreliable: tail of 8"`` ->
+    ``["under-trained", "unreliable"]``."""
+    if not isinstance(warning, str) or not warning:
+        return []
+    return [part.split(":")[0] for part in warning.split(", ") if part]
+
+
+def summarize(df: pd.DataFrame) -> pd.Series:
+    """Model-level figures over the analysed layers: means of the metrics, phase and warning counts.
+
+    ``alpha_hat`` is the [MPM-NC] model metric, the mean of ``alpha * log10(lambda_max)`` over the
+    layers; ``mean_log_alpha_norm`` the mean log alpha-norm; ``layers_in_alpha_hat`` and
+    ``layers_in_log_alpha_norm`` say how many layers entered each. ``phase_<label>`` counts layers
+    per phase, ``warning_<category>`` layers per warning category (a layer may count in several).
     Layers are analysed when their status is ``ok`` or ``partial`` (a fit failed; its numbers are NaN).
     Means are over the finite values only: a failed fit's NaN never enters an average.
     """
@@ -415,8 +486,14 @@ def summarize(df: pd.DataFrame) -> pd.Series:
         values = values[np.isfinite(values)]
         out[f"mean_{col}"] = float(values.mean()) if len(values) else np.nan
     out["alpha_hat"] = out.pop("mean_alpha_weighted")
+    for col, key in (("alpha_weighted", "layers_in_alpha_hat"), ("log_alpha_norm", "layers_in_log_alpha_norm")):
+        out[key] = int(np.isfinite(pd.to_numeric(analysed[col], errors="coerce").astype(float)).sum())
     for label in phases.Phase.labels():
         out[f"phase_{label}"] = int((analysed["phase"] == label).sum())
+    categories = [c for w in analysed.get("warning", []) for c in set(warning_categories(w))]  # layers, not parts
+    for category in WARNING_CATEGORIES:
+        out[f"warning_{category}"] = categories.count(category)
+    out["layers_without_warning"] = int(sum(not warning_categories(w) for w in analysed.get("warning", [])))
     return pd.Series(out)
 
 

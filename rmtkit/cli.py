@@ -18,6 +18,8 @@ import re
 import sys
 from pathlib import Path
 
+from rmtkit.layers import DEFAULT_MIN_EVALS
+
 EXIT_OK, EXIT_LAYER_FAILED, EXIT_INPUT, EXIT_NOTHING, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
 
@@ -30,27 +32,48 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_INPUT, f"rmtkit: error: {message} (see rmtkit analyze --help)\n")
 
 
+class _Version(argparse.Action):
+    """``--version``: imports rmtkit only when asked (the import loads JAX)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from rmtkit import __version__
+
+        _print(f"rmtkit {__version__}\n", sys.stdout)
+        parser.exit(EXIT_OK)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="rmtkit", description="Random Matrix Theory analysis of neural-network weights.",
                      epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     a = sub.add_parser("analyze", help="per-layer spectra, fits, metrics and phases of a checkpoint",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
     a.add_argument("path", help=".safetensors file, HF model directory, .npz, or PyTorch file (needs torch)")
     a.add_argument("--layers", nargs="+", metavar="PATTERN", help="keep names matching a glob/substring (re:REGEX for regexes)")
     a.add_argument("--exclude", nargs="+", metavar="PATTERN", help="drop names matching these")
-    a.add_argument("--types", nargs="+", choices=["dense", "conv", "embedding", "dense_general"])
-    a.add_argument("--min-evals", type=int, default=None, help="smallest min(N, M) analysed (default 50)")
-    a.add_argument("--max-evals", type=int, default=None)
+    a.add_argument("--types", nargs="+", choices=["dense", "conv", "embedding", "dense_general"],
+                   help="keep only these layer types")
+    a.add_argument("--min-evals", type=int, default=None,
+                   help=f"smallest min(N, M) analysed (default {DEFAULT_MIN_EVALS}, as WeightWatcher 0.7: keeps classifier heads)")
+    a.add_argument("--max-evals", type=int, default=None, help="largest min(N, M) analysed (default: no limit)")
     a.add_argument("--normalize", action="store_true", help="eigenvalues of W^T W / N instead of W^T W")
-    a.add_argument("--precision", choices=["float64", "float32"], default="float64")
+    a.add_argument("--precision", choices=["float64", "float32"], default="float64",
+                   help="dtype of the eigenvalues and fits (default float64)")
     a.add_argument("--pl-method", choices=["csn", "auto"], default="csn", help="power-law fit (default csn)")
-    a.add_argument("--randomize", action="store_true", help="add the shuffled-W baseline (correlation traps)")
-    a.add_argument("--seed", type=int, default=0, help="seed of --randomize")
-    a.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    a.add_argument("-o", "--output", help="write the results here (atomically) instead of stdout")
+    a.add_argument("--randomize", action="store_true",
+                   help="add the shuffled-W baseline (correlation traps), shown in the table")
+    a.add_argument("--seed", type=int, default=0, help="seed of --randomize (default 0)")
+    a.add_argument("--format", choices=["table", "csv", "json"], default="table",
+                   help="output format (default table; csv/json hold every row and column)")
+    a.add_argument("--columns", metavar="A,B,C", help="table columns to print, comma-separated (see docs/columns.md)")
+    a.add_argument("--wide", action="store_true", help="table: print every column (lines may exceed 120 characters)")
+    a.add_argument("--all", dest="show_all", action="store_true",
+                   help="table: also print the skipped rows (bias/norm tensors, filtered, too small)")
+    a.add_argument("-o", "--output", help="write the results here (atomically) instead of stdout; a csv gets "
+                   "its provenance in FILE.meta.json")
     a.add_argument("--plots", metavar="DIR", help="write per-layer ESD/tail figures and a model chart to DIR")
-    a.add_argument("--no-progress", action="store_true")
+    a.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
@@ -112,12 +135,21 @@ def _analyze(args: argparse.Namespace) -> int:
     status = df["status"]
     analysed = status.isin(["ok", "partial"]).sum()
     summary = rmtkit.summarize(df) if analysed else None
+    table = {}
+    if args.format == "table":
+        columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
+        table = dict(columns=columns, wide=args.wide, show_all=args.show_all)
     try:
-        text = io.write_results(df, args.output, args.format, summary)
+        text = io.write_results(df, args.output, args.format, summary, **table)
     except OSError as err:
         raise UsageError(f"-o {args.output}: cannot write ({err.strerror or err})") from None
+    except ValueError as err:  # an unknown --columns name
+        raise UsageError(f"--columns: {err}") from None
     if args.output is None:
         _print(text, sys.stdout)
+    else:
+        side = f" (provenance in {io.results_sidecar(args.output).resolve()})" if args.format == "csv" else ""
+        _print(f"rmtkit: results written to {Path(args.output).resolve()}{side}\n", sys.stderr)
     if args.plots and analysed:
         _plots(args, df, options)
     if not status.isin(["ok", "partial", "failed"]).any():

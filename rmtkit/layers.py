@@ -22,8 +22,10 @@ from typing import Any
 
 import numpy as np
 
-#: Default smallest number of eigenvalues (per matrix, i.e. ``min(N, M)``) worth a spectral fit.
-DEFAULT_MIN_EVALS = 50
+#: Default smallest number of eigenvalues (per matrix, i.e. ``min(N, M)``) analysed: 10, WeightWatcher
+#: 0.7's ``DEFAULT_MIN_EVALS``, so that classifier heads (e.g. 256 x 10) get a row with numbers; a fit
+#: on so few eigenvalues is flagged in the ``warning`` column (tail of fewer than 10 points).
+DEFAULT_MIN_EVALS = 10
 LAYER_TYPES = ("dense", "conv", "embedding", "dense_general")
 
 

@@ -125,7 +125,10 @@ def test_extract_layers_kinds_and_reasons():
     assert by_name["attn.out.kernel"].matrices.shape == (1, 64, 64)
     reasons = {s.name: s.reason for s in skipped}
     assert reasons["fc.bias"].startswith("1-D tensor")
-    assert reasons["tiny.kernel"] == "too small: min(N, M) = 10 < min_evals = 50"
+    assert "tiny.kernel" not in reasons  # 100 x 10 (a classifier head): min(N, M) = 10 >= the default min_evals = 10 (WeightWatcher 0.7)
+    assert by_name["tiny.kernel"].num_evals == 10
+    assert dict((s.name, s.reason) for s in extract_layers(weights, min_evals=50)[1])["tiny.kernel"] == (
+        "too small: min(N, M) = 10 < min_evals = 50")
     assert reasons["ids"] == "int64 tensor: not a float weight"
     assert reasons["five_d"] == "5-D tensor: unsupported layout"
     assert len(layers) + len(skipped) == len(weights)

@@ -1,0 +1,138 @@
+"""The analysis table as text for a terminal: chosen columns, counts as integers, a width limit.
+
+What the CLI prints (``rmtkit analyze PATH``); the CSV and JSON keep every column and row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: Columns printed by default: they fit 120 terminal columns on transformer checkpoints.
+DEFAULT_COLUMNS = ("name", "shape", "alpha", "D", "phase", "warning")
+#: Extra default columns when the table has the ``randomize=True`` baseline.
+RANDOMIZE_DEFAULT_COLUMNS = ("correlation_traps", "rand_distance")
+#: Columns that may be shortened (with "...") to fit the width, in the order they are shortened
+#: (``.weight`` is first dropped from the names: ``name.weight`` shown as ``name``).
+_SHRINKABLE = ("reason", "phase_reason", ".weight", "warning", "name")
+_MIN_SHRUNK = 24
+
+
+def format_table(df: pd.DataFrame, summary: pd.Series | None = None, *, columns: list[str] | None = None,
+                 wide: bool = False, show_all: bool = False, width: int | None = 120) -> str:
+    """Render ``df`` (rows of :func:`rmtkit.analyze`) for a terminal.
+
+    Args:
+        df: the analysis table, in model order.
+        summary: :func:`rmtkit.summarize`'s series, printed below the table.
+        columns: the columns to print (default :data:`DEFAULT_COLUMNS`, plus the randomization
+            columns when present); unknown names raise.
+        wide: every column (``columns`` then ignored), no width limit.
+        show_all: also the ``skipped`` rows (bias/norm tensors, filtered, too small); otherwise one
+            line says how many were hidden.
+        width: shorten text columns so lines fit: first ``reason``/``phase_reason``, then names lose
+            their ``.weight`` suffix, then ``warning`` (its categories come first) and ``name`` (in
+            the middle) are cut with "...", never below 24 characters.
+
+    Raises:
+        ValueError: a name in ``columns`` is not a column of ``df``.
+    """
+    if wide:
+        shown, width = list(df.columns), None
+    elif columns:
+        unknown = [c for c in columns if c not in df.columns]
+        if unknown:
+            raise ValueError(f"unknown column(s) {', '.join(unknown)}; choose from {', '.join(map(str, df.columns))}")
+        shown = list(columns)
+    else:
+        shown = [c for c in DEFAULT_COLUMNS if c in df.columns]
+        shown += [c for c in RANDOMIZE_DEFAULT_COLUMNS if c in df.columns]
+    rows = df if show_all else df[df["status"] != "skipped"]
+    hidden = len(df) - len(rows)
+    cells = pd.DataFrame({c: [_cell(v, c) for v in rows[c]] for c in shown}, columns=shown)
+    if width is not None:
+        cells = _fit(cells, width)
+    text = _render(cells) if len(cells) else "(no analysed layer)\n"
+    if hidden:
+        text += f"({hidden} skipped row(s) hidden: bias/norm tensors, filtered or too small; --all shows them)\n"
+    if summary is not None:
+        text += "\n" + "\n".join(f"{k:<28} {_cell(v, k)}" for k, v in summary.items()) + "\n"
+    meta = df.attrs.get("rmtkit", {})
+    if meta:
+        text += f"\nrmtkit {meta.get('version')}, {meta.get('convention')}, {meta.get('precision')}\n"
+    return text
+
+
+def _cell(value: Any, column: str) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return "-"
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        v = float(value)
+        if v.is_integer() and (column in _integer_columns() or column.startswith(("layers_", "phase_", "warning_"))):
+            return str(int(v))
+        return f"{v:.3f}" if 1e-3 <= abs(v) < 1e4 or v == 0 else f"{v:.3g}"
+    return str(value)
+
+
+def _integer_columns() -> list[str]:
+    from rmtkit.analyzer import INTEGER_COLUMNS
+
+    return INTEGER_COLUMNS
+
+
+def _render(cells: pd.DataFrame) -> str:
+    widths = {c: max([len(c), *(len(v) for v in cells[c])]) for c in cells.columns}
+    left = {c for c in cells.columns if not any(_is_number(v) for v in cells[c])}
+
+    def line(values: dict[str, str]) -> str:
+        parts = [values[c].ljust(widths[c]) if c in left else values[c].rjust(widths[c]) for c in cells.columns]
+        return "  ".join(parts).rstrip()
+
+    out = [line({c: c for c in cells.columns})]
+    out += [line(dict(zip(cells.columns, row, strict=True))) for row in cells.itertuples(index=False)]
+    return "\n".join(out) + "\n"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _fit(cells: pd.DataFrame, width: int) -> pd.DataFrame:
+    """Shorten the text columns, one at a time, until a line fits ``width`` characters."""
+    cells = cells.copy()
+
+    def total() -> int:
+        return sum(max([len(c), *(len(v) for v in cells[c])]) for c in cells.columns) + 2 * (len(cells.columns) - 1)
+
+    for col in _SHRINKABLE:
+        excess = total() - width
+        if excess <= 0:
+            break
+        if col == ".weight" and "name" in cells.columns:
+            cells["name"] = [v.removesuffix(".weight") for v in cells["name"]]
+            continue
+        if col not in cells.columns:
+            continue
+        current = max([len(col), *(len(v) for v in cells[col])])
+        target = max(current - excess, _MIN_SHRUNK, len(col))
+        cells[col] = [_shorten(v, target, middle=col == "name") for v in cells[col]]
+    return cells
+
+
+def _shorten(text: str, n: int, *, middle: bool) -> str:
+    if len(text) <= n:
+        return text
+    if middle:
+        head = (n - 3) // 2
+        return text[:head] + "..." + text[len(text) - (n - 3 - head):]
+    return text[: n - 3] + "..."
