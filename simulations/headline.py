@@ -242,20 +242,28 @@ def rank_collapse(runs: list[Path]) -> tuple[pd.DataFrame, dict]:
 
 
 def rank_collapse_figure(spectra: dict, path: Path) -> None:
+    """FC1's eigenvalues relative to the largest, on a log axis, one curve per L2 strength (and length)."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for i, ((wd, epochs), ev) in enumerate(sorted(spectra.items(), key=lambda kv: (kv[0][1], kv[0][0]))):
+    def strength(wd: str) -> float:
+        return json.loads(wd).get("fc1", 0.0) if wd != "none" else 0.0
+
+    items = sorted(spectra.items(), key=lambda kv: (kv[0][1], strength(kv[0][0]), kv[0][0]))
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    cmap = plt.get_cmap("viridis")
+    for i, ((wd, epochs), ev) in enumerate(items):
         rel = ev / ev[-1]
-        ax.hist(rel, bins=np.geomspace(max(rel.min(), 1e-12), 1, 70), histtype="step", lw=1.3, color=f"C{i % 10}",
-                label=f"L2 {wd}, {epochs} epochs")
-    for t in NEAR_ZERO:
-        ax.axvline(t, color="0.6", ls=":", lw=0.8)
+        label = "no L2" if wd == "none" else ", ".join(f"{k} {v:g}" for k, v in json.loads(wd).items())
+        ax.hist(rel, bins=np.geomspace(1e-9, 1, 91), histtype="step", lw=1.4, color=cmap(i / max(1, len(items) - 1)),
+                ls="-" if epochs <= 10 else "--", label=f"{label}, {epochs} epochs")
+    ax.axvline(1e-2, color="0.4", ls=":", lw=1)
+    ax.text(8e-3, 0.97, "1e-2: one bin of a\nlinear 100-bin histogram", transform=ax.get_xaxis_transform(), ha="right",
+            va="top", fontsize=8, color="0.3")
     ax.set_xscale("log")
     ax.set_xlabel(r"$\lambda / \lambda_{max}$ (log)")
-    ax.set_ylabel("count")
-    ax.set_title("FC1 eigenvalues near zero, by L2 strength on FC1 (batch 16)", fontsize=10)
-    ax.legend(fontsize=7)
+    ax.set_ylabel("eigenvalues per bin")
+    ax.set_title("FC1 eigenvalues by L2 strength (batch 16, seed 0)", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
