@@ -38,8 +38,9 @@ import rmtkit
 from rmtkit import phases
 
 jax.config.update("jax_enable_x64", True)  # the fits run in float64, chosen here
-RESULTS = next(p / "docs/results/headline" for p in (Path.cwd(), *Path.cwd().parents)
-               if (p / "docs/results/headline").is_dir())
+import simulations
+
+RESULTS = Path(simulations.__file__).resolve().parents[1] / "docs" / "results" / "headline"  # in the checkout
 runs = pd.read_csv(RESULTS / "runs.csv")
 with np.load(RESULTS / "final_eigenvalues.npz") as z:
     eigenvalues = {tuple(k.split("|")): z[k] for k in z.files}
