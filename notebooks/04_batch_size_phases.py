@@ -22,9 +22,8 @@
 # that `scripts/headline.sh` ran with the authors' protocol (their Keras MiniAlexNet: 3x3 pools of stride 3,
 # softmax output with MSE, per-image standardisation, SGD 0.01 / momentum 0.9, lr x0.95 per epoch) at the
 # scale this 2-core machine carries: conv channels x 0.125 (FC1 512 x 384, FC2 384 x 192), all 60,000
-# training images, 40 epochs, 3 seeds per batch size. It is executed on the full results of that sweep
-# (`docs/results/headline/`, written by `python -m simulations.headline RUNS`); only rmtkit's public API
-# is used to pool and fit the spectra.
+# training images, 40 epochs, 3 seeds per batch size planned (seed 0 is done so far). It is executed on the
+# results committed so far (`docs/results/headline/`, written by `python -m simulations.headline RUNS`).
 
 # %%
 from pathlib import Path
@@ -35,11 +34,9 @@ import numpy as np
 import pandas as pd
 
 import rmtkit
-from rmtkit import phases
-
-jax.config.update("jax_enable_x64", True)  # the fits run in float64, chosen here
 import simulations
 
+jax.config.update("jax_enable_x64", True)  # the fits run in float64, chosen here
 RESULTS = Path(simulations.__file__).resolve().parents[1] / "docs" / "results" / "headline"  # in the checkout
 runs = pd.read_csv(RESULTS / "runs.csv")
 with np.load(RESULTS / "final_eigenvalues.npz") as z:
@@ -55,36 +52,32 @@ accuracy.round(4)
 
 # %% [markdown]
 # ## FC1 and FC2, eigenvalues pooled over seeds
-# As the authors did, the eigenvalues of all seeds at one batch size are pooled into one ESD, then fitted:
-# the automatic MP fit (share of eigenvalues beyond its bulk edge, soft rank `l+ / lambda_max`), the CSN
-# power law, and the phase with the rule that decided it.
+# As the authors did, the eigenvalues of all seeds at one batch size are pooled into one ESD, then fitted
+# (`simulations.headline.pooled_table`, which calls rmtkit's public fits): the automatic MP fit (share of
+# eigenvalues beyond its bulk edge, soft rank `l+ / lambda_max`), the CSN power law, and the phase with the
+# rule that decided it.
 
 # %%
+from simulations.headline import pooled_table
+
+table, fits = pooled_table(runs, eigenvalues)
+table = table.rename(columns={"spike_fraction": "beyond_bulk", "stable_rank_mean": "stable_rank",
+                              "seed_phases": "per_seed"})
+columns = ["batch_size", "mp_sigma", "beyond_bulk", "mp_softrank", "stable_rank", "alpha", "phase", "per_seed"]
+
+
 def pooled(layer):
-    rows, fits = [], {}
-    for bs, group in runs.groupby("batch_size"):
-        ev = np.sort(np.concatenate([eigenvalues[(run, layer)] for run in group.run]))
-        q = float(group[f"{layer}_N"].iloc[0] / group[f"{layer}_M"].iloc[0])
-        mp = rmtkit.fit_marchenko_pastur(ev, q)
-        pl = rmtkit.fit_power_law(ev, method="csn")
-        why = phases.explain_phase(ev[None], None, q)[0]
-        ok = int(mp.status) == 0
-        rows.append({"batch_size": bs, "mp_sigma": float(mp.sigma) if ok else np.nan,
-                     "beyond_bulk": int(mp.num_spikes) / ev.size if ok else np.nan,
-                     "mp_softrank": float(mp.lambda_plus) / ev[-1] if ok else np.nan,
-                     "stable_rank": group[f"{layer}_stable_rank"].mean(), "alpha": float(pl.alpha),
-                     "phase": why["phase"], "per_seed": " ".join(group[f"{layer}_phase"]), "rule": why["rule"]})
-        fits[bs] = (ev, q, mp, pl, why["phase"])
-    return pd.DataFrame(rows), fits
+    return (table.loc[table.layer == layer, columns].reset_index(drop=True),
+            {bs: v for (bs, la), v in fits.items() if la == layer})
 
 
 fc1, fc1_fits = pooled("fc1")
 fc2, fc2_fits = pooled("fc2")
 pd.set_option("display.width", 200)
 print("FC1 (512 x 384 here; 4096 x 384 in the paper)")
-print(fc1.merge(paper, on="batch_size", how="left").drop(columns="rule").to_string(index=False, float_format="%.3g"))
+print(fc1.merge(paper, on="batch_size", how="left").to_string(index=False, float_format="%.3g"))
 print("\nFC2 (384 x 192)")
-print(fc2.drop(columns="rule").to_string(index=False, float_format="%.3g"))
+print(fc2.to_string(index=False, float_format="%.3g"))
 
 # %%
 fig, axes = plt.subplots(2, 4, figsize=(15, 6))
@@ -107,7 +100,7 @@ for ax, (bs, (ev, q, mp, pl, phase)) in zip(axes.ravel(), fc1_fits.items(), stri
     ax.legend(fontsize=8, frameon=False)
 axes[0, 0].set_ylabel("density")
 axes[1, 0].set_ylabel("density")
-fig.suptitle("FC1 ESD, three seeds pooled per batch size")
+fig.suptitle("FC1 ESD, seeds pooled per batch size")
 fig.tight_layout()
 
 # %% [markdown]

@@ -95,9 +95,11 @@ def pooled_table(runs: pd.DataFrame, spectra: dict) -> tuple[pd.DataFrame, dict]
         group = runs[runs.batch_size == bs]
         ev = np.sort(np.concatenate([spectra[(r, layer)] for r in group.run]))
         q = float(group[f"{layer}_N"].iloc[0] / group[f"{layer}_M"].iloc[0])
-        mp = rmtkit.fit_marchenko_pastur(ev, q)
-        pl = rmtkit.fit_power_law(ev, method="csn")
-        why = phases.explain_phase(ev[None], None, q)[0]
+        batch, lengths, qs = ev[None], np.array([ev.size]), np.array([q])  # a batch of one: the classifier reuses the fits
+        mp = rmtkit.fit_marchenko_pastur(batch, qs, lengths=lengths)
+        pl = rmtkit.fit_power_law(batch, lengths=lengths, method="csn")
+        why = phases.explain_phase(batch, lengths, qs, mp=mp, pl=pl)[0]
+        mp, pl = (type(f)(*(np.asarray(v)[0] for v in f)) for f in (mp, pl))
         ok = int(mp.status) == 0
         rows.append({
             "batch_size": bs, "layer": layer, "seeds": len(group), "num_evals": ev.size,
@@ -210,8 +212,9 @@ def trajectory_figure(traj: pd.DataFrame, path: Path) -> None:
         if col == "phase":
             ax.set_yticks(range(len(labels)))
             ax.set_yticklabels(labels, fontsize=8)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, fontsize=8, loc="lower center", ncol=len(names), frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -231,8 +234,8 @@ def rank_collapse(runs: list[Path]) -> tuple[pd.DataFrame, dict]:
                "lambda_max": float(ev[-1]), "stable_rank": float(ev.sum() / ev[-1]), "smallest_over_largest_eval": float(ev[0] / ev[-1])}
         for t in NEAR_ZERO:
             row[f"rank_at_{t:g}"] = int(np.sum(ev >= t * ev[-1]))
-        # A dead unit gets no gradient from the data, so L2 alone shrinks its column of FC1 geometrically:
-        # each dead unit should leave one near-zero eigenvalue. Count the columns that shrank.
+        # A dead unit gets no gradient from the data, so L2 alone would shrink its column of FC1 geometrically
+        # and leave one near-zero eigenvalue: count the columns that shrank, to compare with the dead units.
         col_norms = np.linalg.norm(w, axis=0)
         for t in NEAR_ZERO:
             row[f"fc1_columns_below_{t:g}"] = int(np.sum(col_norms**2 < t * ev[-1]))
