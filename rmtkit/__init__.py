@@ -6,6 +6,7 @@ Marchenko-Pastur and power-law fits, capacity metrics and the 5+1 phases of trai
 
 from rmtkit import ensembles, io, phases
 from rmtkit.analyzer import analyze, layer_spectra, summarize
+from rmtkit.batch import pad_spectra
 from rmtkit.io import CheckpointError, load_weights
 from rmtkit.marchenko_pastur import (
     MPFit,
@@ -52,6 +53,7 @@ __all__ = [
     "fit_power_law",
     "likelihood_ratio_test",
     "alpha_weighted",
+    "pad_spectra",
     "analyze",
     "layer_spectra",
     "summarize",
