@@ -3,9 +3,11 @@
 Sources: a Flax NNX module or its state, a Flax Linen params pytree, a (nested) dict of arrays,
 a ``.safetensors`` file, a Hugging Face style directory (single or sharded ``*.safetensors`` with
 its index), a ``.npz``, and a PyTorch state-dict file only when torch happens to be installed
-(torch is never imported otherwise). Safetensors files are read with a small reader of our own
-that memory-maps the file, so only the tensors analysed are ever paged in, bfloat16 and float8
-included (through ``ml_dtypes``, which JAX ships).
+(torch is never imported otherwise). Safetensors files are read with a small reader of our own;
+:func:`load_weights` returns :class:`LazyTensor` s for them: the header is read at once, each
+tensor's bytes only when it is asked for (an offset read into memory of its own, released with the
+array), so a model larger than the machine's memory is analysed one tensor at a time; bfloat16 and
+float8 included (through ``ml_dtypes``, which JAX ships).
 """
 
 from __future__ import annotations
@@ -128,8 +130,60 @@ def _tensor_entry(path: Path, name: str, info: Any, data_size: int) -> tuple[Any
     return dtype, tuple(shape), begin, end
 
 
-def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray | UnsupportedTensor]:
-    """Read a ``.safetensors`` file into read-only NumPy views of a memory map (no copy).
+@dataclass(frozen=True)
+class LazyTensor:
+    """A tensor of a checkpoint file that is read only when converted to an array.
+
+    ``np.asarray(t)`` (or :meth:`read`) reads its ``nbytes`` at ``offset`` into a fresh array;
+    nothing stays mapped or cached, so the memory is returned as soon as the caller drops the
+    array. Reads go in chunks of at most 1 GiB, so tensors and files over 4 GB are read whole.
+    """
+
+    path: Path
+    offset: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+    def read(self) -> np.ndarray:
+        """The tensor's data as a new (writable) array; raises :class:`CheckpointError` if the file changed."""
+        out = np.empty(self.shape, self.dtype)
+        view = memoryview(out.reshape(-1).view(np.uint8)) if out.size else memoryview(b"")
+        with _open_regular(self.path) as f:
+            f.seek(self.offset)
+            done = 0
+            while done < len(view):
+                n = f.readinto(view[done:done + _READ_CHUNK])
+                if not n:
+                    raise CheckpointError(f"{self.path}: file ended {len(view) - done} bytes early while reading a "
+                                          "tensor (it was changed or truncated after its header was read)")
+                done += n
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.read()
+        return a if dtype is None else a.astype(dtype, copy=False)
+
+
+_READ_CHUNK = 2**30
+
+
+def read_safetensors(path: str | os.PathLike, *, lazy: bool = False) -> dict[str, Any]:
+    """Read a ``.safetensors`` file into read-only NumPy views of a memory map (no copy), or lazily.
+
+    With ``lazy=True`` each tensor is a :class:`LazyTensor` (read on demand into its own memory,
+    see above): what :func:`load_weights` uses, so that resident memory never grows with the file.
 
     Everything is checked before a byte of data is read: the header is one JSON object without
     duplicate names; every entry has a string dtype, a shape of non-negative integers and
@@ -157,6 +211,10 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray | Unsuppor
         entries = {name: _tensor_entry(path, name, info, size - start)
                    for name, info in header.items() if name != "__metadata__"}
         _check_no_overlap(path, entries)
+        if lazy:
+            return {name: UnsupportedTensor(shape, str(header[name]["dtype"]), dtype) if isinstance(dtype, str)
+                    else LazyTensor(path, start + begin, shape, dtype)
+                    for name, (dtype, shape, begin, _) in entries.items()}
         buffer = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size > start else b""
     out: dict[str, np.ndarray | UnsupportedTensor] = {}
     for name, (dtype, shape, begin, _) in entries.items():
@@ -204,7 +262,7 @@ def _read_directory(path: Path) -> dict[str, np.ndarray]:
         return _read_sharded(path, index)
     files = sorted(path.glob("*.safetensors"))
     if files:
-        return _merge_shards({f: read_safetensors(f) for f in files})[0]
+        return _merge_shards({f: read_safetensors(f, lazy=True) for f in files})[0]
     for name in ("pytorch_model.bin", "model.pt", "model.pth"):
         if (path / name).is_file():
             return _read_torch(path / name)
@@ -220,7 +278,7 @@ def _read_sharded(folder: Path, index: Path) -> dict[str, np.ndarray]:
         raise CheckpointError(f"{index}: not a safetensors index (expected an object whose weight_map maps "
                               "tensor names to shard file names)")
     shards = {shard: _confined(folder, index, shard) for shard in dict.fromkeys(weight_map.values())}
-    out, source = _merge_shards({shards[s]: read_safetensors(shards[s]) for s in shards})
+    out, source = _merge_shards({shards[s]: read_safetensors(shards[s], lazy=True) for s in shards})
     missing = sorted(set(weight_map) - set(out))
     if missing:
         raise CheckpointError(f"{index}: {len(missing)} tensors listed but absent from the shards, e.g. {missing[0]!r}")
@@ -278,7 +336,7 @@ def _read_torch(path: Path) -> dict[str, np.ndarray]:
 def _read_file(path: Path) -> dict[str, np.ndarray]:
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
-        return read_safetensors(path)
+        return read_safetensors(path, lazy=True)
     if suffix in (".npz", ".npy"):
         with _open_regular(path) as f:  # a FIFO named .npz would block np.load forever
             return _read_numpy(path, f, suffix)
@@ -339,7 +397,7 @@ def flatten_tree(tree: Any, sep: str = ".") -> dict[str, Any]:
 
 
 def load_weights(source: Any) -> dict[str, np.ndarray | Any]:
-    """Every tensor of ``source`` as a flat ``{name: array}`` (arrays stay lazy memory maps for files).
+    """Every tensor of ``source`` as a flat ``{name: array}`` (:class:`LazyTensor` s for safetensors files).
 
     Args:
         source: a path (``.safetensors``, ``.npz``, a HF directory, a PyTorch file), a Flax NNX
@@ -396,8 +454,11 @@ def write_results(df: Any, path: str | os.PathLike | None, fmt: str, summary: An
     Returns the text; writes it to ``path`` unless ``path`` is None, atomically (a temporary file in
     the same folder, flushed to disk, then renamed over ``path``): a reader sees the old file or the
     new one, never half of one. Names that are not valid UTF-8 (lone surrogates from a checkpoint's
-    JSON) are written backslash-escaped.
+    JSON) are written backslash-escaped. ``df`` is an :class:`rmtkit.analysis.Analysis` or its table.
     """
+    from rmtkit.analysis import as_frame
+
+    df = as_frame(df)
     meta = results_metadata(df)
     dtypes = {str(c): str(t) for c, t in df.dtypes.items()}
     df = df.map(_escape)
@@ -486,6 +547,12 @@ def read_results(path: str | os.PathLike) -> Any:
             df[col] = df[col].astype(dtype)
     if dtypes:
         df = df[list(dtypes)]
+    from rmtkit.analyzer import RENAMED_COLUMNS
+
+    df = df.rename(columns=RENAMED_COLUMNS)  # a file written before a column got its current name
+    if summary is not None:
+        summary = {f"mean_{RENAMED_COLUMNS.get(k[5:], k[5:])}" if k.startswith("mean_") else k: v
+                   for k, v in summary.items()}
     if meta:
         df.attrs["rmtkit"] = meta
     if summary is not None:

@@ -10,6 +10,11 @@
   ``(heads * head_dim) x features`` for the output projection (a name containing ``out``).
 
 Every tensor not analysed is returned as a :class:`Skipped` with the reason: nothing is dropped silently.
+
+Tensors of a checkpoint file stay on disk (:class:`rmtkit.io.LazyTensor`): a layer's ``matrices`` are
+then a :class:`LazyMatrices` whose shape is known at once and whose data are read, reshaped and
+handed over only when converted to an array, so a caller that works one layer at a time holds one
+layer in memory.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from rmtkit.io import LazyTensor
 
 #: Default smallest number of eigenvalues (per matrix, i.e. ``min(N, M)``) analysed: 10, WeightWatcher
 #: 0.7's ``DEFAULT_MIN_EVALS``, so that classifier heads (e.g. 256 x 10) get a row with numbers; a fit
@@ -37,7 +44,7 @@ class Layer:
     kind: str
     shape: tuple[int, ...]
     dtype: str
-    matrices: Any  # (k, N, M) array, possibly a lazy view of a memory map
+    matrices: Any  # (k, N, M) array, or a LazyMatrices read from disk by np.asarray
 
     @property
     def n(self) -> int:
@@ -81,6 +88,37 @@ def _kind(name: str, ndim: int) -> str | None:
     if ndim == 4:
         return "conv"
     return None
+
+
+class LazyMatrices:
+    """A layer's ``(k, N, M)`` matrices, read from the checkpoint by ``np.asarray`` (each time: nothing is kept).
+
+    ``shape``, ``size``, ``ndim`` and ``dtype`` need no read; ``reads`` counts the reads (tests use it).
+    """
+
+    def __init__(self, name: str, tensor: Any, kind: str, conv_layout: str):
+        self.name, self.tensor, self.kind, self.conv_layout = name, tensor, kind, conv_layout
+        # The reshapes on a zero-strided stand-in: the shape they give, without touching the data.
+        stand_in = np.broadcast_to(np.zeros((), tensor.dtype), tensor.shape)
+        self.shape = tuple(_as_matrices(name, stand_in, kind, conv_layout).shape)
+        self.dtype = np.dtype(tensor.dtype)
+        self.reads = 0
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def __array__(self, dtype=None, copy=None):
+        self.reads += 1
+        mats = _as_matrices(self.name, np.asarray(self.tensor), self.kind, self.conv_layout)
+        return mats if dtype is None else mats.astype(dtype, copy=False)
+
+    def __repr__(self) -> str:
+        return f"LazyMatrices({self.name!r}, shape={self.shape}, dtype={self.dtype})"
 
 
 def _as_matrices(name: str, a: Any, kind: str, conv_layout: str) -> Any:
@@ -146,7 +184,7 @@ def extract_layers(
     keep, skipped = [], []
     for name, a in weights.items():
         shape = tuple(int(s) for s in np.shape(a))
-        dtype = str(getattr(a, "dtype", np.asarray(a).dtype))
+        dtype = str(a.dtype if hasattr(a, "dtype") else np.asarray(a).dtype)  # (a getattr default would read a lazy tensor)
 
         def skip(reason: str, name=name, shape=shape, dtype=dtype) -> None:
             skipped.append(Skipped(name, shape, dtype, reason))
@@ -175,7 +213,10 @@ def extract_layers(
         if 0 in shape:
             skip(f"empty tensor (shape {shape}): no eigenvalues")
             continue
-        mats = _as_matrices(name, a, kind, conv_layout)
+        if isinstance(a, LazyTensor):
+            mats = LazyMatrices(name, a, kind, conv_layout)
+        else:
+            mats = _as_matrices(name, a, kind, conv_layout)
         m = int(mats.shape[-1])
         if m < min_evals:
             skip(f"too small: min(N, M) = {m} < min_evals = {min_evals}")

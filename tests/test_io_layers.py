@@ -147,3 +147,80 @@ def test_extract_layers_filters():
     assert {s.reason for s in skipped} == {"filtered: type dense not in --types"}
     with pytest.raises(ValueError, match="unknown layer types"):
         extract_layers(w, types=["lstm"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Bounded memory: tensors of a file are read one at a time, when asked for, and not kept
+# ---------------------------------------------------------------------------------------------
+
+def test_lazy_tensors_read_the_files_bytes_in_every_float_dtype(tmp_path, monkeypatch):
+    rng = np.random.default_rng(4)
+    tensors = {name: rng.standard_normal((13, 11)).astype(dt) for name, dt in
+               (("f32", np.float32), ("f16", np.float16), ("bf16", ml_dtypes.bfloat16),
+                ("e4m3", ml_dtypes.float8_e4m3fn), ("e5m2", ml_dtypes.float8_e5m2))}
+    path = tmp_path / "m.safetensors"
+    io.write_safetensors(path, tensors)
+    monkeypatch.setattr(io, "_READ_CHUNK", 7)  # many partial reads, as a > 1 GiB tensor is read
+    lazy = io.load_weights(path)
+    for name, a in tensors.items():
+        assert isinstance(lazy[name], io.LazyTensor) and lazy[name].dtype == a.dtype and lazy[name].shape == (13, 11)
+        assert np.asarray(lazy[name]).tobytes() == a.tobytes()  # the same bits, not just close values
+
+
+def test_lazy_tensor_of_a_file_truncated_after_its_header_was_read(tmp_path):
+    path = tmp_path / "m.safetensors"
+    io.write_safetensors(path, {"a": np.ones((40, 30), np.float32)})
+    lazy = io.load_weights(path)["a"]
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(io.CheckpointError, match="ended 100 bytes early"):
+        np.asarray(lazy)
+
+
+def test_layers_of_a_file_are_read_one_at_a_time(tmp_path):
+    """20 tensors of 2 MB: extraction reads none; reading the layers in turn never holds more than ~2 of them."""
+    import tracemalloc
+
+    rng = np.random.default_rng(5)
+    path = tmp_path / "many.safetensors"
+    io.write_safetensors(path, {f"block.{i}.kernel": rng.standard_normal((1000, 500)).astype(np.float32)
+                                for i in range(20)})
+    one = 1000 * 500 * 4
+    tracemalloc.start()
+    try:
+        layers, skipped = extract_layers(io.load_weights(path))
+        _, extract_peak = tracemalloc.get_traced_memory()
+        assert len(layers) == 20 and not skipped
+        assert all(layer.matrices.reads == 0 for layer in layers)  # shapes come from the header alone
+        assert extract_peak < one / 2  # not one tensor's data was read (the rest: headers, names, imports)
+        tracemalloc.reset_peak()
+        norms = [float(np.linalg.norm(np.asarray(layer.matrices, np.float64))) for layer in layers]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert all(layer.matrices.reads == 1 for layer in layers)
+    assert peak < 4 * one  # float32 read + its float64 copy (3x one tensor), never the 20 tensors (20x)
+    direct = io.read_safetensors(path)  # the memory-mapped reader, independent of the lazy one
+    np.testing.assert_allclose(norms, [np.linalg.norm(direct[f"block.{i}.kernel"].astype(np.float64))
+                                       for i in range(20)], rtol=1e-12)
+
+
+def test_lazy_conv_and_sharded_layers_match_the_eager_ones(tmp_path):
+    rng = np.random.default_rng(6)
+    conv = rng.standard_normal((3, 3, 24, 40)).astype(np.float32)
+    tensors = {"conv.kernel": conv, "torch_conv.weight": np.ascontiguousarray(conv.transpose(3, 2, 0, 1)),
+               "attn.out.kernel": rng.standard_normal((4, 16, 64)).astype(np.float32),
+               "wide.kernel": rng.standard_normal((30, 90)).astype(ml_dtypes.bfloat16)}
+    folder = tmp_path / "sharded"
+    folder.mkdir()
+    names = list(tensors)
+    io.write_safetensors(folder / "s1.safetensors", {n: tensors[n] for n in names[:2]})
+    io.write_safetensors(folder / "s2.safetensors", {n: tensors[n] for n in names[2:]})
+    (folder / "model.safetensors.index.json").write_text(json.dumps(
+        {"weight_map": {n: "s1.safetensors" if i < 2 else "s2.safetensors" for i, n in enumerate(names)}}))
+    lazy = {la.name: la for la in extract_layers(io.load_weights(folder))[0]}
+    eager = {la.name: la for la in extract_layers(tensors)[0]}
+    assert set(lazy) == set(eager) == set(names)
+    for name in names:
+        assert lazy[name].matrices.shape == eager[name].matrices.shape, name
+        assert (lazy[name].n, lazy[name].m, lazy[name].num_evals) == (eager[name].n, eager[name].m, eager[name].num_evals)
+        np.testing.assert_array_equal(np.asarray(lazy[name].matrices), np.asarray(eager[name].matrices))

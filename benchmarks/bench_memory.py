@@ -1,0 +1,114 @@
+"""Peak resident memory and wall time of ``rmtkit analyze`` on synthetic GPT-2-shaped checkpoints.
+
+    nice -n 19 python benchmarks/bench_memory.py                    # GPT-2 small and medium shapes
+    nice -n 19 python benchmarks/bench_memory.py --models small --rmtkit /tmp/old   # another copy of rmtkit
+
+Each checkpoint is written by this script into a temporary folder (removed at the end): one
+``model.safetensors`` in float32 with the tensor names and shapes of GPT-2 (token and position
+embeddings, per block ``c_attn``/``c_proj``/``c_fc``/``mlp.c_proj`` kernels, layer-norm vectors and
+biases; the tied output head is not stored), entries drawn from a Student-t law with 4 degrees of
+freedom times 0.02 (heavy tailed, like trained weights). The CLI runs in a child process; its peak
+RSS is ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` read by a small wrapper process around it
+(a fresh one per model, so no other child's maximum is counted); the wall time (the wrapper's
+Python start-up included, ~0.05 s) is measured around it. ``--rmtkit DIR`` runs the package found in
+``DIR`` instead of this checkout's (e.g. an older commit exported with ``git archive``), for
+before/after figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+#: (blocks, width, vocabulary, context): GPT-2 small (124 M parameters) and medium (355 M).
+SHAPES = {"small": (12, 768, 50257, 1024), "medium": (24, 1024, 50257, 1024)}
+
+
+def gpt2_tensors(blocks: int, d: int, vocab: int, context: int) -> dict[str, tuple[int, ...]]:
+    """Names and shapes of a GPT-2 checkpoint (Conv1D kernels stored as (in, out), like the HF files)."""
+    shapes: dict[str, tuple[int, ...]] = {"wte.weight": (vocab, d), "wpe.weight": (context, d)}
+    for i in range(blocks):
+        h = f"h.{i}."
+        shapes |= {h + "ln_1.weight": (d,), h + "ln_1.bias": (d,), h + "attn.c_attn.weight": (d, 3 * d),
+                   h + "attn.c_attn.bias": (3 * d,), h + "attn.c_proj.weight": (d, d), h + "attn.c_proj.bias": (d,),
+                   h + "ln_2.weight": (d,), h + "ln_2.bias": (d,), h + "mlp.c_fc.weight": (d, 4 * d),
+                   h + "mlp.c_fc.bias": (4 * d,), h + "mlp.c_proj.weight": (4 * d, d), h + "mlp.c_proj.bias": (d,)}
+    return shapes | {"ln_f.weight": (d,), "ln_f.bias": (d,)}
+
+
+def write_checkpoint(path: Path, shapes: dict[str, tuple[int, ...]], seed: int = 0) -> int:
+    """Stream a float32 safetensors file tensor by tensor (never the whole model in memory); its size in bytes."""
+    header, offset = {}, 0
+    for name, shape in shapes.items():
+        nbytes = 4 * int(np.prod(shape))
+        header[name] = {"dtype": "F32", "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
+    blob = json.dumps(header, separators=(",", ":")).encode()
+    blob += b" " * (-len(blob) % 8)
+    rng = np.random.default_rng(seed)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(blob)) + blob)
+        for shape in shapes.values():
+            f.write((0.02 * rng.standard_t(4, size=shape)).astype(np.float32).tobytes())
+    return path.stat().st_size
+
+
+#: Runs the command given as its arguments and prints the peak RSS of its children (KiB): a fresh
+#: process per measurement, so that no earlier child's maximum is reported.
+_WRAPPER = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+            "sys.stderr.write(r.stderr); print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
+            "r.stdout.count(chr(10)) - 1)")
+
+
+def run_cli(path: Path, package_dir: Path | None) -> tuple[float, float, int]:
+    """Wall seconds, peak RSS (GB) and output rows of ``python -m rmtkit analyze path`` in a child process."""
+    env = dict(os.environ)
+    if package_dir is not None:
+        env["PYTHONPATH"] = str(package_dir)
+    cmd = [sys.executable, "-m", "rmtkit", "analyze", str(path), "--format", "csv", "--no-progress"]
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], capture_output=True, text=True, env=env,
+                         cwd=package_dir or ROOT)
+    wall = time.perf_counter() - start
+    code, peak_kib, rows = (int(v) for v in out.stdout.split())
+    if code not in (0, 1):
+        raise RuntimeError(f"rmtkit analyze failed ({code}): {out.stderr[-2000:]}")
+    return wall, peak_kib / 2**20, rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", nargs="+", choices=list(SHAPES), default=list(SHAPES))
+    parser.add_argument("--rmtkit", type=Path, default=None, help="folder holding the rmtkit package to run")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="rmtkit-bench-memory-"))
+    try:
+        for model in args.models:
+            shapes = gpt2_tensors(*SHAPES[model])
+            path = tmp / f"gpt2-{model}.safetensors"
+            size = write_checkpoint(path, shapes)
+            params = sum(int(np.prod(s)) for s in shapes.values())
+            matrices = sum(len(s) == 2 for s in shapes.values())
+            largest = max(int(np.prod(s)) for s in shapes.values() if len(s) == 2) * 8 / 2**30
+            wall, peak, rows = run_cli(path, args.rmtkit)
+            print(f"GPT-2 {model} shapes: {params / 1e6:.0f} M params, {size / 1e6:.0f} MB, {matrices} matrices "
+                  f"(largest {largest:.2f} GB in float64): {wall:.1f} s, peak RSS {peak:.2f} GB, {rows} rows",
+                  flush=True)
+            path.unlink()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
