@@ -1,0 +1,116 @@
+"""The spectra cache: hits return the very eigenvalues computed before; a changed checkpoint or option misses."""
+
+import os
+
+import numpy as np
+import pytest
+
+from rmtkit import io
+from rmtkit.cache import cached_spectra
+from rmtkit.layers import extract_layers
+
+OPTS = {"normalize": False, "precision": "float64", "conv_layout": "auto"}
+
+
+class Solver:
+    """NumPy's eigvalsh of W^T W per layer, counting the layers it was asked for."""
+
+    def __init__(self):
+        self.asked: list[str] = []
+
+    def __call__(self, layers):
+        self.asked += [layer.name for layer in layers]
+        out = {}
+        for layer in layers:
+            w = np.asarray(layer.matrices, np.float64)
+            out[layer.name] = np.sort(np.concatenate([np.linalg.eigvalsh(x.T @ x) for x in w]))
+        return out, {}
+
+
+def checkpoint(path, seed=0):
+    rng = np.random.default_rng(seed)
+    io.write_safetensors(path, {"a.kernel": rng.standard_normal((60, 40)).astype(np.float32),
+                                "b.kernel": rng.standard_normal((3, 3, 16, 24)).astype(np.float32),
+                                "bias": np.zeros(40, np.float32)})
+
+
+def test_second_run_reuses_every_spectrum_of_a_file(tmp_path):
+    path, cache = tmp_path / "m.safetensors", tmp_path / "cache"
+    checkpoint(path)
+    first, second = Solver(), Solver()
+    layers = extract_layers(io.load_weights(path))[0]
+    spectra, _ = cached_spectra(first, layers, cache, **OPTS)
+    again, failures = cached_spectra(second, extract_layers(io.load_weights(path))[0], cache, **OPTS)
+    assert sorted(first.asked) == ["a.kernel", "b.kernel"] and second.asked == [] and failures == {}
+    for name in spectra:
+        np.testing.assert_array_equal(again[name], spectra[name])  # bit for bit
+    w = io.read_safetensors(path)["a.kernel"].astype(np.float64)  # independent: singular values squared
+    np.testing.assert_allclose(np.sort(again["a.kernel"]), np.sort(np.linalg.svd(w, compute_uv=False) ** 2), rtol=1e-9)
+    assert len(list(cache.glob("*.npz"))) == 1  # one entry file per checkpoint file and option set
+
+
+def test_changed_checkpoint_or_option_invalidates(tmp_path):
+    path, cache = tmp_path / "m.safetensors", tmp_path / "cache"
+    checkpoint(path, seed=0)
+    cached_spectra(Solver(), extract_layers(io.load_weights(path))[0], cache, **OPTS)
+    checkpoint(path, seed=1)  # same names and shapes, other weights
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a rewrite within the clock's tick still differs
+    solver = Solver()
+    spectra, _ = cached_spectra(solver, extract_layers(io.load_weights(path))[0], cache, **OPTS)
+    assert sorted(solver.asked) == ["a.kernel", "b.kernel"]
+    w = io.read_safetensors(path)["a.kernel"].astype(np.float64)
+    np.testing.assert_allclose(spectra["a.kernel"], np.linalg.eigvalsh(w.T @ w), rtol=1e-10)  # the new weights'
+    other = Solver()
+    cached_spectra(other, extract_layers(io.load_weights(path))[0], cache, **{**OPTS, "precision": "float32"})
+    assert sorted(other.asked) == ["a.kernel", "b.kernel"]  # another precision: another entry
+
+
+def test_partial_runs_add_up_and_a_corrupt_entry_is_a_miss(tmp_path):
+    path, cache = tmp_path / "m.safetensors", tmp_path / "cache"
+    checkpoint(path)
+    weights = io.load_weights(path)
+    cached_spectra(Solver(), extract_layers(weights, layers=["a.kernel"])[0], cache, **OPTS)
+    solver = Solver()
+    cached_spectra(solver, extract_layers(weights)[0], cache, **OPTS)
+    assert solver.asked == ["b.kernel"]
+    third = Solver()
+    cached_spectra(third, extract_layers(weights)[0], cache, **OPTS)
+    assert third.asked == []  # the first entry was kept when the second was added
+    (entry,) = cache.glob("*.npz")
+    entry.write_bytes(b"not a zip file")
+    fourth = Solver()
+    cached_spectra(fourth, extract_layers(weights)[0], cache, **OPTS)
+    assert sorted(fourth.asked) == ["a.kernel", "b.kernel"]
+
+
+def test_arrays_in_memory_are_keyed_by_content(tmp_path):
+    rng = np.random.default_rng(2)
+    w = {"fc": rng.standard_normal((50, 30))}
+    first, second, third = Solver(), Solver(), Solver()
+    cached_spectra(first, extract_layers(w)[0], tmp_path, **OPTS)
+    cached_spectra(second, extract_layers({"fc": w["fc"].copy()})[0], tmp_path, **OPTS)
+    changed = w["fc"].copy()
+    changed[0, 0] += 1e-12
+    cached_spectra(third, extract_layers({"fc": changed})[0], tmp_path, **OPTS)
+    assert (first.asked, second.asked, third.asked) == (["fc"], [], ["fc"])
+
+
+def test_no_folder_computes_everything(tmp_path):
+    path = tmp_path / "m.safetensors"
+    checkpoint(path)
+    solver = Solver()
+    cached_spectra(solver, extract_layers(io.load_weights(path))[0], None, **OPTS)
+    cached_spectra(solver, extract_layers(io.load_weights(path))[0], None, **OPTS)
+    assert len(solver.asked) == 4 and list(tmp_path.iterdir()) == [path]
+
+
+@pytest.mark.parametrize("bad", ["normalize", "conv_layout"])
+def test_every_option_the_eigenvalues_depend_on_is_in_the_key(tmp_path, bad):
+    path, cache = tmp_path / "m.safetensors", tmp_path / "cache"
+    checkpoint(path)
+    cached_spectra(Solver(), extract_layers(io.load_weights(path))[0], cache, **OPTS)
+    other = {**OPTS, bad: True if bad == "normalize" else "flax"}
+    solver = Solver()
+    cached_spectra(solver, extract_layers(io.load_weights(path), conv_layout=other["conv_layout"])[0], cache, **other)
+    assert sorted(solver.asked) == ["a.kernel", "b.kernel"]
