@@ -4,7 +4,7 @@ Heavy-Tailed Self-Regularization (Martin & Mahoney, JMLR 2021): random-matrix en
 Marchenko-Pastur and power-law fits, capacity metrics and the 5+1 phases of training.
 """
 
-from rmtkit import ensembles, io, phases
+from rmtkit import ensembles, io, optim, phases, prune
 from rmtkit.analyzer import analyze, layer_spectra, summarize
 from rmtkit.batch import pad_spectra
 from rmtkit.io import CheckpointError, load_weights
@@ -32,9 +32,11 @@ from rmtkit.metrics import (
     mp_soft_rank,
     stable_rank,
 )
+from rmtkit.optim import alpha_decay, temperature_balance
 from rmtkit.phases import Phase, PhaseCriteria, classify_phases
 from rmtkit.powerlaw import PowerLawFit, fit_power_law
 from rmtkit.powerlaw_gof import alpha_confidence_interval, bootstrap_pvalue, likelihood_ratio_test
+from rmtkit.prune import prune_magnitude
 from rmtkit.spectrum import eigenvalues
 from rmtkit.status import FitStatus, status_reason
 
@@ -53,6 +55,7 @@ __all__ = [
     "fit_power_law",
     "likelihood_ratio_test",
     "alpha_weighted",
+    "alpha_decay",
     "pad_spectra",
     "analyze",
     "layer_spectra",
@@ -62,7 +65,10 @@ __all__ = [
     "ensembles",
     "io",
     "load_weights",
+    "optim",
     "phases",
+    "prune",
+    "prune_magnitude",
     "fit_marchenko_pastur",
     "hard_rank",
     "lambda_max",
@@ -80,5 +86,6 @@ __all__ = [
     "spike_position",
     "stable_rank",
     "status_reason",
+    "temperature_balance",
     "tracy_widom_scale",
 ]
