@@ -209,3 +209,21 @@ def test_errors():
     params = toy_params()
     with pytest.raises(ValueError, match="needs params"):
         tx.update(params, tx.init(params))
+
+
+def test_training_suite_option():
+    # optimizer.name "sgd+tempbalance": the suite's optimiser followed by TempBalance, refreshed per epoch.
+    from simulations.train.control import split_name, with_control
+
+    assert split_name("sgd+tempbalance") == ("sgd", "tempbalance")
+    assert split_name("adam") == ("adam", "")
+    with pytest.raises(ValueError, match="unknown control"):
+        split_name("sgd+temperature")
+    tx = with_control(optax.sgd(1.0), "tempbalance", steps_per_epoch=7)
+    params = toy_params()
+    out, state = tx.update(jax.tree.map(jnp.ones_like, params), tx.init(params), params)
+    assert isinstance(state[1], ExponentState)
+    np.testing.assert_allclose(out["fc1"]["kernel"], -0.5, rtol=1e-6)  # -lr * g * f, f = 0.5 for the smallest alpha
+    tx = with_control(optax.sgd(1.0), "alphadecay", steps_per_epoch=7)
+    out, _ = tx.update(jax.tree.map(jnp.zeros_like, params), tx.init(params), params)
+    np.testing.assert_allclose(out["fc1"]["bias"], -5e-4 * params["fc1"]["bias"], rtol=1e-12)

@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 import rmtkit
 from rmtkit import io
 from simulations.train.config import TrainConfig, shrink
+from simulations.train.control import split_name, with_control
 from simulations.train.data import Data, load_data
 from simulations.train.models import build_model, weight_matrices
 
@@ -55,13 +56,16 @@ def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> optax.GradientTran
     ``sgd`` is Keras' momentum SGD, ``v <- momentum * v - lr_t * g; w <- w + v``: the velocity keeps the
     learning rate each gradient was taken with (``optax.sgd`` instead rescales the whole trace by the
     current rate; the two differ only after a decay). ``adam`` is ``optax.adam`` on the same schedule.
+    ``<name>+tempbalance`` / ``<name>+alphadecay`` add rmtkit.optim's spectral control (control.py).
     """
     o = cfg.optimizer
     schedule = optax.exponential_decay(o.lr, transition_steps=steps_per_epoch, decay_rate=o.lr_decay, staircase=True)
-    if o.name == "sgd":
-        return optax.chain(optax.scale_by_learning_rate(schedule), optax.trace(decay=o.momentum))
-    if o.name == "adam":
-        return optax.adam(schedule)
+    name, control = split_name(o.name)  # "sgd+tempbalance": simulations/train/control.py
+    if name == "sgd":
+        return with_control(optax.chain(optax.scale_by_learning_rate(schedule), optax.trace(decay=o.momentum)),
+                            control, steps_per_epoch)
+    if name == "adam":
+        return with_control(optax.adam(schedule), control, steps_per_epoch)
     raise ValueError(f"unknown optimizer {o.name!r}; choose sgd or adam")
 
 
