@@ -5,6 +5,7 @@ Marchenko-Pastur and power-law fits, capacity metrics and the 5+1 phases of trai
 """
 
 from rmtkit import ensembles, io, optim, phases, prune
+from rmtkit.analysis import Analysis
 from rmtkit.analyzer import analyze, layer_spectra, summarize
 from rmtkit.batch import pad_spectra
 from rmtkit.io import CheckpointError, load_weights
@@ -34,8 +35,13 @@ from rmtkit.metrics import (
 )
 from rmtkit.optim import alpha_decay, temperature_balance
 from rmtkit.phases import Phase, PhaseCriteria, classify_phases
-from rmtkit.powerlaw import PowerLawFit, fit_power_law
-from rmtkit.powerlaw_gof import alpha_confidence_interval, bootstrap_pvalue, likelihood_ratio_test
+from rmtkit.powerlaw import (
+    PowerLawFit,
+    alpha_confidence_interval,
+    bootstrap_pvalue,
+    fit_power_law,
+    likelihood_ratio_test,
+)
 from rmtkit.prune import prune_magnitude
 from rmtkit.spectrum import eigenvalues
 from rmtkit.status import FitStatus, status_reason
@@ -43,6 +49,7 @@ from rmtkit.status import FitStatus, status_reason
 __version__ = "0.1.0"
 
 __all__ = [
+    "Analysis",
     "CheckpointError",
     "FitStatus",
     "MPFit",

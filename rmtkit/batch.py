@@ -4,7 +4,12 @@ A batch of spectra is a padded ``(B, L)`` array ``evals``: row ``i`` holds one s
 ``lengths[i]`` entries, padding after (its value is ignored). Every batched function takes the spectrum
 as its first argument, named ``evals``, and the valid entries as the keyword ``lengths=`` (``(B,)``
 counts) or, equivalently, ``mask=`` (``(B, L)`` booleans, true on valid entries); neither means every
-entry is valid. A 1-D ``(L,)`` spectrum is a batch of one where a function accepts it.
+entry is valid. A 1-D ``(L,)`` spectrum is a batch of one where a function accepts it; the fits
+take a 1-D spectrum whole and refuse ``lengths=``/``mask=`` with it (:func:`reject_batch_arguments`).
+
+The masks are NumPy arrays for concrete inputs (checked: shapes, integer lengths in ``[0, L]``) and
+JAX arrays when ``lengths`` or ``mask`` is traced (inside ``jit``/``vmap``; shapes checked only), so
+that jitted callers stay jitted. ``as_float`` is the one cast to a float dtype, for NumPy or JAX.
 
 >>> import numpy as np
 >>> evals, lengths = pad_spectra([np.array([1.0, 2.0, 3.0]), np.array([4.0])])
@@ -16,16 +21,33 @@ entry is valid. A 1-D ``(L,)`` spectrum is a batch of one where a function accep
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 from numpy.typing import ArrayLike
 
 
-def as_float(x: ArrayLike) -> np.ndarray:
-    """``x`` as a NumPy array, cast to the default float type if it is not floating already."""
-    arr = np.asarray(x)
-    return arr if np.issubdtype(arr.dtype, np.floating) else arr.astype(float)
+def as_float(x: ArrayLike, xp=np):
+    """``x`` as an array of ``xp`` (``numpy`` or ``jax.numpy``), cast to ``xp``'s default float if not floating.
+
+    Floating inputs keep their dtype; integers and booleans become float64 in NumPy, and in JAX the
+    default float (float64 under ``jax_enable_x64``, else float32).
+    """
+    arr = xp.asarray(x)
+    return arr if xp.issubdtype(arr.dtype, xp.floating) else arr.astype(xp.result_type(float))
+
+
+def _traced(*arrays) -> bool:
+    return any(isinstance(a, jax.core.Tracer) for a in arrays)
+
+
+def reject_batch_arguments(lengths: ArrayLike | None, mask: ArrayLike | None) -> None:
+    """Refuse ``lengths=``/``mask=`` given with a 1-D spectrum (which is used whole)."""
+    if lengths is not None or mask is not None:
+        raise ValueError("lengths= and mask= are for batched (2-D) evals; a 1-D spectrum is used whole")
 
 
 def pad_spectra(
@@ -61,27 +83,40 @@ def pad_spectra(
     return out, lengths
 
 
-def valid_mask(shape: tuple[int, int], *, lengths: ArrayLike | None = None, mask: ArrayLike | None = None) -> np.ndarray:
+def valid_mask(shape: tuple[int, int], *, lengths: ArrayLike | None = None, mask: ArrayLike | None = None):
     """The ``(B, L)`` boolean mask of valid entries of a padded batch, from ``lengths`` or ``mask``.
+
+    ``mask`` may mark any entries (the fits sort each row); a JAX array when either input is traced.
 
     Raises:
         ValueError: both are given, or either does not match ``shape``, or a length is outside ``[0, L]``.
     """
     rows, width = shape
     if mask is not None and lengths is not None:
-        raise ValueError("give lengths= or mask=, not both")
+        raise ValueError("give either mask or lengths, not both")
     if mask is not None:
-        m = np.asarray(mask, bool)
+        m = jnp.asarray(mask, bool) if _traced(mask) else np.asarray(mask, bool)
         if m.shape != (rows, width):
-            raise ValueError(f"mask must have the shape of evals {(rows, width)}, got {m.shape}")
+            raise ValueError(f"mask shape {m.shape} does not match evals shape {(rows, width)}")
         return m
     if lengths is None:
         return np.ones((rows, width), bool)
+    if _traced(lengths):
+        return jnp.arange(width)[None, :] < _traced_lengths(shape, lengths)[:, None]
     return np.arange(width)[None, :] < batch_lengths(shape, lengths)[:, None]
 
 
-def batch_lengths(shape: tuple[int, int], lengths: ArrayLike | None = None, mask: ArrayLike | None = None) -> np.ndarray:
+def _traced_lengths(shape: tuple[int, int], lengths) -> jax.Array:
+    lens = jnp.asarray(lengths)
+    if lens.shape != (shape[0],):
+        raise ValueError(f"lengths must have shape ({shape[0]},), got {lens.shape}")
+    return lens
+
+
+def batch_lengths(shape: tuple[int, int], lengths: ArrayLike | None = None, mask: ArrayLike | None = None):
     """``(B,)`` valid counts of a padded batch from ``lengths`` or a prefix ``mask`` (all valid if neither).
+
+    A JAX array (unchecked values) when either input is traced.
 
     Raises:
         ValueError: as :func:`valid_mask`, and if ``mask`` is not a prefix (valid entries first) in every row.
@@ -89,12 +124,16 @@ def batch_lengths(shape: tuple[int, int], lengths: ArrayLike | None = None, mask
     rows, width = shape
     if mask is not None:
         m = valid_mask(shape, mask=mask, lengths=lengths)
+        if isinstance(m, jax.Array):
+            return m.sum(axis=1)
         counts = m.sum(axis=1)
         if not np.array_equal(m, np.arange(width)[None, :] < counts[:, None]):
             raise ValueError("mask must mark the leading entries of each row (padding at the end)")
         return counts.astype(np.int64)
     if lengths is None:
         return np.full(rows, width, np.int64)
+    if _traced(lengths):
+        return _traced_lengths(shape, lengths)
     lens = np.asarray(lengths)
     if lens.shape != (rows,):
         raise ValueError(f"lengths must have shape ({rows},), got {lens.shape}")
@@ -105,3 +144,26 @@ def batch_lengths(shape: tuple[int, int], lengths: ArrayLike | None = None, mask
     if np.any(lens < 0) or np.any(lens > width):
         raise ValueError(f"lengths must lie in [0, {width}], got {lens}")
     return lens
+
+
+def fill_padding(evals: ArrayLike, fill: float = 0.0, *, lengths: ArrayLike | None = None,
+                 mask: ArrayLike | None = None) -> jax.Array:
+    """``evals`` ``(..., L)`` as a float JAX array, every entry outside ``lengths``/``mask`` set to ``fill``.
+
+    ``lengths`` has the batch shape ``evals.shape[:-1]``, ``mask`` that of ``evals``; neither: ``evals``
+    unchanged. Traceable, for functions that run inside ``jit`` (the metrics).
+    """
+    ev = as_float(evals, jnp)
+    if lengths is None and mask is None:
+        return ev
+    if lengths is not None and np.shape(lengths) != ev.shape[:-1]:
+        raise ValueError(f"lengths must have shape {ev.shape[:-1]}, got {np.shape(lengths)}")
+    if mask is not None and np.shape(mask) != ev.shape:
+        raise ValueError(f"mask shape {np.shape(mask)} does not match evals shape {ev.shape}")
+    shape = (math.prod(ev.shape[:-1]), ev.shape[-1])
+
+    def flat(a, new_shape):
+        return None if a is None else (jnp if _traced(a) else np).reshape(a, new_shape)
+
+    valid = valid_mask(shape, lengths=flat(lengths, shape[:1]), mask=flat(mask, shape))
+    return jnp.where(jnp.reshape(jnp.asarray(valid), ev.shape), ev, jnp.asarray(fill, ev.dtype))

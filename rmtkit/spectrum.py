@@ -8,6 +8,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from rmtkit._parallel import host_map
+from rmtkit.batch import as_float
 
 METHODS = ("gram", "svd")
 BACKENDS = ("auto", "numpy", "jax")
@@ -50,9 +51,7 @@ def eigenvalues(w: ArrayLike, *, normalize: bool = True, method: str = "gram", b
     if backend == "numpy" and traced:
         raise ValueError("backend='numpy' cannot run inside jit/vmap; use backend='jax'")
     xp = np if backend == "numpy" else jnp
-    w = xp.asarray(w)
-    if not xp.issubdtype(w.dtype, xp.floating):
-        w = w.astype(jnp.result_type(float))
+    w = as_float(w, xp)
     if w.shape[-2] < w.shape[-1]:
         w = xp.swapaxes(w, -1, -2)
     scale = w.shape[-2] if normalize else 1

@@ -1,4 +1,4 @@
-"""Power-law tail fits: the reference implementation, truncated MLE, statuses, batching, goodness of fit.
+"""Power-law tail fits: the reference implementation, bounded (xmax) MLE, statuses, batching, goodness of fit.
 
 float64 throughout (tests/conftest.py); tolerances are stated next to each assertion.
 """
@@ -17,11 +17,13 @@ import pytest
 from rmtkit.powerlaw import (
     AUTO_SETTINGS,
     PowerLawFit,
+    alpha_confidence_interval,
+    bootstrap_pvalue,
+    bounded_alpha,
+    bounded_quantile_scaled,
     fit_power_law,
-    truncated_alpha,
-    truncated_quantile_scaled,
+    likelihood_ratio_test,
 )
-from rmtkit.powerlaw_gof import alpha_confidence_interval, bootstrap_pvalue, likelihood_ratio_test
 from rmtkit.status import FitStatus
 
 powerlaw = pytest.importorskip("powerlaw")
@@ -99,11 +101,11 @@ def test_xmax_discards_points_like_reference():
 
 
 @pytest.mark.parametrize("alpha", [1.5, 2.0, 3.0, 4.0, 6.0])
-def test_truncated_mle_recovers_alpha(alpha):
+def test_bounded_mle_recovers_alpha(alpha):
     # known xmin = 1 and xmax = 1e6, n = 1000, 200 replicates: bias < 0.05, RMSE < 1.5 (alpha-1)/sqrt(n)
     log_range = np.log(1e6)
     u = jax.random.uniform(jax.random.key(int(alpha * 10)), (200, 1000), jnp.float64)
-    x = jnp.exp(log_range * truncated_quantile_scaled(u, (alpha - 1) * log_range))
+    x = jnp.exp(log_range * bounded_quantile_scaled(u, (alpha - 1) * log_range))
     fit = fit_power_law(x, method="csn", xmin=1.0, xmax=1e6)
     err = np.asarray(fit.alpha) - alpha
     assert abs(err.mean()) < 0.05
@@ -113,12 +115,12 @@ def test_truncated_mle_recovers_alpha(alpha):
     assert abs(np.mean(np.asarray(scanned.alpha)) - alpha) < 0.05 + 2 * (alpha - 1) / np.sqrt(300 * 40)
 
 
-def test_strong_truncation_sigma_is_fisher_information():
+def test_strong_bound_sigma_is_fisher_information():
     # xmax/xmin = 100, alpha = 1.5: the untruncated formula is biased, the exact MLE is not, and
     # its reported sigma (Fisher information) matches the spread to 20 %.
     log_range = np.log(100.0)
     u = jax.random.uniform(jax.random.key(7), (300, 1000), jnp.float64)
-    x = jnp.exp(log_range * truncated_quantile_scaled(u, 0.5 * log_range))
+    x = jnp.exp(log_range * bounded_quantile_scaled(u, 0.5 * log_range))
     fit = fit_power_law(x, method="csn", xmin=1.0, xmax=100.0)
     plain = fit_power_law(x, method="csn", xmin=1.0)
     assert abs(float(jnp.mean(fit.alpha)) - 1.5) < 0.02
@@ -126,9 +128,9 @@ def test_strong_truncation_sigma_is_fisher_information():
     assert float(jnp.std(fit.alpha)) == pytest.approx(float(jnp.mean(fit.sigma)), rel=0.2)
 
 
-def test_truncated_alpha_solver_edge_cases():
+def test_bounded_alpha_solver_edge_cases():
     # mean_log / L = 1/2 is alpha = 1 exactly; mean close to 0 or L gives large |alpha - 1|.
-    a, _ = truncated_alpha(jnp.array([0.5, 1e-4, 0.9999, 0.25]), jnp.ones(4))
+    a, _ = bounded_alpha(jnp.array([0.5, 1e-4, 0.9999, 0.25]), jnp.ones(4))
     assert float(a[0]) == pytest.approx(1.0, abs=1e-12)
     assert float(a[1]) == pytest.approx(1 + 1e4, rel=1e-6)
     assert float(a[2]) == pytest.approx(1 - 1e4, rel=1e-6)
@@ -269,11 +271,13 @@ def test_default_method_has_lowest_rmse_on_pareto_matrices():
 
 def _candidate_table(x, **kw):
     """Every candidate's lower bound and exact KS distance, straight from the scan's internals."""
-    from rmtkit import powerlaw as pl
+    from rmtkit.powerlaw import scan as pl
+    from rmtkit.powerlaw.compiled import bucket
+    from rmtkit.powerlaw.fit import fit_settings
 
-    recipe, xmax = pl._recipe("csn", None, kw.get("xmax"), kw.get("ks", "one_sided"), None, kw.get("drop_top"))
+    recipe, xmax = fit_settings("csn", None, kw.get("xmax"), kw.get("ks", "one_sided"), None, kw.get("drop_top"))
     truncated = recipe.xmax_mode != "none"
-    xs = np.full(pl._bucket(x.size), np.inf, x.dtype)
+    xs = np.full(bucket(x.size), np.inf, x.dtype)
     xs[: x.size] = np.sort(x)
     xs = jnp.asarray(xs)
     xmax_value = jnp.asarray(xmax if recipe.xmax_mode == "value" else np.nan, x.dtype)
@@ -359,7 +363,8 @@ def test_host_sorted_single_equals_in_graph_sorted_batch():
 
 
 def test_single_spectra_of_nearby_lengths_share_one_program():
-    from rmtkit.powerlaw import _bucket, _fit_single
+    from rmtkit.powerlaw.compiled import bucket as _bucket
+    from rmtkit.powerlaw.compiled import fit_single as _fit_single
 
     assert [_bucket(m) for m in (3, 32, 33, 100, 1000, 1024, 1025, 30000)] == [
         32,
