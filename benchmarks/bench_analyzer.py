@@ -1,13 +1,18 @@
 """Analyzer figures on the real all-MiniLM-L6-v2 checkpoint, measured in one run (not a timed test).
 
     python benchmarks/bench_analyzer.py            # needs `make peer-venv` for the WeightWatcher columns
+    python benchmarks/bench_analyzer.py --plots    # only 3): the cost of the figures
 
 1) warm ``rmtkit.analyze`` vs the NumPy LAPACK floor for the same eigenvalues (read the tensors,
    float64, Gram + eigvalsh per matrix) vs WeightWatcher 0.7.7's warm ``analyze()``;
 2) a cold process: ``rmtkit analyze`` (the CLI) vs ``WeightWatcher(model=...).analyze()`` in a fresh
    Python, wall time and peak resident memory. rmtkit's CLI keeps JAX's persistent compilation cache
    (``~/.cache/rmtkit/jax``): the first-ever run compiles, later processes load the executables, so
-   both are printed.
+   both are printed;
+3) what ``--plots`` adds to the analysis: the figures are drawn from the :class:`rmtkit.analysis.Analysis`
+   (nothing reloaded or fitted again), on MiniLM (40 small layers: drawing 40 PNGs is the cost) and
+   on a checkpoint of one large layer (the eigendecomposition is the cost); beside it, what reading
+   and decomposing the checkpoint again, as ``--plots`` did before, would add.
 """
 
 from __future__ import annotations
@@ -63,16 +68,55 @@ def timed_process(cmd: list[str], env: dict | None = None) -> tuple[float, float
     return wall, peak
 
 
+def plots_cost(path: Path, label: str) -> None:
+    """Warm analysis alone vs analysis + figures (best of 2 each), and the former re-read + re-decomposition."""
+    import rmtkit
+    from rmtkit import plot
+
+    rmtkit.analyze(path, progress=False)  # compile
+    alone, figures, again = [], [], []
+    for _ in range(2):
+        start = time.perf_counter()
+        analysis = rmtkit.analyze(path, progress=False)
+        alone.append(time.perf_counter() - start)
+        with tempfile.TemporaryDirectory() as folder:
+            start = time.perf_counter()
+            written, _ = plot.save_model_plots(analysis, folder)
+            figures.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        rmtkit.layer_spectra(path)  # what --plots used to add before drawing: read and decompose again
+        again.append(time.perf_counter() - start)
+    a, f, r = min(alone), min(figures), min(again)
+    print(f"3) --plots on {label}: analysis {a:6.2f} s; {written} figures {f:6.2f} s; "
+          f"analysis + figures / analysis = {(a + f) / a:4.2f}x (before: + {r:5.2f} s re-reading and "
+          f"re-decomposing, {(a + f + r) / a:4.2f}x)")
+
+
+def large_layer_checkpoint(folder: Path, n: int = 4096) -> Path:
+    """One ``n x n`` float32 layer of Student-t(3) entries (64 MB at n = 4096), as a .safetensors file."""
+    from rmtkit import io
+
+    w = np.random.default_rng(0).standard_t(3.0, (n, n)).astype(np.float32)
+    path = folder / "large.safetensors"
+    io.write_safetensors(path, {"layer.weight": w})
+    return path
+
+
 def main() -> None:
     import rmtkit
 
+    if "--plots" in sys.argv[1:]:
+        plots_cost(checkpoint(), "all-MiniLM-L6-v2")
+        with tempfile.TemporaryDirectory() as folder:
+            plots_cost(large_layer_checkpoint(Path(folder)), "one 4096 x 4096 float32 layer (64 MB)")
+        return
     path = checkpoint()
     rmtkit.analyze(path, progress=False)  # compile
     floors, ours = [], []
     for _ in range(3):
         floors.append(floor_seconds(path))
         start = time.perf_counter()
-        df = rmtkit.analyze(path, progress=False)
+        df = rmtkit.analyze(path, progress=False).to_frame()
         ours.append(time.perf_counter() - start)
     floor, warm = min(floors), min(ours)
     print(f"all-MiniLM-L6-v2: {int((df.status == 'ok').sum())} matrices analysed (float64, lambda = s^2)")
@@ -103,6 +147,9 @@ def main() -> None:
         ww = min((timed_process([str(PEER), "-c", code]) for _ in range(2)), key=lambda t: t[0])
         print(f"                 WeightWatcher 0.7.7 process: {ww[0]:5.2f} s ({ww[1]:5.0f} MB)   "
               f"rmtkit / WeightWatcher: time {again[0] / ww[0]:4.2f}x, memory {again[1] / ww[1]:4.2f}x")
+    plots_cost(path, "all-MiniLM-L6-v2")
+    with tempfile.TemporaryDirectory() as folder:
+        plots_cost(large_layer_checkpoint(Path(folder)), "one 4096 x 4096 float32 layer (64 MB)")
 
 
 if __name__ == "__main__":

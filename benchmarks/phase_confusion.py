@@ -49,7 +49,7 @@ def run(seed: int, sizes: list[int], ratios: list[int], draws: int, verbose: boo
                     ws.append(np.asarray(phases.sample_phase(key, phase, q * m, m)))
                     lab.append(phase.label)
             ev = np.asarray(rmtkit.eigenvalues(np.stack(ws)))
-            out = phases.classify_phases(ev, None, np.full(len(ws), float(q)))
+            out = phases.classify_phases(ev, np.full(len(ws), float(q)))
             truth += lab
             pred += [p if p is not None else "undetermined" for p in out]
             cells += [(m, q)] * len(ws)

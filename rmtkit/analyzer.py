@@ -10,7 +10,10 @@ The pipeline ([MM-JMLR] §3-5, [MPM-NC]; docs/theory.md §1-5):
    call; capacity metrics; the phase of every layer (:func:`rmtkit.phases.classify_phases`);
 4. optionally a seeded randomization baseline (elementwise shuffle of each ``W``).
 
-Every tensor appears in the output with a ``status`` and, unless ``ok``, the ``reason``:
+The result is an :class:`rmtkit.analysis.Analysis` holding all of it; with ``pl_method="auto"``
+the power-law batch is fitted once, and the classifier fits (CSN) only the layers whose phase
+turns on the calibrated tail statistic. Every tensor appears in its table (``to_frame()``) with a
+``status`` and, unless ``ok``, the ``reason``:
 
 - ``ok``: spectrum, both fits and every metric are numbers;
 - ``partial``: the spectrum and metrics are there but a fit failed; ``mp_status``/``pl_status``
@@ -29,8 +32,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -39,21 +41,25 @@ import pandas as pd
 
 from rmtkit import io, metrics, phases
 from rmtkit._parallel import host_map
-from rmtkit.layers import DEFAULT_MIN_EVALS, Layer, extract_layers
-from rmtkit.marchenko_pastur import fit_marchenko_pastur
-from rmtkit.powerlaw import fit_power_law
+from rmtkit.analysis import Analysis, AnalyzeOptions, Randomization, as_frame
+from rmtkit.batch import pad_spectra
+from rmtkit.layers import Layer, extract_layers
+from rmtkit.marchenko_pastur import MPFit, fit_marchenko_pastur
+from rmtkit.powerlaw import PowerLawFit, fit_power_law
 from rmtkit.resolution import ResolvedSpectrum, resolve_spectrum
 from rmtkit.spectrum import eigenvalues, eigenvalues_numpy
 from rmtkit.status import FitStatus
 
 COLUMNS = [
     "name", "kind", "shape", "N", "M", "Q", "num_evals", "lambda_max", "alpha", "xmin", "D", "sigma", "n_tail",
-    "mp_sigma", "lambda_plus", "num_spikes", "mp_D", "mp_softrank", "stable_rank", "hard_rank", "rank_loss",
+    "mp_sigma", "lambda_plus", "num_spikes", "mp_D", "mp_soft_rank", "stable_rank", "hard_rank", "rank_loss",
     "entropy", "log_norm", "log_spectral_norm", "alpha_weighted", "log_alpha_norm", "phase", "phase_reason",
     "warning", "mp_status", "pl_status", "status", "reason",
 ]
 #: Columns added by ``randomize=True``.
 RANDOMIZE_COLUMNS = ["rand_lambda_plus", "rand_num_spikes", "correlation_traps", "rand_distance"]
+#: Former column names, as files written before the rename hold them: old -> current (``read_results`` maps them).
+RENAMED_COLUMNS = {"mp_softrank": "mp_soft_rank"}
 #: Columns that hold counts: integers wherever they are not missing (written and printed as integers).
 INTEGER_COLUMNS = ["N", "M", "num_evals", "n_tail", "num_spikes", "hard_rank", "rank_loss", "rand_num_spikes",
                    "correlation_traps"]
@@ -63,40 +69,6 @@ UNDER_TRAINED_ALPHA = 6.0  # [MM-JMLR], WeightWatcher: alpha > 6, the layer is c
 OVER_TRAINED_ALPHA = 2.0  # alpha < 2: very heavy tail, over-trained / over-fit ([MPM-NC])
 MIN_TAIL = 10  # fewer tail points than this: alpha is the fit of a handful of eigenvalues
 KS_CRITICAL = 1.36  # D > 1.36 / sqrt(n_tail): the KS test rejects the power law at the 5% level
-
-
-@dataclass(frozen=True)
-class AnalyzeOptions:
-    """Options of :func:`analyze`, recorded with its results.
-
-    Attributes:
-        layers, exclude, types, min_evals, max_evals, conv_layout: layer selection
-            (see :func:`rmtkit.layers.extract_layers`).
-        normalize: eigenvalues of ``W^T W / N`` (True, [MM-JMLR]) or of ``W^T W`` (False, the
-            ``lambda = s^2`` of [MPM-NC] and WeightWatcher, default, so that log-norms compare).
-        precision: ``"float64"`` (default) or ``"float32"``: the dtype of eigenvalues and fits.
-            bfloat16 / float16 weights are always upcast to it.
-        pl_method, pl_xmax: power-law fit (``fit_power_law``'s ``method`` and ``xmax``).
-        randomize: add the shuffled-``W`` baseline (needs ``seed``).
-        seed: seed of the randomization (explicit: same seed, same baseline).
-    """
-
-    layers: tuple[str, ...] | None = None
-    exclude: tuple[str, ...] | None = None
-    types: tuple[str, ...] | None = None
-    min_evals: int = DEFAULT_MIN_EVALS
-    max_evals: int | None = None
-    conv_layout: str = "auto"
-    normalize: bool = False
-    precision: str = "float64"
-    pl_method: str = "csn"
-    pl_xmax: float | str | None = None
-    randomize: bool = False
-    seed: int = 0
-
-    @property
-    def convention(self) -> str:
-        return "lambda = s^2 / N" if self.normalize else "lambda = s^2"
 
 
 def _spectra(layers: list[Layer], dtype, normalize: bool, progress) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -187,14 +159,6 @@ def _zero_reason(layer: Layer, dtype) -> str:
             "representable; rescale W")
 
 
-def _pad(spectra: list[np.ndarray], dtype, width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    lengths = np.array([s.size for s in spectra])
-    out = np.zeros((len(spectra), width or lengths.max()), dtype)
-    for i, s in enumerate(spectra):
-        out[i, : s.size] = s
-    return out, lengths
-
-
 def _options(options: dict[str, Any]) -> AnalyzeOptions:
     opts = AnalyzeOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
     if opts.precision not in ("float32", "float64"):
@@ -224,18 +188,21 @@ class _NoBar:
         pass
 
 
-def analyze(model: Any, *, progress: bool | None = None, **options: Any) -> pd.DataFrame:
-    """Analyse every weight matrix of ``model``: one row per tensor (see ``COLUMNS``).
+def analyze(model: Any, *, progress: bool | None = None, **options: Any) -> Analysis:
+    """Analyse every weight matrix of ``model``: spectra, fits, metrics and phases, one entry per tensor.
 
     Args:
         model: anything :func:`rmtkit.io.load_weights` reads: a path (``.safetensors``, HF directory,
             ``.npz``, PyTorch file), a Flax NNX module or state, a Linen params pytree, a dict of arrays.
         progress: show a progress bar (default: only for models with more than 20 matrices).
-        **options: fields of :class:`AnalyzeOptions`.
+        **options: fields of :class:`rmtkit.analysis.AnalyzeOptions`.
 
     Returns:
-        A DataFrame with the columns of ``COLUMNS``; ``df.attrs["rmtkit"]`` records the version,
-        options and eigenvalue convention. ``phase`` is one of :class:`rmtkit.phases.Phase`'s labels.
+        An :class:`rmtkit.analysis.Analysis`: the spectra, the MP and power-law fits, the metrics,
+        the phases with their reasons, the failed and skipped tensors with why, the options and
+        provenance. ``.to_frame()`` is the table, one row per tensor with the columns of
+        ``COLUMNS``; its ``attrs["rmtkit"]`` records the version, options and eigenvalue
+        convention. ``phase`` is one of :class:`rmtkit.phases.Phase`'s labels.
 
     Raises:
         rmtkit.io.CheckpointError: the model cannot be read.
@@ -251,7 +218,7 @@ def analyze(model: Any, *, progress: bool | None = None, **options: Any) -> pd.D
     with jax.enable_x64(opts.precision == "float64"):
         spectra, failures = _spectra(layers, dtype, opts.normalize, bar)
         ok = [layer for layer in layers if layer.name in spectra]
-        table = _fit_and_measure(ok, [spectra[layer.name] for layer in ok], opts, dtype) if ok else {}
+        fitted = _fit_and_measure(ok, [spectra[layer.name] for layer in ok], opts, dtype) if ok else None
     bar.close()
 
     rows = []
@@ -261,54 +228,87 @@ def analyze(model: Any, *, progress: bool | None = None, **options: Any) -> pd.D
         if layer.name in failures:
             row.update(status="failed", reason=failures[layer.name], phase=None, warning=None)
         else:
-            row.update(table[layer.name])
+            row.update(fitted.rows[layer.name])
         rows.append(row)
     for s in skipped:
         rows.append({"name": s.name, "shape": str(s.shape), "status": "skipped", "reason": s.reason})
     rows.sort(key=lambda row: order.get(row["name"], len(order)))  # model order (stable)
     df = pd.DataFrame(rows).reindex(columns=COLUMNS + (RANDOMIZE_COLUMNS if opts.randomize else []))
     options_json = json.loads(json.dumps(dataclasses.asdict(opts)))  # tuples as lists: as a JSON file records them
-    df.attrs["rmtkit"] = {"version": _version(), "options": options_json, "convention": opts.convention,
-                          "precision": opts.precision}
-    return df
+    provenance = {"version": _version(), "options": options_json, "convention": opts.convention,
+                  "precision": opts.precision}
+    df.attrs["rmtkit"] = provenance
+    fitted = fitted or _nothing_fitted(dtype)
+    return Analysis(names=tuple(layer.name for layer in ok), evals=fitted.evals, lengths=fitted.lengths, q=fitted.q,
+                    mp=fitted.mp, mp_q=fitted.mp_q, pl=fitted.pl, metrics=fitted.metrics, phases=fitted.phases,
+                    randomized=fitted.randomized, failed=dict(failures), skipped=tuple(skipped), options=opts,
+                    provenance=json.loads(json.dumps(provenance)), table=df)
 
 
-def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: AnalyzeOptions, dtype) -> dict[str, dict]:
+class _Fitted(NamedTuple):
+    """What :func:`_fit_and_measure` returns: the batched results and one table row per layer."""
+
+    evals: np.ndarray
+    lengths: np.ndarray
+    q: np.ndarray
+    mp: MPFit
+    mp_q: np.ndarray
+    pl: PowerLawFit
+    metrics: dict[str, np.ndarray]
+    phases: tuple[dict, ...]
+    randomized: Randomization | None
+    rows: dict[str, dict]
+
+
+def _nothing_fitted(dtype) -> _Fitted:
+    empty = np.zeros(0, dtype)
+    return _Fitted(np.zeros((0, 0), dtype), np.zeros(0, np.int64), empty, MPFit(*[empty] * len(MPFit._fields)), empty,
+                   PowerLawFit(*[empty] * len(PowerLawFit._fields)), {}, (), None, {})
+
+
+def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: AnalyzeOptions, dtype) -> _Fitted:
     resolved = [resolve_spectrum(s, n=layer.n, m=layer.m, storage_dtype=layer.dtype, compute_dtype=dtype)
                 for layer, s in zip(layers, spectra, strict=True)]
-    evals, lengths = _pad([r.evals for r in resolved], dtype)
+    evals, lengths = pad_spectra([r.evals for r in resolved], dtype=dtype)
     q = np.array([layer.n / layer.m for layer in layers], dtype)
     # The MP law is fitted to the non-null part: W = G P with P of rank r has the MP(N / r) spectrum there.
     nonnull = np.array([r.num_nonnull for r in resolved])
-    mp_evals, _ = _pad([r.evals[r.num_null:] for r in resolved], dtype, width=evals.shape[1])  # one program per shape
-    mp = fit_marchenko_pastur(mp_evals, q * lengths / nonnull, lengths=nonnull)
+    mp_evals, _ = pad_spectra([r.evals[r.num_null:] for r in resolved], width=evals.shape[1], dtype=dtype)  # one program per shape
+    mp_q = q * lengths / np.maximum(nonnull, 1)
+    mp = fit_marchenko_pastur(mp_evals, mp_q, lengths=nonnull)
     pl = fit_power_law(evals, lengths=lengths, method=opts.pl_method, xmax=opts.pl_xmax)  # zeros are left out
     verdict = np.array([FitStatus.TOO_FEW if r.evals.size < 3 else FitStatus.RANK_DEFICIENT if r.num_nonnull < 3 else
                         FitStatus.DEGENERATE if r.degenerate else FitStatus.OK for r in resolved])
     mp, pl = _overrule(mp, verdict), _overrule(pl, verdict)
+    mp, pl = (type(fit)(*(np.asarray(v) for v in fit)) for fit in (mp, pl))  # host arrays: read, never traced again
     ev = jnp.asarray(evals)
-    top = metrics.lambda_max(ev)
+    top = np.asarray(metrics.lambda_max(ev))
     hard = lengths - np.array([r.num_null for r in resolved])
     rtol = np.array([r.rtol for r in resolved], dtype)
-    mp_ok, pl_ok = np.asarray(mp.status) == FitStatus.OK, np.asarray(pl.status) == FitStatus.OK
-    alpha = np.asarray(pl.alpha)
-    fields = {
-        "lambda_max": np.asarray(top),
-        "alpha": alpha, "xmin": np.asarray(pl.xmin), "D": np.asarray(pl.D), "sigma": np.asarray(pl.sigma),
-        "n_tail": np.where(pl_ok, np.asarray(pl.n_tail), np.nan),
-        "mp_sigma": np.asarray(mp.sigma), "lambda_plus": np.asarray(mp.lambda_plus),
-        "num_spikes": np.where(mp_ok, np.asarray(mp.num_spikes), np.nan), "mp_D": np.asarray(mp.D),
-        "mp_softrank": np.asarray(metrics.mp_soft_rank(mp.lambda_plus, top)),
+    mp_ok, pl_ok = mp.status == FitStatus.OK, pl.status == FitStatus.OK
+    measured = {
+        "lambda_max": top,
+        "mp_soft_rank": np.asarray(metrics.mp_soft_rank(mp.lambda_plus, top)),
         "stable_rank": np.asarray(metrics.stable_rank(ev)),
         "hard_rank": hard, "rank_loss": lengths - hard,
         "entropy": np.asarray(metrics.matrix_entropy(ev, 1, 1, rtol=rtol)),
         "log_norm": np.asarray(metrics.log_norm(ev)),
         "log_spectral_norm": np.asarray(metrics.log_spectral_norm(ev)),
-        "alpha_weighted": np.asarray(metrics.alpha_weighted(alpha, top)),
-        "log_alpha_norm": np.asarray(metrics.log_alpha_norm(ev, jnp.asarray(alpha))),
+        "alpha_weighted": np.asarray(metrics.alpha_weighted(pl.alpha, top)),
+        "log_alpha_norm": np.asarray(metrics.log_alpha_norm(ev, jnp.asarray(pl.alpha))),
     }
-    explained = phases.explain_phase(evals, lengths, q, mp=mp, pl=pl, hard_rank=hard)
-    out = {}
+    fields = {
+        "lambda_max": top,
+        "alpha": pl.alpha, "xmin": pl.xmin, "D": pl.D, "sigma": pl.sigma,
+        "n_tail": np.where(pl_ok, pl.n_tail, np.nan),
+        "mp_sigma": mp.sigma, "lambda_plus": mp.lambda_plus,
+        "num_spikes": np.where(mp_ok, mp.num_spikes, np.nan), "mp_D": mp.D,
+        **{k: v for k, v in measured.items() if k != "lambda_max"},
+    }
+    # The phase reads these fits; a fit other than the calibrated CSN one is completed only where the rule needs it.
+    explained = phases.explain_phase(evals, q, lengths=lengths, mp=mp, pl=pl, pl_calibrated=opts.pl_calibrated,
+                                     hard_rank=hard)
+    rows = {}
     for i, layer in enumerate(layers):
         row = {k: _scalar(v[i]) for k, v in fields.items()}
         row["phase"] = explained[i]["phase"]
@@ -317,16 +317,18 @@ def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: Analy
         row["pl_status"] = FitStatus(int(pl.status[i])).label
         row["status"], row["reason"] = _row_status(row, resolved[i], layer)
         row["warning"] = layer_warning(row)
-        out[layer.name] = row
+        rows[layer.name] = row
+    randomized = None
     if opts.randomize:
-        for name, extra in randomization_baseline(layers, spectra, opts, dtype).items():
-            out[name].update(extra)
-    return out
+        randomized, extra = randomization_baseline(layers, spectra, opts, dtype)
+        for name, values in extra.items():
+            rows[name].update(values)
+    return _Fitted(evals, lengths, q, mp, mp_q, pl, measured, tuple(explained), randomized, rows)
 
 
 #: Numbers an ``ok`` row must have; each is NaN only where a fit failed, and then the row says which.
 _NUMBERS = ("lambda_max", "alpha", "xmin", "D", "sigma", "n_tail", "mp_sigma", "lambda_plus", "num_spikes", "mp_D",
-            "mp_softrank", "stable_rank", "hard_rank", "rank_loss", "entropy", "log_norm", "log_spectral_norm",
+            "mp_soft_rank", "stable_rank", "hard_rank", "rank_loss", "entropy", "log_norm", "log_spectral_norm",
             "alpha_weighted", "log_alpha_norm")
 
 
@@ -384,8 +386,11 @@ def _row_status(row: dict, resolved: ResolvedSpectrum, layer: Layer) -> tuple[st
     return ("partial" if reasons else "ok"), "; ".join(reasons + notes) or None
 
 
-def randomization_baseline(layers: list[Layer], spectra: list[np.ndarray], opts: AnalyzeOptions, dtype) -> dict[str, dict]:
+def randomization_baseline(layers: list[Layer], spectra: list[np.ndarray], opts: AnalyzeOptions,
+                           dtype) -> tuple[Randomization, dict[str, dict]]:
     """Shuffle each ``W`` elementwise (seeded), and compare: its MP edge, correlation traps, ESD distance.
+
+    Returns the shuffled spectra with their MP fits, and the table columns of each layer.
 
     A correlation trap is an eigenvalue of the *shuffled* matrix beyond its own MP threshold
     (``l+ + 3 Delta_TW``): shuffling destroys correlations, so what survives it comes from a few very
@@ -399,9 +404,10 @@ def randomization_baseline(layers: list[Layer], spectra: list[np.ndarray], opts:
         flat = np.asarray(jax.random.permutation(jax.random.fold_in(key, i), w.reshape(-1)))
         ev = np.asarray(eigenvalues(flat.reshape(w.shape), normalize=opts.normalize))
         shuffled.append(np.sort(ev.reshape(-1)))
-    evals, lengths = _pad(shuffled, dtype)
+    evals, lengths = pad_spectra(shuffled, dtype=dtype)
     q = np.array([layer.n / layer.m for layer in layers], dtype)
     fit = fit_marchenko_pastur(evals, q, lengths=lengths)
+    fit = type(fit)(*(np.asarray(v) for v in fit))
     out = {}
     for i, layer in enumerate(layers):
         a, b = spectra[i], shuffled[i]
@@ -411,7 +417,7 @@ def randomization_baseline(layers: list[Layer], spectra: list[np.ndarray], opts:
         spikes = int(fit.num_spikes[i]) if ok else np.nan
         out[layer.name] = {"rand_lambda_plus": _scalar(fit.lambda_plus[i]), "rand_num_spikes": spikes,
                            "correlation_traps": spikes, "rand_distance": float(dist)}
-    return out
+    return Randomization(evals, lengths, fit), out
 
 
 _MP_LIKE = ("random-like", "bleeding-out", "bulk+spikes")
@@ -465,7 +471,7 @@ def warning_categories(warning: str | None) -> list[str]:
     return [part.split(":")[0] for part in warning.split(", ") if part]
 
 
-def summarize(df: pd.DataFrame) -> pd.Series:
+def summarize(results: Analysis | pd.DataFrame) -> pd.Series:
     """Model-level figures over the analysed layers: means of the metrics, phase and warning counts.
 
     ``alpha_hat`` is the [MPM-NC] model metric, the mean of ``alpha * log10(lambda_max)`` over the
@@ -474,14 +480,18 @@ def summarize(df: pd.DataFrame) -> pd.Series:
     per phase, ``warning_<category>`` layers per warning category (a layer may count in several).
     Layers are analysed when their status is ``ok`` or ``partial`` (a fit failed; its numbers are NaN).
     Means are over the finite values only: a failed fit's NaN never enters an average.
+
+    ``results`` is an :class:`rmtkit.analysis.Analysis` or its table (``.to_frame()``, or one read
+    back by :func:`rmtkit.io.read_results`).
     """
+    df = as_frame(results)
     analysed = df[df["status"].isin(["ok", "partial"])]
     out = {"layers_analysed": len(analysed), "layers_ok": int((df["status"] == "ok").sum()),
            "layers_partial": int((df["status"] == "partial").sum()),
            "layers_skipped": int((df["status"] == "skipped").sum()),
            "layers_failed": int((df["status"] == "failed").sum())}
     for col in ("alpha", "alpha_weighted", "log_norm", "log_spectral_norm", "log_alpha_norm", "stable_rank",
-                "mp_softrank", "entropy", "num_spikes", "rank_loss"):
+                "mp_soft_rank", "entropy", "num_spikes", "rank_loss"):
         values = pd.to_numeric(analysed[col], errors="coerce").astype(float)
         values = values[np.isfinite(values)]
         out[f"mean_{col}"] = float(values.mean()) if len(values) else np.nan

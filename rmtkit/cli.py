@@ -72,7 +72,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="table: also print the skipped rows (bias/norm tensors, filtered, too small)")
     a.add_argument("-o", "--output", help="write the results here (atomically) instead of stdout; a csv gets "
                    "its provenance in FILE.meta.json")
-    a.add_argument("--plots", metavar="DIR", help="write per-layer ESD/tail figures and a model chart to DIR")
+    a.add_argument("--plots", metavar="DIR", help="write per-layer ESD/tail figures and a model chart to DIR "
+                   "(with --randomize, the shuffled-W ESD is overlaid)")
     a.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -127,11 +128,12 @@ def _analyze(args: argparse.Namespace) -> int:
     options = {k: v for k, v in dict(layers=args.layers, exclude=args.exclude, types=args.types,
                                      min_evals=args.min_evals, max_evals=args.max_evals).items() if v is not None}
     try:
-        df = rmtkit.analyze(args.path, normalize=args.normalize, precision=args.precision, pl_method=args.pl_method,
-                            randomize=args.randomize, seed=args.seed, progress=False if args.no_progress else None,
-                            **options)
+        analysis = rmtkit.analyze(args.path, normalize=args.normalize, precision=args.precision,
+                                  pl_method=args.pl_method, randomize=args.randomize, seed=args.seed,
+                                  progress=False if args.no_progress else None, **options)
     except (io.CheckpointError, ValueError) as err:
         raise UsageError(str(err)) from None
+    df = analysis.to_frame()
     status = df["status"]
     analysed = status.isin(["ok", "partial"]).sum()
     summary = rmtkit.summarize(df) if analysed else None
@@ -151,7 +153,7 @@ def _analyze(args: argparse.Namespace) -> int:
         side = f" (provenance in {io.results_sidecar(args.output).resolve()})" if args.format == "csv" else ""
         _print(f"rmtkit: results written to {Path(args.output).resolve()}{side}\n", sys.stderr)
     if args.plots and analysed:
-        _plots(args, df, options)
+        _plots(args, analysis)
     if not status.isin(["ok", "partial", "failed"]).any():
         _print("rmtkit: no layer passed the filters (see the reasons above)\n", sys.stderr)
         return EXIT_NOTHING
@@ -162,12 +164,11 @@ def _analyze(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _plots(args: argparse.Namespace, df, options: dict) -> None:
-    import rmtkit
+def _plots(args: argparse.Namespace, analysis) -> None:
+    """The figures of the analysis just made: its spectra and fits, nothing loaded or fitted again."""
     from rmtkit import plot
 
-    spectra = rmtkit.layer_spectra(args.path, normalize=args.normalize, precision=args.precision, **options)
-    written, failures = plot.save_model_plots(df, spectra, args.plots)
+    written, failures = plot.save_model_plots(analysis, args.plots)
     _print(f"rmtkit: {written} figures in {Path(args.plots).resolve()}\n", sys.stderr)
     for name, why in failures.items():
         _print(f"rmtkit: figure {name!r} not written: {why}\n", sys.stderr)

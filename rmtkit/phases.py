@@ -25,25 +25,24 @@ change when all eigenvalues are multiplied by a constant (the ``s^2/N`` and ``s^
 give the same phases).
 
 What each phase means operationally is fixed by the generators of :func:`sample_phase` and the
-parameter ranges in :data:`PHASE_RANGES`; ``benchmarks/phase_confusion.py`` measures the
-confusion matrix on fresh draws and ``docs/phases.md`` records it.
+parameter ranges in :data:`PHASE_RANGES` (both in :mod:`rmtkit.phase_definitions`, re-exported
+here); ``benchmarks/phase_confusion.py`` measures the confusion matrix on fresh draws and
+``docs/phases.md`` records it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
 import math
 from dataclasses import dataclass
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from rmtkit import ensembles
-from rmtkit.marchenko_pastur import MPFit, bbp_threshold, fit_marchenko_pastur
+from rmtkit.batch import as_float, batch_lengths
+from rmtkit.marchenko_pastur import MPFit, fit_marchenko_pastur
+from rmtkit.phase_definitions import PHASE_RANGES, Phase, sample_phase, sample_phase_params
 from rmtkit.powerlaw import PowerLawFit, fit_power_law
 from rmtkit.status import FitStatus
 
@@ -51,10 +50,12 @@ __all__ = [
     "PHASE_RANGES",
     "Phase",
     "PhaseCriteria",
+    "calibrated_power_law",
     "classify_phases",
     "criteria_table",
     "RULES",
     "explain_phase",
+    "mp_bulk_holds",
     "phase_reason",
     "phase_features",
     "sample_phase",
@@ -62,140 +63,9 @@ __all__ = [
 ]
 
 
-class Phase(enum.IntEnum):
-    """The 5+1 phases of [MM-JMLR] §4, in the order of increasing self-regularisation."""
-
-    RANDOM_LIKE = 0
-    BLEEDING_OUT = 1
-    BULK_PLUS_SPIKES = 2
-    BULK_DECAY = 3
-    HEAVY_TAILED = 4
-    RANK_COLLAPSE = 5
-
-    @property
-    def label(self) -> str:
-        """Short label used in tables: ``"random-like"``, ``"bulk+spikes"``, ..."""
-        return _LABELS[self]
-
-    @classmethod
-    def labels(cls) -> list[str]:
-        """All six labels in phase order."""
-        return [p.label for p in cls]
-
-    @classmethod
-    def from_label(cls, label: str) -> Phase:
-        """Inverse of :attr:`label`."""
-        for p in cls:
-            if p.label == label:
-                return p
-        raise ValueError(f"unknown phase label {label!r}; expected one of {cls.labels()}")
-
-
-_LABELS = {
-    Phase.RANDOM_LIKE: "random-like",
-    Phase.BLEEDING_OUT: "bleeding-out",
-    Phase.BULK_PLUS_SPIKES: "bulk+spikes",
-    Phase.BULK_DECAY: "bulk-decay",
-    Phase.HEAVY_TAILED: "heavy-tailed",
-    Phase.RANK_COLLAPSE: "rank-collapse",
-}
-
-
-# ----------------------------------------------------------------------------------------------
-# Calibration ensembles: what each phase means operationally.
-# ----------------------------------------------------------------------------------------------
-
-#: Parameter ranges of the generator of each phase (:func:`sample_phase`). Uniform draws unless
-#: marked ``log`` (log-uniform). Spike strengths are in units of the BBP threshold ``q^(-1/4)``.
-PHASE_RANGES: dict[Phase, dict[str, Any]] = {
-    Phase.RANDOM_LIKE: {"ensemble": "gaussian", "sigma (log)": (0.1, 10.0)},
-    Phase.BLEEDING_OUT: {"ensemble": "spiked", "num_spikes": (1, 3), "strength / bbp": (1.4, 2.0),
-                         "sigma (log)": (0.1, 10.0)},
-    Phase.BULK_PLUS_SPIKES: {"ensemble": "spiked", "num_spikes": (1, 5), "strength / bbp": (3.0, 6.0),
-                             "sigma (log)": (0.1, 10.0)},
-    Phase.BULK_DECAY: {"ensemble": "bulk_decay", "decay": (1.0, 2.0), "sigma (log)": (0.1, 10.0)},
-    Phase.HEAVY_TAILED: {"ensemble": "pareto | student_t (1/2 each)", "mu (pareto)": (0.5, 2.0),
-                         "nu (student_t)": (1.0, 2.0), "scale (log)": (0.1, 10.0)},
-    Phase.RANK_COLLAPSE: {"ensemble": "low_rank", "rank / M": (0.02, 0.3),
-                          "noise": "0 (1/2) | log-uniform (1e-4, 1e-2) (1/2)", "sigma (log)": (0.1, 10.0)},
-}
-
-
-def _uniform(key: jax.Array, lo: float, hi: float, log: bool = False) -> float:
-    u = float(jax.random.uniform(key, (), jnp.float32))
-    if log:
-        return float(math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))))
-    return lo + u * (hi - lo)
-
-
-def _integer(key: jax.Array, lo: int, hi: int) -> int:
-    return int(jax.random.randint(key, (), lo, hi + 1))
-
-
-def sample_phase_params(key: jax.Array, phase: Phase | int, n: int, m: int) -> dict[str, Any]:
-    """Draw the generator parameters of one ``n x m`` matrix of ``phase`` from :data:`PHASE_RANGES`.
-
-    Returns:
-        A dict with ``"ensemble"`` (a name in :data:`rmtkit.ensembles.ENSEMBLES`) and the keyword
-        arguments of that generator (besides ``key, n, m``).
-    """
-    phase = Phase(phase)
-    ranges = PHASE_RANGES[phase]
-    ks = jax.random.split(key, 4)
-    sigma = _uniform(ks[0], 0.1, 10.0, log=True)
-    q = max(n, m) / min(n, m)
-    if phase == Phase.RANDOM_LIKE:
-        return {"ensemble": "gaussian", "sigma": sigma}
-    if phase in (Phase.BLEEDING_OUT, Phase.BULK_PLUS_SPIKES):
-        k_lo, k_hi = ranges["num_spikes"]
-        s_lo, s_hi = ranges["strength / bbp"]
-        k = _integer(ks[1], k_lo, k_hi)
-        rel = np.asarray(jax.random.uniform(ks[2], (k_hi,), jnp.float32, s_lo, s_hi), float)
-        strengths = np.where(np.arange(k_hi) < k, rel * float(bbp_threshold(q)), 0.0)  # 0: no spike
-        return {"ensemble": "spiked", "strengths": strengths, "sigma": sigma}
-    if phase == Phase.BULK_DECAY:
-        return {"ensemble": "bulk_decay", "decay": _uniform(ks[1], *ranges["decay"]), "sigma": sigma}
-    if phase == Phase.HEAVY_TAILED:
-        if bool(jax.random.bernoulli(ks[1])):
-            return {"ensemble": "pareto", "mu": _uniform(ks[2], *ranges["mu (pareto)"]), "scale": sigma}
-        return {"ensemble": "student_t", "nu": _uniform(ks[2], *ranges["nu (student_t)"]), "scale": sigma}
-    lo, hi = ranges["rank / M"]
-    rank = max(1, round(_uniform(ks[1], lo, hi) * min(n, m)))
-    noise = 0.0 if bool(jax.random.bernoulli(ks[2])) else _uniform(ks[3], 1e-4, 1e-2, log=True)
-    return {"ensemble": "low_rank", "rank": rank, "sigma": sigma, "noise": noise * sigma}
-
-
-def sample_phase(key: jax.Array, phase: Phase | int, n: int, m: int, *, dtype=None) -> jax.Array:
-    """One ``n x m`` matrix drawn from the calibration range of ``phase`` (:data:`PHASE_RANGES`).
-
-    >>> import jax
-    >>> sample_phase(jax.random.key(0), Phase.HEAVY_TAILED, 400, 200).shape
-    (400, 200)
-    """
-    params = sample_phase_params(key, phase, n, m)
-    gen = ensembles.ENSEMBLES[params.pop("ensemble")]
-    return gen(jax.random.fold_in(key, 1), n, m, **params, dtype=dtype)
-
-
 # ----------------------------------------------------------------------------------------------
 # Features.
 # ----------------------------------------------------------------------------------------------
-
-
-def _as_padded(evals: ArrayLike, lengths: ArrayLike | None) -> tuple[np.ndarray, np.ndarray]:
-    x = np.asarray(evals)
-    if x.ndim == 1:
-        x = x[None]
-    if x.ndim != 2:
-        raise ValueError(f"evals must be (B, L) padded spectra (or one (L,) spectrum), got shape {x.shape}")
-    if not np.issubdtype(x.dtype, np.floating):
-        x = x.astype(float)
-    lens = np.full(x.shape[0], x.shape[1]) if lengths is None else np.asarray(lengths).reshape(-1).astype(int)
-    if lens.shape != (x.shape[0],):
-        raise ValueError(f"lengths must have shape ({x.shape[0]},), got {lens.shape}")
-    if np.any(lens < 0) or np.any(lens > x.shape[1]):
-        raise ValueError(f"lengths must lie in [0, {x.shape[1]}], got {lens}")
-    return x, lens
 
 
 def _null_count(x: np.ndarray, n: int, c: PhaseCriteria, hard_rank: int | None) -> int:
@@ -311,21 +181,46 @@ class PhaseCriteria:
     ht_tail_ks: float = 0.62
 
 
-def _calibrated_power_law(pl: PowerLawFit | None, x: np.ndarray, lens: np.ndarray) -> PowerLawFit:
-    """The CSN fit the criteria were calibrated on: plain power law (``xmax=None``), xmin scanned."""
-    if pl is not None and not np.any(np.isfinite(np.asarray(pl.xmax))):
-        return pl
-    # None, or a truncated fit (finite xmax): its D is not comparable with ht_tail_ks; refit.
-    return fit_power_law(x, lengths=lens, method="csn")
+def calibrated_power_law(pl: PowerLawFit) -> bool:
+    """Whether ``pl`` is the power-law fit the criteria were calibrated on: CSN without ``xmax``, one-sided KS.
+
+    Judged on the batch: no row has a finite ``xmax`` (a bounded fit, e.g. ``method="auto"``) and
+    none a two-sided KS distance. A batch whose every row failed cannot be told apart; pass
+    ``pl_calibrated=`` to :func:`phase_features` when the method is known.
+    """
+    return not (np.any(np.isfinite(np.asarray(pl.xmax))) or np.any(np.asarray(pl.ks_two_sided, bool)))
+
+
+def _batch(evals: ArrayLike, lengths: ArrayLike | None, mask: ArrayLike | None) -> tuple[np.ndarray, np.ndarray]:
+    x = as_float(evals)
+    x = x[None] if x.ndim == 1 else x
+    if x.ndim != 2:
+        raise ValueError(f"evals must be (B, L) padded spectra (or one (L,) spectrum), got shape {x.shape}")
+    if (lengths is not None or mask is not None) and np.ndim(evals) == 1:
+        lengths = None if lengths is None else np.reshape(lengths, -1)
+        mask = None if mask is None else np.reshape(mask, (1, -1))
+    return x, batch_lengths(x.shape, lengths, mask)
+
+
+def _tail_features(pl: PowerLawFit | None, calibrated: bool, b: int) -> dict[str, np.ndarray]:
+    """``alpha``, ``tail_ks``, ``pl_status`` of the calibrated fit where ``pl`` is one, NaN elsewhere; ``tail_fit``."""
+    nan = np.full(b, np.nan)
+    if pl is None or not calibrated:
+        return {"alpha": nan, "tail_ks": nan.copy(), "pl_status": nan.copy(), "tail_fit": np.zeros(b, int)}
+    with np.errstate(invalid="ignore"):
+        return {"alpha": np.asarray(pl.alpha, float), "tail_ks": np.asarray(pl.D) * np.sqrt(np.asarray(pl.n_tail)),
+                "pl_status": np.asarray(pl.status).astype(float), "tail_fit": np.ones(b, int)}
 
 
 def phase_features(
     evals: ArrayLike,
-    lengths: ArrayLike | None,
     q: ArrayLike,
     *,
+    lengths: ArrayLike | None = None,
+    mask: ArrayLike | None = None,
     mp: MPFit | None = None,
     pl: PowerLawFit | None = None,
+    pl_calibrated: bool | None = None,
     hard_rank: ArrayLike | None = None,
     criteria: PhaseCriteria = PhaseCriteria(),
 ) -> dict[str, np.ndarray]:
@@ -334,18 +229,21 @@ def phase_features(
     Args: as :func:`classify_phases`.
 
     Returns:
-        A dict of ``(B,)`` arrays: ``length``, ``mp_status``, ``pl_status``, ``null_fraction``
-        (near-zero eigenvalues / M), ``num_spikes`` and ``spike_fraction`` (MP outliers),
-        ``bulk_ks`` (``D * num_bulk`` of the MP fit), ``spike_gap``, ``top_ratio``
-        (``lambda_max / l+``), ``alpha``, ``tail_ks`` (``D sqrt(n_tail)`` of the CSN fit),
-        ``hill_alpha`` (top ``top_k``) and ``decades`` (``log10(lambda_max / median)``).
+        A dict of ``(B,)`` arrays: ``length``, ``mp_status``, ``null_fraction`` (near-zero
+        eigenvalues / M), ``num_spikes`` and ``spike_fraction`` (MP outliers), ``bulk_ks``
+        (``D * num_bulk`` of the MP fit), ``spike_gap``, ``top_ratio`` (``lambda_max / l+``),
+        ``hill_alpha`` (top ``top_k``), ``decades`` (``log10(lambda_max / median)``), and from
+        the calibrated power-law fit (CSN, no ``xmax``): ``alpha``, ``tail_ks``
+        (``D sqrt(n_tail)``) and ``pl_status`` (NaN where the row has no such fit: the given fit
+        is not the calibrated one and the decision did not need it), with ``tail_fit`` saying
+        where they come from: 0 none, 1 the given ``pl``, 2 a CSN fit of that row made here.
     """
-    x, lens = _as_padded(evals, lengths)
+    x, lens = _batch(evals, lengths, mask)
     b = x.shape[0]
     qs = np.broadcast_to(np.asarray(q, x.dtype), (b,))
     if mp is None:
         mp = fit_marchenko_pastur(x, qs, lengths=lens)
-    pl = _calibrated_power_law(pl, x, lens)
+    calibrated = pl is not None and (calibrated_power_law(pl) if pl_calibrated is None else pl_calibrated)
     hard = None if hard_rank is None else np.asarray(hard_rank).reshape(-1).astype(int)
     mp_status = np.asarray(mp.status)
     nspk = np.where(mp_status == FitStatus.OK, np.asarray(mp.num_spikes), 0).astype(int)
@@ -355,25 +253,53 @@ def phase_features(
     top = np.array([x[i, lens[i] - 1] if lens[i] else np.nan for i in rows])
     med = np.array([np.median(x[i, : lens[i]]) if lens[i] else np.nan for i in rows])
     with np.errstate(divide="ignore", invalid="ignore"):
-        return dict(
+        f = dict(
             length=lens,
             mp_status=mp_status,
-            pl_status=np.asarray(pl.status),
             null_fraction=null / np.maximum(lens, 1),
             num_spikes=nspk,
             spike_fraction=nspk / np.maximum(lens, 1),
             bulk_ks=np.asarray(mp.D) * np.asarray(mp.num_bulk),
             spike_gap=np.array([_spike_gap(x[i], lens[i], nspk[i], lp[i]) for i in rows]),
             top_ratio=top / lp,
-            alpha=np.asarray(pl.alpha),
-            tail_ks=np.asarray(pl.D) * np.sqrt(np.asarray(pl.n_tail)),
             hill_alpha=np.array([_hill_alpha(x[i], lens[i], criteria.top_k) for i in rows]),
             decades=np.log10(top / med),
+            **_tail_features(pl, calibrated, b),
         )
+    # Only the heavy-tailed / bulk-decay call with a soft Hill exponent reads the tail: fit just those rows.
+    need = (f["tail_fit"] == 0) & _needs_tail(f, criteria)
+    if need.any():
+        fit = fit_power_law(x[need], lengths=lens[need], method="csn")
+        for key, value in _tail_features(fit, True, int(need.sum())).items():
+            f[key][need] = value
+        f["tail_fit"][need] = 2
+    return f
+
+
+def _needs_tail(f: dict[str, np.ndarray], c: PhaseCriteria) -> np.ndarray:
+    """Rows whose label may turn on the power-law tail: without a tail fit they stop at ``no_bulk`` with a soft Hill exponent."""
+    _, rule = _decide(f, c)
+    return (rule == "no_bulk") & (f["hill_alpha"] <= c.ht_hill_alpha_soft)
 
 
 #: Spectrum problems for which no phase can be given (the label is ``None``).
 _INVALID = (FitStatus.TOO_FEW, FitStatus.NON_FINITE, FitStatus.NEGATIVE, FitStatus.BAD_Q)
+
+
+def _bulk_rejected(f: dict[str, Any], c: PhaseCriteria):
+    """The MP fit leaves too many outliers for a few spikes, or misses the bulk's shape (``D * n_bulk``)."""
+    return (f["spike_fraction"] > c.few_spikes_fraction) | (f["bulk_ks"] > c.bulk_ks_max)
+
+
+def mp_bulk_holds(features: dict[str, Any], criteria: PhaseCriteria = PhaseCriteria()):
+    """Whether the MP fit describes a bulk, by the decision list's own test: the fit succeeded, its
+    outliers are at most ``few_spikes_fraction`` of M and ``D * n_bulk <= bulk_ks_max``.
+
+    ``features`` are :func:`phase_features` (arrays: a boolean array) or one row of
+    :func:`explain_phase` (scalars: a bool). Figures draw the MP curve and spikes only where it holds.
+    """
+    with np.errstate(invalid="ignore"):
+        return (np.asarray(features["mp_status"]) == FitStatus.OK) & ~_bulk_rejected(features, criteria)
 
 
 def _decide(f: dict[str, np.ndarray], c: PhaseCriteria) -> tuple[np.ndarray, np.ndarray]:
@@ -394,7 +320,7 @@ def _decide(f: dict[str, np.ndarray], c: PhaseCriteria) -> tuple[np.ndarray, np.
     assign(invalid, None, "invalid")
     assign(f["null_fraction"] >= c.null_fraction, Phase.RANK_COLLAPSE, "null")
     assign(f["mp_status"] != FitStatus.OK, None, "mp_failed")
-    no_bulk = (f["spike_fraction"] > c.few_spikes_fraction) | (f["bulk_ks"] > c.bulk_ks_max)
+    no_bulk = _bulk_rejected(f, c)
     pl_ok = f["pl_status"] == FitStatus.OK
     power_top = (f["hill_alpha"] <= c.ht_hill_alpha) | (
         (f["hill_alpha"] <= c.ht_hill_alpha_soft) & pl_ok & (f["tail_ks"] <= c.ht_tail_ks))
@@ -433,24 +359,27 @@ def phase_reason(key: str, f: dict[str, Any], c: PhaseCriteria = PhaseCriteria()
 
     ``key`` is the rule of :data:`RULES`; ``f`` one spectrum's :func:`phase_features` (scalars).
     "Hill" is the Hill exponent of the ``top_k`` largest eigenvalues, "tail D*sqrt(n)" the scaled KS
-    distance of the CSN power-law fit (see :class:`PhaseCriteria`).
+    distance of the CSN power-law fit (see :class:`PhaseCriteria`); "of a CSN fit made for the
+    phase" when the classifier fitted that layer's tail itself (``tail_fit == 2``: the fit it was
+    given is not the calibrated one).
     """
     hill, tail = f["hill_alpha"], f["tail_ks"]
+    made = " of a CSN fit made for the phase" if f.get("tail_fit") == 2 else ""
     if key in ("invalid", "mp_failed"):
         return RULES[key]
     if key == "null":
         return f"{f['null_fraction']:.1%} of the eigenvalues near zero (>= {c.null_fraction:.0%}): rank-collapse"
     if key == "no_bulk_power_top":
         top = (f"Hill {hill:.3g} <= {c.ht_hill_alpha:g}" if hill <= c.ht_hill_alpha else
-               f"Hill {hill:.3g} <= {c.ht_hill_alpha_soft:g} and tail D*sqrt(n) {tail:.3g} <= {c.ht_tail_ks:g}")
+               f"Hill {hill:.3g} <= {c.ht_hill_alpha_soft:g} and tail D*sqrt(n){made} {tail:.3g} <= {c.ht_tail_ks:g}")
         return f"{_no_bulk_text(f, c)}; power-law top ({top}): heavy-tailed"
     if key == "no_bulk":
         if not hill <= c.ht_hill_alpha_soft:
             top = f"Hill {hill:.3g} > {c.ht_hill_alpha_soft:g}"
         elif f["pl_status"] != FitStatus.OK:
-            top = f"Hill {hill:.3g} > {c.ht_hill_alpha:g} and the power-law fit failed"
+            top = f"Hill {hill:.3g} > {c.ht_hill_alpha:g} and the power-law fit{made} failed"
         else:
-            top = f"Hill {hill:.3g} > {c.ht_hill_alpha:g} and tail D*sqrt(n) {tail:.3g} > {c.ht_tail_ks:g}"
+            top = f"Hill {hill:.3g} > {c.ht_hill_alpha:g} and tail D*sqrt(n){made} {tail:.3g} > {c.ht_tail_ks:g}"
         return f"{_no_bulk_text(f, c)}; top not a power law ({top}): bulk-decay"
     bulk = f"MP bulk (D*n_bulk {f['bulk_ks']:.3g} <= {c.bulk_ks_max:g})"
     if key == "bulk_no_outlier":
@@ -463,26 +392,36 @@ def phase_reason(key: str, f: dict[str, Any], c: PhaseCriteria = PhaseCriteria()
 
 def classify_phases(
     evals: ArrayLike,
-    lengths: ArrayLike | None,
     q: ArrayLike,
     *,
+    lengths: ArrayLike | None = None,
+    mask: ArrayLike | None = None,
     mp: MPFit | None = None,
     pl: PowerLawFit | None = None,
+    pl_calibrated: bool | None = None,
     hard_rank: ArrayLike | None = None,
     criteria: PhaseCriteria = PhaseCriteria(),
 ) -> np.ndarray:
     """The [MM-JMLR] phase of each spectrum of a padded batch, by the decision list of this module.
 
+    Batch convention of :mod:`rmtkit.batch`: ``evals`` first, valid entries by ``lengths=`` or ``mask=``.
+
     Args:
         evals: ``(B, L)`` eigenvalues of ``W^T W`` (either convention, ``s^2/N`` or ``s^2``),
-            ascending in the first ``lengths[i]`` entries of row ``i``, zero padding after.
+            ascending in the valid entries of each row, padding after.
             A 1-D ``(L,)`` spectrum is taken as a batch of one.
-        lengths: ``(B,)`` number of valid entries per row (``None``: all).
         q: ``(B,)`` (or scalar) aspect ratios ``N / M >= 1``.
-        mp: the batch's :func:`rmtkit.fit_marchenko_pastur` result (computed if ``None``).
+        lengths: ``(B,)`` number of valid entries per row (``None`` and no ``mask``: all).
+        mask: ``(B, L)`` booleans, true on the valid entries (padding at the end); instead of ``lengths``.
+        mp: the batch's :func:`rmtkit.fit_marchenko_pastur` result (fitted here if ``None``).
         pl: the batch's :func:`rmtkit.powerlaw.fit_power_law` result. The criteria were
-            calibrated on ``method="csn"`` without ``xmax``; ``None`` or a truncated fit
-            (finite ``xmax``) is replaced by that fit.
+            calibrated on ``method="csn"`` without ``xmax``: a calibrated fit is used as given and
+            never refitted. With ``None`` or another fit (e.g. ``method="auto"``, bounded at
+            ``xmax``), only the rows whose label turns on the tail (no MP bulk and a top Hill
+            exponent between ``ht_hill_alpha`` and ``ht_hill_alpha_soft``) get a CSN fit here,
+            and their ``phase_reason`` says so.
+        pl_calibrated: whether ``pl`` is the calibrated fit (default: judged by
+            :func:`calibrated_power_law` from its ``xmax`` and KS side).
         hard_rank: ``(B,)`` numerical ranks, if known (e.g. from an SVD); counted towards
             rank-collapse where they cut the spectrum at a gap (see :class:`PhaseCriteria`).
         criteria: the thresholds.
@@ -494,10 +433,11 @@ def classify_phases(
 
     >>> import jax, rmtkit
     >>> w = rmtkit.ensembles.gaussian(jax.random.key(0), 400, 200)
-    >>> classify_phases(rmtkit.eigenvalues(w)[None], None, 2.0).tolist()
+    >>> classify_phases(rmtkit.eigenvalues(w)[None], 2.0).tolist()
     ['random-like']
     """
-    f = phase_features(evals, lengths, q, mp=mp, pl=pl, hard_rank=hard_rank, criteria=criteria)
+    f = phase_features(evals, q, lengths=lengths, mask=mask, mp=mp, pl=pl, pl_calibrated=pl_calibrated,
+                       hard_rank=hard_rank, criteria=criteria)
     code, _ = _decide(f, criteria)
     labels = Phase.labels()
     return np.array([labels[c] if c >= 0 else None for c in code], dtype=object)
@@ -505,17 +445,20 @@ def classify_phases(
 
 def explain_phase(
     evals: ArrayLike,
-    lengths: ArrayLike | None,
     q: ArrayLike,
     *,
+    lengths: ArrayLike | None = None,
+    mask: ArrayLike | None = None,
     mp: MPFit | None = None,
     pl: PowerLawFit | None = None,
+    pl_calibrated: bool | None = None,
     hard_rank: ArrayLike | None = None,
     criteria: PhaseCriteria = PhaseCriteria(),
 ) -> list[dict[str, Any]]:
     """Per spectrum: the phase, the rule that decided it (a key of :data:`RULES`), a ``reason`` line with
     the numbers the rule compared (:func:`phase_reason`) and every feature (arguments as :func:`classify_phases`)."""
-    f = phase_features(evals, lengths, q, mp=mp, pl=pl, hard_rank=hard_rank, criteria=criteria)
+    f = phase_features(evals, q, lengths=lengths, mask=mask, mp=mp, pl=pl, pl_calibrated=pl_calibrated,
+                       hard_rank=hard_rank, criteria=criteria)
     code, rule = _decide(f, criteria)
     labels = Phase.labels()
     out = []

@@ -1,8 +1,20 @@
-"""Matplotlib figures of spectra and fits. Functions draw on an ``Axes`` (created if not given) and return it;
-saving is the caller's business (``fig.savefig``), so the library writes no files here."""
+"""Matplotlib figures of spectra, fits and whole-model analyses.
+
+``plot_*`` functions draw on an ``Axes`` (created if not given) and return it; the caller saves it.
+:func:`save_model_plots` is the one function here that writes files: the figures of an
+:class:`rmtkit.analysis.Analysis` (``rmtkit analyze --plots DIR``), drawn from the fits the
+analysis made (nothing is loaded or fitted again).
+
+Figures follow a few rules so they can be shown as they are: text of at least ``MIN_TEXT_PT``
+points, an ESD on log axes unless its MP fit holds (a bulk, a few spikes), the MP curve and spike
+marks only where it holds (spikes as a light rug and a count), one colour-blind-safe phase palette
+(:data:`PHASE_COLORS`).
+"""
 
 from __future__ import annotations
 
+import re
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -10,6 +22,15 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from rmtkit.marchenko_pastur import MPFit, marchenko_pastur_pdf
+from rmtkit.powerlaw import PowerLawFit
+
+#: Smallest font size of any text in the figures (points).
+MIN_TEXT_PT = 8
+#: One colour per phase, from the Okabe-Ito palette (distinguishable with the common colour-vision deficiencies).
+PHASE_COLORS = {"random-like": "#0072B2", "bleeding-out": "#009E73", "bulk+spikes": "#E69F00",
+                "bulk-decay": "#CC79A7", "heavy-tailed": "#D55E00", "rank-collapse": "#000000"}
+#: Colours of the fits and of the shuffled-W baseline (Okabe-Ito, apart from the phases').
+_FIT, _SPIKE, _RANDOM = "#0072B2", "#D55E00", "#56B4E9"
 
 
 def _axes(ax):
@@ -24,47 +45,72 @@ def plot_esd(
     bins: int | str = "auto",
     log_x: bool = False,
     title: str | None = None,
+    mp_holds: bool | None = None,
+    randomized: ArrayLike | None = None,
     ax=None,
 ):
-    """Histogram of one ESD (density), with the fitted MP density, ``l+`` and the spike threshold marked.
+    """Histogram of one ESD (density); where the MP fit holds, its density, ``l+`` and the spikes.
 
     Args:
-        eigs: ``(M,)`` eigenvalues.
-        q: aspect ratio, needed to draw the MP density of ``fit``.
-        fit: an unbatched :class:`~rmtkit.MPFit`; spikes (beyond ``fit.threshold``) are drawn as ticks.
-        log_x: log-spaced bins on a log axis (heavy-tailed spectra).
+        eigs: ``(M,)`` eigenvalues. Exact zeros (null eigenvalues set to 0 by the analysis) are
+            left out of the histogram, and the legend says how many. Raises ``ValueError`` when
+            none is finite.
+        q: aspect ratio of ``fit``, needed to draw the MP density.
+        fit: an unbatched :class:`~rmtkit.MPFit`. Its curve, ``l+``, ``l+ + 3 Delta_TW`` and the
+            spikes beyond it (a light rug and their count) are drawn only where the fit holds.
+        log_x: log-spaced bins on log-log axes (heavy tails; where the MP fit does not hold).
+        title: axes title.
+        mp_holds: whether the MP fit describes the bulk (the analyzer's verdict,
+            :func:`rmtkit.phases.mp_bulk_holds`); ``None``: wherever the fit succeeded.
+        randomized: eigenvalues of the elementwise-shuffled ``W``, overlaid as an outline.
     """
     ax = _axes(ax)
     x = np.asarray(eigs, float)
     x = x[np.isfinite(x)]
+    if not x.size:
+        raise ValueError("no finite eigenvalue to draw")
+    zeros = int(np.sum(x == 0))
+    label = "ESD"
+    if 0 < zeros < x.size:  # all zero: drawn as they are
+        x = x[x != 0]
+        label += f" ({zeros} zero eigenvalue{'s' * (zeros != 1)} not shown)"
+    log_x = log_x and bool(np.any(x > 0))
+    rand = None if randomized is None else np.asarray(randomized, float)
+    if rand is not None:
+        rand = rand[np.isfinite(rand) & (rand > 0 if log_x else rand != 0)]
     if log_x:
         pos = x[x > 0]
-        edges = np.geomspace(pos.min(), pos.max(), 60 if bins == "auto" else int(bins))
-        ax.hist(pos, bins=edges, density=True, color="0.7", label="ESD")
+        both = pos if rand is None or not rand.size else np.concatenate([pos, rand])
+        edges = np.geomspace(both.min(), both.max() * (1 + 1e-9), 60 if bins == "auto" else int(bins))
+        ax.hist(pos, bins=edges, density=True, color="0.7", label=label)
         ax.set_xscale("log")
         ax.set_yscale("log")
     else:
-        lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 1.0)
+        both = x if rand is None or not rand.size else np.concatenate([x, rand])
+        lo, hi = (float(both.min()), float(both.max())) if both.size else (0.0, 1.0)
         pad = 1e-3 * max(abs(hi), 1e-300) if hi - lo <= 1e-6 * abs(hi) else 0.0  # all equal: one visible bar
-        ax.hist(x, bins=bins, range=(lo - pad, hi + pad), density=True, color="0.7", label="ESD")
-    if fit is not None and int(fit.status) == 0:
+        edges = np.histogram_bin_edges(x, bins=bins, range=(lo - pad, hi + pad))
+        ax.hist(x, bins=edges, density=True, color="0.7", label=label)
+    if rand is not None and rand.size:
+        ax.hist(rand, bins=edges, density=True, histtype="step", color=_RANDOM, lw=1.2, label="shuffled W")
+    holds = fit is not None and (int(fit.status) == 0 if mp_holds is None else bool(mp_holds))
+    if holds:
         lp, thr, sigma = float(fit.lambda_plus), float(fit.threshold), float(fit.sigma)
         if q is not None:
             grid = np.linspace(float(fit.lambda_minus), lp, 400)[1:-1]
-            ax.plot(grid, np.asarray(marchenko_pastur_pdf(grid, q, sigma)), "C0",
+            ax.plot(grid, np.asarray(marchenko_pastur_pdf(grid, q, sigma)), color=_FIT,
                     label=f"MP fit: sigma={sigma:.3g}, D={float(fit.D):.3f}")
-        ax.axvline(lp, color="C0", ls="--", lw=1, label=r"$\lambda_+$")
-        ax.axvline(thr, color="C3", ls=":", lw=1, label=r"$\lambda_+$ + TW")
+        ax.axvline(lp, color=_FIT, ls="--", lw=1, label=r"$\lambda_+$")
+        ax.axvline(thr, color=_SPIKE, ls=":", lw=1, label=r"$\lambda_+ + 3\,\Delta_{TW}$")
         spikes = x[x > thr]
-        if spikes.size:
-            # Ticks pinned to the bottom of the axes (x in data, y in axes units): visible on log axes too.
-            ax.plot(spikes, np.full_like(spikes, 0.03), "|", color="C3", ms=14, mew=2,
-                    transform=ax.get_xaxis_transform(), label=f"{spikes.size} spike{'s' * (spikes.size != 1)}")
-    ax.set_xlabel(r"$\lambda$")
+        if spikes.size:  # a light rug at the bottom (x in data, y in axes units: visible on log axes too)
+            ax.vlines(spikes, 0, 0.05, transform=ax.get_xaxis_transform(), color=_SPIKE, lw=0.8, alpha=0.6,
+                      label=f"{spikes.size} spike{'s' * (spikes.size != 1)}")
+    ax.set_xlabel(r"eigenvalue $\lambda$")
     ax.set_ylabel("density")
     if title:
         ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=MIN_TEXT_PT)
     return ax
 
 
@@ -108,59 +154,174 @@ def plot_counts(planted: Sequence[int], found: Sequence[int], *, groups: Sequenc
     return ax
 
 
-#: One colour per phase, from the Okabe-Ito palette (distinguishable with the common colour-vision deficiencies).
-PHASE_COLORS = {"random-like": "#0072B2", "bleeding-out": "#009E73", "bulk+spikes": "#E69F00",
-                "bulk-decay": "#CC79A7", "heavy-tailed": "#D55E00", "rank-collapse": "#000000"}
+def plot_tail(
+    eigs: ArrayLike,
+    *,
+    fit: PowerLawFit | None = None,
+    alpha: float | None = None,
+    xmin: float | None = None,
+    xmax: float | None = None,
+    warning: str | None = None,
+    title: str | None = None,
+    ax=None,
+):
+    """Log-log complementary cdf of an ESD with the fitted power-law tail ``P(X > x) ∝ x^(1 - alpha)`` from ``xmin``.
 
-
-def plot_tail(eigs: ArrayLike, *, alpha: float, xmin: float, xmax: float | None = None, title: str | None = None,
-              ax=None):
-    """Log-log complementary cdf of an ESD with the fitted power-law tail ``P(X > x) ∝ x^(1 - alpha)`` from ``xmin``."""
+    Args:
+        eigs: ``(M,)`` eigenvalues (only the positive ones are drawn; the x range is theirs).
+        fit: an unbatched :class:`~rmtkit.PowerLawFit`: the line, and a box with ``alpha +- sigma``,
+            ``xmin``, ``n_tail`` and ``D``. Or give ``alpha``, ``xmin`` (and ``xmax``) alone.
+        warning: the analysis' ``warning`` for the layer, added to the box.
+        title: axes title.
+    """
     ax = _axes(ax)
     x = np.sort(np.asarray(eigs, float))
     x = x[(x > 0) & np.isfinite(x)]
     ccdf = 1 - np.arange(x.size) / x.size
     ax.loglog(x, ccdf, ".", ms=3, color="0.5", label="ESD (ccdf)")
-    if np.isfinite(alpha) and np.isfinite(xmin):
+    if fit is not None:
+        alpha, xmin, xmax = float(fit.alpha), float(fit.xmin), float(fit.xmax)
+    alpha, xmin = _number(alpha), _number(xmin)
+    lines = []
+    if np.isfinite(alpha) and np.isfinite(xmin) and x.size:
+        bounded = xmax is not None and np.isfinite(xmax)
         frac = np.mean(x >= xmin)
-        top = x[-1] if xmax is None or not np.isfinite(xmax) else xmax
+        top = xmax if bounded else x[-1]
         grid = np.geomspace(xmin, top, 100)
-        if xmax is None or not np.isfinite(xmax):
-            model = frac * (grid / xmin) ** (1 - alpha)
-        else:  # truncated law: ccdf falls to 0 at xmax
+        if bounded:  # truncated law: ccdf falls to 0 at xmax
             model = frac * (grid ** (1 - alpha) - top ** (1 - alpha)) / (xmin ** (1 - alpha) - top ** (1 - alpha))
-        ax.loglog(grid, model, "C3-", lw=1.5, label=rf"power law $\alpha$={alpha:.2f}")
-        ax.axvline(xmin, color="C3", ls=":", lw=1, label=r"$x_{min}$")
-    ax.set_xlabel(r"$\lambda$")
+        else:
+            model = frac * (grid / xmin) ** (1 - alpha)
+        ax.loglog(grid[model > 0], model[model > 0], "-", color=_SPIKE, lw=1.5, label="power-law fit")
+        ax.axvline(xmin, color=_SPIKE, ls=":", lw=1, label=r"$x_{min}$")
+        if fit is not None:
+            lines = [rf"$\alpha$ = {alpha:.2f} $\pm$ {float(fit.sigma):.2f}", f"xmin = {xmin:.3g}",
+                     f"n_tail = {int(fit.n_tail)}", f"D = {float(fit.D):.3f}"]
+        else:
+            lines = [rf"$\alpha$ = {alpha:.2f}", f"xmin = {xmin:.3g}"]
+    elif fit is not None:
+        lines = ["no power-law fit"]
+    if warning:
+        lines += textwrap.wrap(f"warning: {warning}", 34, break_on_hyphens=False)
+    if lines:
+        ax.text(0.03, 0.03, "\n".join(lines), transform=ax.transAxes, fontsize=MIN_TEXT_PT, va="bottom", ha="left",
+                bbox={"boxstyle": "round", "fc": "white", "ec": "0.8", "alpha": 0.9})
+    if x.size:
+        ax.set_xlim(x[0] / 1.3, x[-1] * 1.3)
+        ax.set_ylim(0.5 / x.size, 1.5)
+    ax.set_xlabel(r"eigenvalue $\lambda$")
     ax.set_ylabel(r"P($\Lambda > \lambda$)")
     if title:
         ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=MIN_TEXT_PT, loc="upper right")
     return ax
 
 
-def plot_model(df, *, ax=None):
-    """Per-layer alpha of an :func:`rmtkit.analyze` table, coloured by phase, with the usual alpha bands."""
-    ax = ax if ax is not None else plt.subplots(figsize=(max(6, 0.18 * len(df)), 3.8))[1]
-    ok = df[df["status"] == "ok"].reset_index(drop=True)
-    for label, color in PHASE_COLORS.items():
-        sel = ok["phase"] == label
-        if sel.any():
-            ax.scatter(np.flatnonzero(sel), ok.loc[sel, "alpha"].astype(float), color=color, s=22, label=label)
-    ax.axhspan(2, 6, color="0.92", zorder=0, label=r"2 < $\alpha$ < 6")
-    ax.set_xticks(range(len(ok)))
-    ax.set_xticklabels(ok["name"], rotation=90, fontsize=5)
-    ax.set_ylabel(r"$\alpha$")
+def layer_groups(names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Each layer's group (its block: the first number in its name, else its own short name) and type.
+
+    ``encoder.layer.3.attention.self.query.weight`` is in group ``"3"`` with type
+    ``attention.self.query``; ``embeddings.word_embeddings.weight`` in group and type
+    ``embeddings.word_embeddings``. Suffixes ``.weight``/``.kernel`` are dropped.
+    """
+    groups, types = [], []
+    for name in names:
+        short = re.sub(r"\.(weight|kernel|w)$", "", name)
+        block = re.search(r"(^|[._/])(\d+)([._/]|$)", short)
+        if block:
+            groups.append(block.group(2))
+            types.append(short[block.end():] or short[: block.start()] or short)
+        else:
+            groups.append(short)
+            types.append(short)
+    return groups, types
+
+
+_MARKERS = "osD^vP*X<>hp"
+
+
+def plot_model(results, *, title: str | None = None, ax=None):
+    """Per-layer alpha of an analysis, grouped by block, coloured by phase, one marker per layer type.
+
+    Args:
+        results: an :class:`rmtkit.analysis.Analysis` or its table (``to_frame()``).
+        title: figure title (default: the layer count and the eigenvalue convention).
+
+    The x axis holds one slot per block (the first number in a layer's name; layers without one
+    get a slot of their own, labelled with their name), in model order; the layers of a block sit
+    side by side in it. The band ``2 < alpha < 6`` is shaded (WeightWatcher's well-trained range).
+    """
+    from rmtkit.analysis import as_frame
+
+    df = as_frame(results)
+    ok = df[df["status"].isin(["ok", "partial"]) & np.isfinite(df["alpha"].astype(float))].reset_index(drop=True)
+    groups, types = layer_groups(list(ok["name"]))
+    slots = list(dict.fromkeys(groups))
+    kinds = list(dict.fromkeys(types))
+    numbered = [g for g in slots if g.isdigit()]
+    width = float(np.clip(3.5 + 0.35 * len(slots) + (2.5 if len(kinds) <= 12 else 0), 6.5, 14))
+    ax = ax if ax is not None else plt.subplots(figsize=(width, 4.2))[1]
+    ax.axhspan(2, 6, color="0.9", zorder=0, label=r"2 < $\alpha$ < 6")
+    per_slot = {g: [t for t, gg in zip(types, groups, strict=True) if gg == g] for g in slots}
+    xs = np.empty(len(ok))
+    for i, (g, t) in enumerate(zip(groups, types, strict=True)):
+        members = list(dict.fromkeys(per_slot[g]))
+        k = members.index(t)
+        xs[i] = slots.index(g) + (k - (len(members) - 1) / 2) * min(0.7 / max(len(members), 1), 0.15)
+    alpha = ok["alpha"].astype(float).to_numpy()
+    for t_i, kind in enumerate(kinds):
+        sel = np.array([t == kind for t in types])
+        colors = [PHASE_COLORS.get(p, "0.5") if isinstance(p, str) else "0.5" for p in ok.loc[sel, "phase"]]
+        ax.scatter(xs[sel], alpha[sel], c=colors, marker=_MARKERS[t_i % len(_MARKERS)], s=30, edgecolors="white",
+                   linewidths=0.4, zorder=3)
     ax.set_yscale("log")
-    ax.legend(fontsize=7, ncol=3)
+    _alpha_ticks(ax, alpha)
+    ax.set_xticks(range(len(slots)))
+    step = max(1, int(np.ceil(len(slots) / 40)))
+    labels = [g if i % step == 0 else "" for i, g in enumerate(slots)]
+    long = max((len(s) for s in labels), default=0) > 4
+    ax.set_xticklabels(labels, rotation=30 if long else 0, ha="right" if long else "center", fontsize=MIN_TEXT_PT + 1)
+    ax.set_xlim(-0.6, len(slots) - 0.4)
+    ax.set_xlabel("block (layer number in the name)" if numbered else "layer")
+    ax.set_ylabel(r"power-law exponent $\alpha$")
+    meta = df.attrs.get("rmtkit", {})
+    ax.set_title(title or f"Power-law alpha of {len(ok)} layers ({meta.get('convention', 'lambda = s^2')}); "
+                 f"colour: phase, marker: layer type", fontsize=10)
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color="0.9", label=r"2 < $\alpha$ < 6")]
+    handles += [Patch(color=c, label=p) for p, c in PHASE_COLORS.items() if (ok["phase"] == p).any()]
+    if len(kinds) <= 12:
+        handles += [Line2D([], [], ls="", marker=_MARKERS[i % len(_MARKERS)], color="0.35", label=k)
+                    for i, k in enumerate(kinds)]
+    ax.legend(handles=handles, fontsize=MIN_TEXT_PT, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return ax
 
 
-def save_model_plots(df, spectra: dict, out_dir) -> tuple[int, dict[str, str]]:
-    """Write ``model.png`` (alpha and phase per layer) and one ``<layer>.png`` (ESD + MP fit, log-log tail) per analysed layer.
+def _alpha_ticks(ax, alpha: np.ndarray) -> None:
+    """Plain-number ticks on the log alpha axis (1, 2, 3, 5, 10, ...), never ``6x10^0``."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
-    One figure failing (a layer whose fit failed, a name the file system refuses) never stops the
-    others. Returns the number of figures written and ``{figure: why}`` for those that were not.
+    finite = alpha[np.isfinite(alpha) & (alpha > 0)]
+    lo, hi = (min(finite.min(), 2.0), max(finite.max(), 6.0)) if finite.size else (1.0, 10.0)
+    ax.set_ylim(lo / 1.15, hi * 1.15)
+    ticks = [t for t in (0.5, 1, 1.5, 2, 3, 4, 6, 8, 10, 15, 20, 30, 50, 100, 200, 500, 1000) if lo / 1.15 <= t <= hi * 1.15]
+    ax.yaxis.set_major_locator(FixedLocator(ticks))
+    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def save_model_plots(analysis, out_dir) -> tuple[int, dict[str, str]]:
+    """Write ``model.png`` (alpha and phase per layer) and one ``<layer>.png`` (ESD, log-log tail) per analysed layer.
+
+    Args:
+        analysis: an :class:`rmtkit.analysis.Analysis`; its spectra and fits are drawn as they are.
+        out_dir: the folder (created if missing).
+
+    One figure failing (a spectrum that cannot be drawn, a name the file system refuses) never stops
+    the others. Returns the number of figures written and ``{figure: why}`` for those that were not.
     """
     from pathlib import Path
 
@@ -173,30 +334,37 @@ def save_model_plots(df, spectra: dict, out_dir) -> tuple[int, dict[str, str]]:
         fig = None
         try:
             fig = draw()
-            fig.tight_layout()
-            fig.savefig(out / f"{_file_name(name)}.png", dpi=100 if name != "model" else 120)
+            fig.savefig(out / f"{_file_name(name)}.png", dpi=100 if name != "model" else 120, bbox_inches="tight")
             written += 1
         except Exception as err:  # noqa: BLE001 - matplotlib and the file system raise many types; each is reported
             failures[name] = f"{type(err).__name__}: {err}"
         finally:
             plt.close(fig if fig is not None else "all")
 
-    save("model", lambda: plot_model(df).figure)
-    for row in df[df["status"].isin(["ok", "partial"])].itertuples():
-        if row.name in spectra:
-            save(row.name, lambda row=row: _layer_figure(row, spectra[row.name]))
+    save("model", lambda: plot_model(analysis).figure)
+    table = analysis.table
+    for name in table.loc[table["status"].isin(["ok", "partial"]), "name"]:
+        if name in analysis.names:
+            save(name, lambda name=name: layer_figure(analysis.layer(name)))
         else:
-            failures[row.name] = "no spectrum for this layer"
+            failures[name] = "no spectrum for this layer"
     return written, failures
 
 
-def _layer_figure(row, ev):
-    from rmtkit.marchenko_pastur import fit_marchenko_pastur
+def layer_figure(layer):
+    """The figure of one layer (:meth:`rmtkit.analysis.Analysis.layer`): its ESD beside its log-log tail.
 
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    fit = fit_marchenko_pastur(ev, row.Q) if getattr(row, "mp_status", "ok") == "ok" else None
-    plot_esd(ev, q=row.Q, fit=fit, bins=80, title=f"{row.name}: {row.phase}", ax=a1)
-    plot_tail(ev, alpha=_number(row.alpha), xmin=_number(row.xmin), title=row.name, ax=a2)
+    The ESD is on linear axes with the MP fit where that fit holds (:func:`rmtkit.phases.mp_bulk_holds`),
+    on log axes otherwise; the shuffled-``W`` ESD is overlaid when the analysis has it.
+    """
+    from rmtkit.phases import mp_bulk_holds
+
+    holds = bool(mp_bulk_holds(layer.phase_features))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    plot_esd(layer.evals, q=layer.mp_q, fit=layer.mp, bins=80, log_x=not holds, mp_holds=holds,
+             randomized=layer.randomized, title=f"{layer.name}\nESD: {layer.phase or 'no phase'}", ax=a1)
+    plot_tail(layer.evals, fit=layer.pl, warning=layer.warning, title=f"{layer.name}\ntail", ax=a2)
+    fig.tight_layout()
     return fig
 
 
@@ -207,7 +375,6 @@ def _number(value) -> float:
 def _file_name(name: str) -> str:
     """A file name for a layer: characters other than letters, digits, ``._-`` become ``_``; at most 150 long."""
     import hashlib
-    import re
 
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".") or "_"
     if len(safe) > 150:  # the file system's limit is 255 bytes; keep names distinct with a short hash

@@ -20,12 +20,12 @@ _SHRINKABLE = ("reason", "phase_reason", ".weight", "warning", "name")
 _MIN_SHRUNK = 24
 
 
-def format_table(df: pd.DataFrame, summary: pd.Series | None = None, *, columns: list[str] | None = None,
+def format_table(df, summary: pd.Series | None = None, *, columns: list[str] | None = None,
                  wide: bool = False, show_all: bool = False, width: int | None = 120) -> str:
     """Render ``df`` (rows of :func:`rmtkit.analyze`) for a terminal.
 
     Args:
-        df: the analysis table, in model order.
+        df: the analysis table, in model order (or the :class:`rmtkit.analysis.Analysis` it comes from).
         summary: :func:`rmtkit.summarize`'s series, printed below the table.
         columns: the columns to print (default :data:`DEFAULT_COLUMNS`, plus the randomization
             columns when present); unknown names raise.
@@ -39,6 +39,9 @@ def format_table(df: pd.DataFrame, summary: pd.Series | None = None, *, columns:
     Raises:
         ValueError: a name in ``columns`` is not a column of ``df``.
     """
+    from rmtkit.analysis import as_frame
+
+    df = as_frame(df)
     if wide:
         shown, width = list(df.columns), None
     elif columns:

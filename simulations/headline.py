@@ -73,7 +73,8 @@ def run_table(runs: list[Path]) -> tuple[pd.DataFrame, dict[tuple[str, str], np.
     for run in runs:
         done = json.loads((run / "DONE.json").read_text())
         weights = _final_weights(run)
-        df = rmtkit.analyze(weights, min_evals=10, progress=False).set_index("name")
+        df = rmtkit.analyze(weights, min_evals=10, progress=False).to_frame().set_index("name")
+        df = df.rename(columns={"mp_soft_rank": "mp_softrank"})  # the name of the committed results
         row = {**_knobs(run), **{k: done[k] for k in ("train_acc", "test_acc", "gap") if k in done}}
         for layer in LAYERS:
             row[f"{layer}_dead_units"] = done.get(f"{layer}_dead_units")
@@ -98,7 +99,7 @@ def pooled_table(runs: pd.DataFrame, spectra: dict) -> tuple[pd.DataFrame, dict]
         batch, lengths, qs = ev[None], np.array([ev.size]), np.array([q])  # a batch of one: the classifier reuses the fits
         mp = rmtkit.fit_marchenko_pastur(batch, qs, lengths=lengths)
         pl = rmtkit.fit_power_law(batch, lengths=lengths, method="csn")
-        why = phases.explain_phase(batch, lengths, qs, mp=mp, pl=pl)[0]
+        why = phases.explain_phase(batch, qs, lengths=lengths, mp=mp, pl=pl)[0]
         mp, pl = (type(f)(*(np.asarray(v)[0] for v in f)) for f in (mp, pl))
         ok = int(mp.status) == 0
         rows.append({

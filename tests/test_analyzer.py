@@ -25,7 +25,7 @@ def minilm_path() -> Path:
 
 @pytest.fixture(scope="module")
 def minilm():
-    return rmtkit.analyze(minilm_path(), progress=False)
+    return rmtkit.analyze(minilm_path(), progress=False).to_frame()
 
 
 def test_minilm_alpha_equals_weightwatcher(minilm):
@@ -69,7 +69,7 @@ def test_synthetic_layers_get_their_phase():
         "heavy": np.asarray(ensembles.pareto(key, 1000, 500, 1.0)),
         "collapsed": np.asarray(ensembles.low_rank(key, 1000, 500, 40)),
     }
-    df = rmtkit.analyze(weights, normalize=True).set_index("name")
+    df = rmtkit.analyze(weights, normalize=True).to_frame().set_index("name")
     assert df.loc["random", "phase"] == "random-like" and df.loc["random", "num_spikes"] == 0
     assert df.loc["random", "mp_sigma"] == pytest.approx(1.0, rel=0.01)
     assert df.loc["spikes", "phase"] == "bulk+spikes" and df.loc["spikes", "num_spikes"] == 5
@@ -80,12 +80,12 @@ def test_synthetic_layers_get_their_phase():
 
 def test_inputs_nnx_linen_dict_npz_give_the_same_numbers(tmp_path):
     model = nnx.Linear(300, 200, rngs=nnx.Rngs(0))
-    from_module = rmtkit.analyze(model).set_index("name")
+    from_module = rmtkit.analyze(model).to_frame().set_index("name")
     kernel = np.asarray(model.kernel[...])
     np.savez(tmp_path / "w.npz", kernel=kernel)
     io.write_safetensors(tmp_path / "w.safetensors", {"kernel": kernel})
     for source in ({"kernel": kernel}, tmp_path / "w.npz", tmp_path / "w.safetensors", nnx.state(model, nnx.Param)):
-        other = rmtkit.analyze(source).set_index("name")
+        other = rmtkit.analyze(source).to_frame().set_index("name")
         assert other.loc["kernel", "alpha"] == pytest.approx(from_module.loc["kernel", "alpha"], rel=1e-12)
     assert from_module.loc["bias", "status"] == "skipped"
 
@@ -100,7 +100,7 @@ def test_bad_layers_are_reported_and_the_rest_analysed():
     orthogonal = np.linalg.qr(rng.standard_normal((100, 100)))[0]
     weights = {"good": good, "nan": nan, "inf": inf, "zero": np.zeros((100, 100)), "bias": np.ones(100),
                "small": np.ones((100, 5)), "orthogonal": orthogonal}
-    df = rmtkit.analyze(weights).set_index("name")
+    df = rmtkit.analyze(weights).to_frame().set_index("name")
     assert df.loc["good", "status"] == "ok" and np.isfinite(df.loc["good", "alpha"])
     assert (df.loc["nan", "status"], df.loc["nan", "reason"]) == ("failed", "1 NaN/Inf entries in the weights")
     assert df.loc["inf", "reason"] == "2 NaN/Inf entries in the weights"
@@ -119,8 +119,8 @@ def test_bad_layers_are_reported_and_the_rest_analysed():
 @pytest.mark.parametrize("dtype", [ml_dtypes.bfloat16, np.float16])
 def test_half_precision_weights_are_analysed_in_float64(dtype):
     w = np.random.default_rng(1).standard_normal((300, 150))
-    df = rmtkit.analyze({"w": w.astype(dtype)}).set_index("name")
-    ref = rmtkit.analyze({"w": w.astype(dtype).astype(np.float64)}).set_index("name")
+    df = rmtkit.analyze({"w": w.astype(dtype)}).to_frame().set_index("name")
+    ref = rmtkit.analyze({"w": w.astype(dtype).astype(np.float64)}).to_frame().set_index("name")
     assert df.attrs["rmtkit"]["precision"] == "float64"
     assert df.loc["w", "alpha"] == pytest.approx(ref.loc["w", "alpha"], rel=1e-12)
     assert df.loc["w", "hard_rank"] == 150
@@ -130,14 +130,14 @@ def test_randomization_is_seeded_and_finds_correlation_traps():
     rng = np.random.default_rng(2)
     w = rng.standard_normal((400, 200))
     w[7, 9] = 200.0  # one huge entry survives any shuffle: a correlation trap
-    a = rmtkit.analyze({"w": w}, randomize=True, seed=1).set_index("name")
-    b = rmtkit.analyze({"w": w}, randomize=True, seed=1).set_index("name")
-    c = rmtkit.analyze({"w": w}, randomize=True, seed=2).set_index("name")
+    a = rmtkit.analyze({"w": w}, randomize=True, seed=1).to_frame().set_index("name")
+    b = rmtkit.analyze({"w": w}, randomize=True, seed=1).to_frame().set_index("name")
+    c = rmtkit.analyze({"w": w}, randomize=True, seed=2).to_frame().set_index("name")
     assert a.loc["w", "rand_lambda_plus"] == b.loc["w", "rand_lambda_plus"]
     assert a.loc["w", "rand_distance"] == b.loc["w", "rand_distance"]
     assert a.loc["w", "rand_lambda_plus"] != c.loc["w", "rand_lambda_plus"]  # another seed, another shuffle
     assert a.loc["w", "correlation_traps"] >= 1
-    clean = rmtkit.analyze({"w": rng.standard_normal((400, 200))}, randomize=True).set_index("name")
+    clean = rmtkit.analyze({"w": rng.standard_normal((400, 200))}, randomize=True).to_frame().set_index("name")
     assert clean.loc["w", "correlation_traps"] == 0
 
 

@@ -292,8 +292,8 @@ def test_analyze_rows_never_ok_next_to_nan(kinds, storage, seed):
         "zero": lambda: np.zeros((n, m)),
     }
     weights = {f"{k}{i}": make[k]().astype(storage) for i, k in enumerate(kinds)}
-    df = rmtkit.analyze(weights).set_index("name")
-    numbers = ["alpha", "xmin", "D", "n_tail", "mp_sigma", "lambda_plus", "num_spikes", "mp_D", "mp_softrank",
+    df = rmtkit.analyze(weights).to_frame().set_index("name")
+    numbers = ["alpha", "xmin", "D", "n_tail", "mp_sigma", "lambda_plus", "num_spikes", "mp_D", "mp_soft_rank",
                "alpha_weighted", "log_alpha_norm"]
     for name, row in df.iterrows():
         kind = name.rstrip("0123456789")

@@ -53,26 +53,26 @@ def test_phase_enum_labels_and_order():
 
 def test_clear_examples_m200(clear200):
     ev, q = clear200
-    assert phases.classify_phases(ev, None, q).tolist() == Phase.labels()
+    assert phases.classify_phases(ev, q).tolist() == Phase.labels()
 
 
 def test_clear_examples_m500_square():
     ev = _spectra(_clear_examples(jax.random.key(12), 500, 500))
-    assert phases.classify_phases(ev, np.full(6, 500), 1.0).tolist() == Phase.labels()
+    assert phases.classify_phases(ev, 1.0, lengths=np.full(6, 500)).tolist() == Phase.labels()
 
 
 @pytest.mark.parametrize("factor", [1e3, 1e-3])
 def test_scale_invariance(clear200, factor):
     ev, q = clear200
-    assert phases.classify_phases(ev * factor, None, q).tolist() == Phase.labels()
+    assert phases.classify_phases(ev * factor, q).tolist() == Phase.labels()
 
 
 def test_both_eigenvalue_conventions_agree(clear200_matrices):
     w = clear200_matrices
     per_n = np.asarray(rmtkit.eigenvalues(w, normalize=True))
     raw = np.asarray(rmtkit.eigenvalues(w, normalize=False))  # lambda = s^2, [MPM-NC]
-    np.testing.assert_array_equal(phases.classify_phases(raw, None, 2.0), phases.classify_phases(per_n, None, 2.0))
-    assert phases.classify_phases(raw, None, 2.0).tolist() == Phase.labels()
+    np.testing.assert_array_equal(phases.classify_phases(raw, 2.0), phases.classify_phases(per_n, 2.0))
+    assert phases.classify_phases(raw, 2.0).tolist() == Phase.labels()
 
 
 def test_padding_with_different_lengths(clear200):
@@ -82,10 +82,10 @@ def test_padding_with_different_lengths(clear200):
     batch[1::2] = 0.0
     batch[1::2, :120] = small[1::2]
     lengths = np.array([200, 120] * 3)
-    got = phases.classify_phases(batch, lengths, np.full(6, 2.0))
+    got = phases.classify_phases(batch, np.full(6, 2.0), lengths=lengths)
     assert got[0::2].tolist() == Phase.labels()[0::2]
     # The padded rows get the labels they get alone, without padding.
-    np.testing.assert_array_equal(got[1::2], phases.classify_phases(small[1::2], None, 2.0))
+    np.testing.assert_array_equal(got[1::2], phases.classify_phases(small[1::2], 2.0))
     assert got[1::2].tolist() == Phase.labels()[1::2]
 
 
@@ -94,9 +94,9 @@ def test_failure_rows_are_undetermined(clear200):
     batch = np.concatenate([ev[:2], ev[:1], ev[:1], np.ones((1, 200))])  # rows 2-4 will be broken
     batch[2, 50] = np.nan
     q = np.array([2.0, 2.0, 2.0, 0.5, 2.0])  # row 3: q < 1; row 4: all eigenvalues equal (orthogonal W)
-    got = phases.classify_phases(batch, None, q)
+    got = phases.classify_phases(batch, q)
     assert got.tolist() == ["random-like", "bleeding-out", None, None, None]
-    info = phases.explain_phase(batch, None, q)
+    info = phases.explain_phase(batch, q)
     assert info[2]["rule"] == "invalid" and info[4]["rule"] == "mp_failed"
     assert info[0]["reason"].endswith("no outlier beyond l+ + 3 Delta_TW: random-like")
     assert info[1]["reason"].endswith(f"< {phases.PhaseCriteria().spike_gap:g}: bleeding-out")
@@ -112,7 +112,7 @@ def test_failure_rows_are_undetermined(clear200):
                             for f in ("sigma", "lambda_minus", "lambda_plus", "threshold", "D")},
                          num_spikes=fail_row0(mp.num_spikes, -1), num_bulk=fail_row0(mp.num_bulk, -1),
                          status=fail_row0(mp.status, rmtkit.FitStatus.NON_FINITE))
-    got = phases.classify_phases(ev, None, 2.0, mp=broken)
+    got = phases.classify_phases(ev, 2.0, mp=broken)
     assert got[0] is None and got[1:].tolist() == Phase.labels()[1:]
 
 
@@ -127,21 +127,21 @@ def test_rank_collapse_from_hard_rank_and_noise_floor():
     ev = np.asarray(rmtkit.eigenvalues(np.stack([np.asarray(w) for w in ws]), method="svd"))
     hard = np.asarray(rmtkit.hard_rank(ev, n, m))
     np.testing.assert_array_equal(hard, [2, 200, 40])
-    assert phases.classify_phases(ev, None, 2.0)[1:].tolist() == ["rank-collapse"] * 2
-    assert phases.classify_phases(ev, None, 2.0, hard_rank=hard).tolist() == ["rank-collapse"] * 3
-    feats = phases.phase_features(ev, None, 2.0, hard_rank=hard)
+    assert phases.classify_phases(ev, 2.0)[1:].tolist() == ["rank-collapse"] * 2
+    assert phases.classify_phases(ev, 2.0, hard_rank=hard).tolist() == ["rank-collapse"] * 3
+    feats = phases.phase_features(ev, 2.0, hard_rank=hard)
     np.testing.assert_allclose(feats["null_fraction"], [0.99, 0.8, 0.8])
 
 
 def test_criteria_are_used_and_explained(clear200):
     ev, q = clear200
-    info = phases.explain_phase(ev, None, q)
+    info = phases.explain_phase(ev, q)
     assert [r["phase"] for r in info] == Phase.labels()
     assert info[2]["spike_gap"] >= PhaseCriteria().spike_gap > info[1]["spike_gap"]
     assert info[0]["num_spikes"] == 0 and info[5]["null_fraction"] >= 0.25
     # Raising the spike gap turns bulk+spikes into bleeding-out; nothing else moves.
     strict = dataclasses.replace(PhaseCriteria(), spike_gap=100.0)
-    got = phases.classify_phases(ev, None, q, criteria=strict).tolist()
+    got = phases.classify_phases(ev, q, criteria=strict).tolist()
     assert got == ["random-like", "bleeding-out", "bleeding-out", "bulk-decay", "heavy-tailed", "rank-collapse"]
     assert dict(phases.criteria_table())["spike_gap"] == 2.0
 
@@ -151,7 +151,7 @@ def test_given_fits_are_used_and_truncated_power_law_refitted(clear200):
     lengths = np.full(6, 200)
     mp = rmtkit.fit_marchenko_pastur(ev, q, lengths=lengths)
     truncated = rmtkit.powerlaw.fit_power_law(ev, lengths=lengths, method="csn", xmax="max")
-    got = phases.classify_phases(ev, lengths, q, mp=mp, pl=truncated)
+    got = phases.classify_phases(ev, q, lengths=lengths, mp=mp, pl=truncated)
     assert got.tolist() == Phase.labels()
 
 
@@ -181,6 +181,6 @@ def test_held_out_accuracy_m200():
             ws.append(np.asarray(phases.sample_phase(jax.random.fold_in(jax.random.fold_in(root, int(phase)), d),
                                                      phase, 400, 200)))
             truth.append(phase.label)
-    got = phases.classify_phases(_spectra(ws), None, 2.0)
+    got = phases.classify_phases(_spectra(ws), 2.0)
     accuracy = np.mean(got == np.array(truth))
     assert accuracy >= 0.9, list(zip(truth, got, strict=True))

@@ -28,7 +28,7 @@ def small():
     rng = np.random.default_rng(0)
     weights = {"body.kernel": rng.standard_t(2.0, (600, 300)), "gauss.kernel": rng.standard_normal((400, 200)),
                "head.kernel": rng.standard_normal((256, 10)), "head.bias": np.zeros(10), "nan.kernel": np.full((80, 60), np.nan)}
-    return rmtkit.analyze(weights, randomize=True, seed=1, progress=False)
+    return rmtkit.analyze(weights, randomize=True, seed=1, progress=False).to_frame()
 
 
 @pytest.mark.parametrize(("row", "expected"), [

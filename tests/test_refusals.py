@@ -4,6 +4,7 @@ Each case ends in a clear error naming the problem (CLI: exit 2, one line), a no
 reason, or the right number.
 """
 
+import dataclasses
 import json
 import os
 import signal
@@ -55,10 +56,10 @@ def one_line_error(err: str, *needles: str) -> None:
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, ml_dtypes.bfloat16, np.float16])
 def test_orthogonal_matrix_is_degenerate_at_its_storage_precision(dtype):
     # Was: float32 alpha 1.1e8, bf16 2472, f16 4.1e4, all "ok"; only the float64 copy was degenerate.
-    df = rmtkit.analyze({"w": orthogonal().astype(dtype)}).set_index("name")
+    df = rmtkit.analyze({"w": orthogonal().astype(dtype)}).to_frame().set_index("name")
     row = df.loc["w"]
     assert (row.status, row.mp_status, row.pl_status) == ("partial", "degenerate", "degenerate")
-    assert pd.isna(row.alpha) and pd.isna(row.mp_sigma) and pd.isna(row.mp_softrank) and pd.isna(row.num_spikes)
+    assert pd.isna(row.alpha) and pd.isna(row.mp_sigma) and pd.isna(row.mp_soft_rank) and pd.isna(row.num_spikes)
     assert f"precision of {np.dtype(dtype).name} weights" in row.reason
     assert row.stable_rank == pytest.approx(200, rel=0.02)  # the metrics that exist are still numbers
 
@@ -75,7 +76,7 @@ def test_round_off_ties_at_the_top_give_the_power_law_of_the_exact_values():
     # Singular values 1..10, each 20 times: was alpha 7e14 (the fit saw the round-off between copies).
     u, v = orthogonal(400, 200, 2), orthogonal(200, 200, 3)
     w = (u * np.repeat(np.arange(1.0, 11.0), 20)) @ v.T
-    row = rmtkit.analyze({"w": w}).set_index("name").loc["w"]
+    row = rmtkit.analyze({"w": w}).to_frame().set_index("name").loc["w"]
     # powerlaw 2.0.0: Fit(eigenvalues, parameter_ranges={"alpha": [1, 1000]}) gives alpha 2.8407751792605, xmin 36.
     assert row.status == "ok" and row.alpha == pytest.approx(2.8407751792605, rel=1e-9)
     assert row.xmin == pytest.approx(36.0, rel=1e-9) and "merged with their ties" in row.reason
@@ -84,7 +85,7 @@ def test_round_off_ties_at_the_top_give_the_power_law_of_the_exact_values():
 def test_rank_one_matrix_is_not_fitted_on_round_off():
     # Was: alpha 1.37 at xmin 1.7e-13 (the round-off of 299 zero eigenvalues).
     rng = np.random.default_rng(4)
-    row = rmtkit.analyze({"w": np.outer(rng.standard_normal(500), rng.standard_normal(300))}).set_index("name").loc["w"]
+    row = rmtkit.analyze({"w": np.outer(rng.standard_normal(500), rng.standard_normal(300))}).to_frame().set_index("name").loc["w"]
     assert (row.status, row.mp_status, row.pl_status) == ("partial", "rank_deficient", "rank_deficient")
     assert pd.isna(row.alpha) and pd.isna(row.xmin) and row.hard_rank == 1 and row.rank_loss == 299
     assert "1 eigenvalue(s) above the null floor (299 of 300" in row.reason
@@ -94,7 +95,7 @@ def test_rank_ten_matrix_is_fitted_on_its_non_null_part():
     # Was: 257 "spikes" (the MP bulk fitted to round-off).
     rng = np.random.default_rng(5)
     w = rng.standard_normal((1000, 10)) @ rng.standard_normal((10, 500))
-    row = rmtkit.analyze({"w": w}).set_index("name").loc["w"]
+    row = rmtkit.analyze({"w": w}).to_frame().set_index("name").loc["w"]
     assert row.status == "ok" and row.hard_rank == 10 and row.rank_loss == 490
     assert 0 <= row.num_spikes <= 10 and row.phase == "rank-collapse"
     assert row.xmin > 1e-6 * row.lambda_max  # the tail starts among the 10 real eigenvalues
@@ -102,15 +103,15 @@ def test_rank_ten_matrix_is_fitted_on_its_non_null_part():
 
 
 def test_failed_fits_are_nan_and_summarize_ignores_them():
-    # Was: mp_softrank 0 for a failed MP fit, num_spikes -1 averaged (mean_num_spikes -0.5).
+    # Was: mp_soft_rank 0 for a failed MP fit, num_spikes -1 averaged (mean_num_spikes -0.5).
     rng = np.random.default_rng(6)
-    df = rmtkit.analyze({"good": rng.standard_normal((400, 200)), "orth": orthogonal()})
+    df = rmtkit.analyze({"good": rng.standard_normal((400, 200)), "orth": orthogonal()}).to_frame()
     rows = df.set_index("name")
-    assert pd.isna(rows.loc["orth", "mp_softrank"]) and pd.isna(rows.loc["orth", "num_spikes"])
+    assert pd.isna(rows.loc["orth", "mp_soft_rank"]) and pd.isna(rows.loc["orth", "num_spikes"])
     assert pd.isna(rows.loc["orth", "n_tail"])
     s = rmtkit.summarize(df)
     assert s["mean_num_spikes"] == rows.loc["good", "num_spikes"] >= 0
-    assert s["mean_mp_softrank"] == pytest.approx(rows.loc["good", "mp_softrank"])
+    assert s["mean_mp_soft_rank"] == pytest.approx(rows.loc["good", "mp_soft_rank"])
     assert (s["layers_analysed"], s["layers_ok"], s["layers_partial"]) == (2, 1, 1)
 
 
@@ -118,10 +119,10 @@ def test_no_ok_row_has_a_nan_number():
     rng = np.random.default_rng(7)
     weights = {"g": rng.standard_normal((300, 100)), "o": orthogonal(300, 100), "r1": np.outer(np.ones(300), np.ones(100)),
                "tiny": rng.standard_normal((300, 100)) * 1e-170}
-    df = rmtkit.analyze(weights)
+    df = rmtkit.analyze(weights).to_frame()
     ok = df[df.status == "ok"]
     assert list(ok.name) == ["g"]
-    numbers = ok[["alpha", "xmin", "D", "sigma", "n_tail", "mp_sigma", "lambda_plus", "num_spikes", "mp_D", "mp_softrank",
+    numbers = ok[["alpha", "xmin", "D", "sigma", "n_tail", "mp_sigma", "lambda_plus", "num_spikes", "mp_D", "mp_soft_rank",
                   "stable_rank", "entropy", "alpha_weighted", "log_alpha_norm"]].astype(float)
     assert np.isfinite(numbers.to_numpy()).all()
     assert set(df[df.status != "ok"].status) == {"partial", "failed"}
@@ -150,12 +151,12 @@ def test_power_law_xmax_and_xmin_are_validated_per_row():
 
 def test_underflow_and_overflow_are_named_as_such():
     rng = np.random.default_rng(8)
-    tiny = rmtkit.analyze({"w": rng.standard_normal((100, 80)) * 1e-170}).set_index("name").loc["w"]
+    tiny = rmtkit.analyze({"w": rng.standard_normal((100, 80)) * 1e-170}).to_frame().set_index("name").loc["w"]
     assert tiny.status == "failed" and tiny.reason.startswith("W^T W underflows float64 (entries at most")
-    huge = rmtkit.analyze({"w": rng.standard_normal((100, 80)) * 1e150}, precision="float32").set_index("name").loc["w"]
+    huge = rmtkit.analyze({"w": rng.standard_normal((100, 80)) * 1e150}, precision="float32").to_frame().set_index("name").loc["w"]
     assert huge.status == "failed" and "overflow the compute precision float32" in huge.reason
     assert "NaN" not in huge.reason
-    zero = rmtkit.analyze({"w": np.zeros((100, 80))}).set_index("name").loc["w"]
+    zero = rmtkit.analyze({"w": np.zeros((100, 80))}).to_frame().set_index("name").loc["w"]
     assert zero.reason == "all-zero matrix: no spectrum to fit"
 
 
@@ -312,7 +313,7 @@ def test_unsupported_tensors_are_skipped_rows(tmp_path, capsys, monkeypatch):
                                                          "f4": {"dtype": "F4", "shape": [4], "data_offsets": [len(data),
                                                                                                               len(data) + 2]}},
                            data + bytes(2))
-    rows = rmtkit.analyze(path).set_index("name")
+    rows = rmtkit.analyze(path).to_frame().set_index("name")
     assert rows.loc["f4", "status"] == "skipped" and rows.loc["f4", "reason"] == "dtype F4 is not supported by rmtkit"
 
 
@@ -370,9 +371,9 @@ def test_a_failing_figure_does_not_stop_the_others(tmp_path):
     from rmtkit import plot
 
     rng = np.random.default_rng(3)
-    df = rmtkit.analyze({"a": rng.standard_normal((120, 80)), "b": rng.standard_normal((120, 80))})
-    spectra = rmtkit.layer_spectra({"a": rng.standard_normal((120, 80)), "b": rng.standard_normal((120, 80))})
-    spectra["a"] = np.array([np.nan])  # a figure that cannot be drawn
-    written, failures = plot.save_model_plots(df, spectra, tmp_path)
+    analysis = rmtkit.analyze({"a": rng.standard_normal((120, 80)), "b": rng.standard_normal((120, 80))})
+    evals = analysis.evals.copy()
+    evals[0] = np.nan  # layer "a": a figure that cannot be drawn
+    written, failures = plot.save_model_plots(dataclasses.replace(analysis, evals=evals), tmp_path)
     assert written == 2 and list(failures) == ["a"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.png", "model.png"]

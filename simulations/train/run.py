@@ -345,7 +345,9 @@ class _State:
 def analyse_weights(model, cfg: TrainConfig, epoch: int) -> pd.DataFrame:
     """The analyzer on the live watched kernels (no files), one row per layer, tagged with the epoch."""
     watched = {k: v for k, v in weight_matrices(model).items() if k in cfg.analysis.layers}
-    df = rmtkit.analyze(watched, min_evals=cfg.analysis.min_evals, normalize=cfg.analysis.normalize, progress=False)
+    df = rmtkit.analyze(watched, min_evals=cfg.analysis.min_evals, normalize=cfg.analysis.normalize,
+                        progress=False).to_frame()
+    df = df.rename(columns={"mp_soft_rank": "mp_softrank"})  # the training files keep their name (running sweeps)
     df.insert(0, "epoch", epoch)
     return df
 
