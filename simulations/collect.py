@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +34,17 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def collect(sweep: str | Path) -> pd.DataFrame:
-    """One row per run folder (a folder holding ``config.json``) under ``sweep``."""
-    rows = []
+def run_folders(sweep: str | Path) -> Iterator[tuple[Path, dict]]:
+    """Every run folder under ``sweep`` (a folder holding the run's ``config.json``) and its config, in path order."""
     for cfg_path in sorted(Path(sweep).rglob("config.json")):
-        run = cfg_path.parent
-        row = {"run": str(run.relative_to(sweep)), **_flatten(json.loads(cfg_path.read_text()))}
+        yield cfg_path.parent, json.loads(cfg_path.read_text())
+
+
+def collect(sweep: str | Path) -> pd.DataFrame:
+    """One row per run folder (:func:`run_folders`) under ``sweep``."""
+    rows = []
+    for run, cfg in run_folders(sweep):
+        row = {"run": str(run.relative_to(sweep)), **_flatten(cfg)}
         if (run / "DONE.json").exists():
             row.update(status="done", **json.loads((run / "DONE.json").read_text()))
             spectral = run / "spectral.csv"

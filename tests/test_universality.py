@@ -31,7 +31,7 @@ def test_regressions_recover_known_lines():
 
 
 def test_smoke_run_writes_table_regressions_and_figure(tmp_path):
-    table, fits = run(UniversalityConfig(smoke=True), tmp_path)
+    table, fits = run(shrink(UniversalityConfig()), tmp_path)
     assert len(table) == 2 * 8 and set(table.Q) == {1.0, 2.0} and (table.M == 100).all()
     assert (table.status == "ok").all() and table.alpha.notna().all()
     # Very heavy tails are the easy case: alpha near mu/2 + 1 even at M = 100 (RMSE over the mu < 1.5
@@ -44,4 +44,4 @@ def test_smoke_run_writes_table_regressions_and_figure(tmp_path):
     assert set(pd.read_csv(tmp_path / "regressions.csv").range) <= {"low", "high"}
     assert (tmp_path / "alpha_vs_mu.png").stat().st_size > 0
     with pytest.raises(ValueError, match="xmax must be null or 'max'"):
-        run(UniversalityConfig(smoke=True, xmax="min"), tmp_path)
+        run(shrink(UniversalityConfig(xmax="min")), tmp_path)

@@ -16,7 +16,7 @@ N = 100
 
 
 def _agree(table, student, n=N):
-    theory = th.generalization_error(table.alpha.to_numpy(), table["T"].to_numpy(), student)
+    theory = th.generalization_error(table.load.to_numpy(), table["T"].to_numpy(), student)
     tol = 3 * table.eps_gen_err.to_numpy() + 0.5 / n
     return np.abs(table.eps_gen.to_numpy() - theory), tol
 
@@ -46,16 +46,16 @@ def test_version_space_sampler_never_leaves_the_version_space(key):
 
 def test_spherical_student_matches_rs_theory(key):
     # T = 0: exact heat bath in the version space; T > 0: Metropolis from a random start
-    vs = mc.simulate(key, student="spherical", n=N, alpha=[1.0, 3.0], T=[0.0, 0.0], samples=16, sweeps=300,
+    vs = mc.simulate(key, student="spherical", n=N, load=[1.0, 3.0], T=[0.0, 0.0], samples=16, sweeps=300,
                      start="teacher", version_space=True)
-    hot = mc.simulate(key, student="spherical", n=N, alpha=[2.0, 3.0], T=[0.5, 1.0], samples=16, sweeps=400)
+    hot = mc.simulate(key, student="spherical", n=N, load=[2.0, 3.0], T=[0.5, 1.0], samples=16, sweeps=400)
     for result, burn in ((vs, 100), (hot, 150)):
         table = mc.summarize(result, burn)
         diff, tol = _agree(table, "spherical")
         assert (diff < tol).all(), (table, diff, tol)
         assert (table.eps_gen_err < 0.01).all()
     table = mc.summarize(hot, 150)
-    train = th.training_error(table.alpha.to_numpy(), table["T"].to_numpy(), "spherical")
+    train = th.training_error(table.load.to_numpy(), table["T"].to_numpy(), "spherical")
     assert (np.abs(table.train_error - train) < 3 * table.train_error_err + 0.5 / N).all()
 
 
@@ -67,7 +67,7 @@ def test_ising_student_matches_rs_theory_and_shows_the_metastable_window(key):
     T = [1.0, 1.0, 0.5, 1.0, 0.3]
     alpha_c, alpha_sp = th.ising_transition(0.3)
     assert alpha_c < 1.39 < alpha_sp
-    runs = {start: mc.simulate(key, student="ising", n=N, alpha=alpha, T=T, samples=12, sweeps=600, start=start)
+    runs = {start: mc.simulate(key, student="ising", n=N, load=alpha, T=T, samples=12, sweeps=600, start=start)
             for start in ("random", "teacher")}
     table = mc.summarize(runs["random"], 200)
     diff, tol = _agree(table.iloc[:4], "ising")
@@ -85,8 +85,8 @@ def test_ising_student_matches_rs_theory_and_shows_the_metastable_window(key):
 
 def test_simulate_rejects_bad_arguments(key):
     with pytest.raises(ValueError, match="student"):
-        mc.simulate(key, student="potts", n=10, alpha=[1.0], T=[1.0], samples=1, sweeps=1)
+        mc.simulate(key, student="potts", n=10, load=[1.0], T=[1.0], samples=1, sweeps=1)
     with pytest.raises(ValueError, match="version_space"):
-        mc.simulate(key, student="ising", n=10, alpha=[1.0], T=[0.0], samples=1, sweeps=1, version_space=True)
+        mc.simulate(key, student="ising", n=10, load=[1.0], T=[0.0], samples=1, sweeps=1, version_space=True)
     with pytest.raises(ValueError, match="equal length"):
-        mc.simulate(key, student="ising", n=10, alpha=[1.0, 2.0], T=[1.0], samples=1, sweeps=1)
+        mc.simulate(key, student="ising", n=10, load=[1.0, 2.0], T=[1.0], samples=1, sweeps=1)

@@ -23,7 +23,7 @@ def _compose(overrides):
 
 
 def _tiny(student="ising", T=(0.3, 1.0), starts=("random", "teacher")):
-    return VSDLConfig(student=student, grid=GridConfig(alpha=[1.0, 3.0], T=list(T)),
+    return VSDLConfig(student=student, grid=GridConfig(load=[1.0, 3.0], T=list(T)),
                       mc=MonteCarloConfig(n=30, samples=2, sweeps=40, burn_in=10, starts=list(starts)),
                       line_points=4, background=8)
 
@@ -31,7 +31,7 @@ def _tiny(student="ising", T=(0.3, 1.0), starts=("random", "teacher")):
 def test_config_composes_to_the_schema_and_the_shared_smoke_switch():
     cfg = _compose([])
     assert isinstance(cfg, VSDLConfig) and isinstance(cfg.mc, MonteCarloConfig)
-    assert cfg.student == "ising" and cfg.mc.n == 100 and len(cfg.grid.alpha) == 9
+    assert cfg.student == "ising" and cfg.mc.n == 100 and len(cfg.grid.load) == 9
     smoke = _compose(["debug=smoke", "student=spherical"])
     assert smoke.smoke and smoke.student == "spherical"
     small = shrink(smoke)
@@ -49,12 +49,12 @@ def test_smoke_run_writes_table_and_figure(tmp_path):
     saved = pd.read_csv(tmp_path / "phase_diagram.csv")
     assert list(saved.columns) == COLUMNS and len(saved) == 8
     assert set(saved.phase) <= {"poor", "metastable", "perfect"}
-    # alpha = 3 lies beyond the spinodal at T = 0.3 (1.605) and T = 1 (2.846): perfect, eps 0 in theory
-    assert (saved[saved.alpha == 3.0].phase == "perfect").all() and (saved[saved.alpha == 3.0].eps_gen_theory == 0).all()
-    assert (saved[saved.alpha == 1.0].phase == "poor").all()
+    # load 3 lies beyond the spinodal at T = 0.3 (1.605) and T = 1 (2.846): perfect, eps 0 in theory
+    assert (saved[saved.load == 3.0].phase == "perfect").all() and (saved[saved.load == 3.0].eps_gen_theory == 0).all()
+    assert (saved[saved.load == 1.0].phase == "poor").all()
     lines = pd.read_csv(tmp_path / "transition_lines.csv")
-    assert list(lines.columns) == ["T", "alpha_c", "alpha_sp"] and len(lines) == 4
-    assert abs(lines.alpha_c[0] - 1.245) < 1e-3
+    assert list(lines.columns) == ["T", "load_c", "load_sp"] and len(lines) == 4
+    assert abs(lines.load_c[0] - 1.245) < 1e-3
     assert (tmp_path / "phase_diagram.png").stat().st_size > 10_000
 
 
@@ -74,11 +74,11 @@ def test_spherical_run_uses_the_version_space_sampler_at_zero_temperature(tmp_pa
     ("student", "potts", "student must be one of"),
     ("burn_in", 50, "mc.burn_in"),
     ("starts", ["hot"], "mc.starts"),
-    ("alpha", [0.0, 1.0], "grid.alpha"),
+    ("load", [0.0, 1.0], "grid.load"),
 ])
 def test_bad_config_raises_a_clear_error(tmp_path, field, value, match):
     cfg = _tiny()
-    target = cfg if field == "student" else cfg.grid if field == "alpha" else cfg.mc
+    target = cfg if field == "student" else cfg.grid if field == "load" else cfg.mc
     setattr(target, field, value)
     with pytest.raises(ValueError, match=match):
         run(cfg, tmp_path)
@@ -88,6 +88,7 @@ def test_cli_smoke_run(tmp_path):
     cmd = [sys.executable, "-m", "simulations.vsdl", "debug=smoke", f"hydra.run.dir={tmp_path}"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == f"written to {tmp_path.resolve()}"
     table = pd.read_csv(tmp_path / "phase_diagram.csv")
     assert len(table) == 3 * 2 * 2 and table.n.unique().tolist() == [40]
     assert (tmp_path / "phase_diagram.png").stat().st_size > 10_000

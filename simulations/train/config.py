@@ -1,4 +1,7 @@
-"""Typed configuration of the training suite (schemas behind ``conf/train.yaml`` and its groups)."""
+"""Typed configuration of the training suite: every schema behind ``conf/train.yaml`` and its groups.
+
+The dataclasses hold the defaults; the YAML files hold only what differs from them.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,41 @@ from dataclasses import dataclass, field
 
 from hydra.core.config_store import ConfigStore
 
-from simulations.train.data import DataConfig
-from simulations.train.models import ModelConfig
+
+@dataclass
+class ModelConfig:
+    """Which model, and its size knobs (``width`` for MLP3/Tiny, ``conv_width`` and ``pool_stride`` for MiniAlexNet)."""
+
+    name: str = "lenet5"
+    width: int = 512
+    conv_width: float = 1.0
+    pool_stride: int = 3
+
+
+@dataclass
+class DataConfig:
+    """Data set and its knobs.
+
+    Attributes:
+        name: ``fashion_mnist`` (the Debian package's idx files) or ``synthetic`` (tests).
+        subset: use only this many training examples (the budget knob; None: all 55,000).
+        val_size: examples held out of the 60,000 training images for validation; 0 trains on all 60,000
+            and validates on the test set (what the authors' Keras script does).
+        label_noise: fraction of training labels replaced by uniformly random ones (the load knob).
+        standardize: ``image``: each image on its own, ``(x - mean(x)) / max(std(x), 1/sqrt(784))`` (the
+            authors' ``tf.image.per_image_standardization``); ``pixel``: per pixel with the training split's
+            mean and std.
+        seed: seed of the split, the subset and the noise.
+        data_dir: folder of the idx files (default: ``$RMTKIT_DATA_DIR`` or the Debian location).
+    """
+
+    name: str = "fashion_mnist"
+    subset: int | None = None
+    val_size: int = 5000
+    label_noise: float = 0.0
+    standardize: str = "pixel"
+    seed: int = 0
+    data_dir: str | None = None
 
 
 @dataclass

@@ -14,19 +14,18 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from simulations.entry import CONFIG_DIR
-from simulations.train.config import TrainConfig, register_configs
+from simulations.entry import CONFIG_DIR, run_typed
+from simulations.train.config import TrainConfig, register_configs, shrink
 from simulations.train.job import run_in_child, run_job
 
 register_configs()
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def main(dict_cfg: DictConfig) -> dict | None:
-    cfg: TrainConfig = OmegaConf.to_object(dict_cfg)
-    out = Path(HydraConfig.get().runtime.output_dir)
+def train(cfg: TrainConfig, out_dir: str) -> dict | None:
+    """One job of a sweep in a child process; a single run in this process (exit status 1 if it fails)."""
+    out = Path(out_dir)
     if HydraConfig.get().mode == RunMode.MULTIRUN:
         log_file = next((h.baseFilename for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)), None)
         return run_in_child(cfg, out, log_file)
@@ -34,6 +33,11 @@ def main(dict_cfg: DictConfig) -> dict | None:
     if result is None:
         raise SystemExit(1)
     return result
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(dict_cfg: DictConfig) -> dict | None:
+    return run_typed(dict_cfg, train, shrink)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,12 @@ these small images (``benchmarks/bench_train.py``). On GPU/TPU ``lax.conv_genera
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
+
+from simulations.train.config import ModelConfig
 
 glorot_normal = nnx.initializers.glorot_normal()
 
@@ -185,16 +186,6 @@ class Tiny(nnx.Module):
 MODELS = {"mlp3": MLP3, "lenet5": LeNet5, "minialexnet": MiniAlexNet, "tiny": Tiny}
 
 
-@dataclass
-class ModelConfig:
-    """Which model, and its size knobs (``width`` for MLP3/Tiny, ``conv_width`` and ``pool_stride`` for MiniAlexNet)."""
-
-    name: str = "lenet5"
-    width: int = 512
-    conv_width: float = 1.0
-    pool_stride: int = 3
-
-
 def build_model(cfg: ModelConfig, *, seed: int) -> nnx.Module:
     """Instantiate the model of ``cfg`` with parameters drawn from ``seed``."""
     rngs = nnx.Rngs(params=seed)
@@ -213,6 +204,3 @@ def weight_matrices(model: nnx.Module) -> dict[str, jax.Array]:
     return {name: module.kernel[...] for name, module in vars(model).items()
             if isinstance(module, nnx.Linear | nnx.Conv)}
 
-
-def count_params(model: nnx.Module) -> int:
-    return sum(int(jnp.size(x)) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))

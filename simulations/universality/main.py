@@ -6,7 +6,7 @@ import hydra
 from omegaconf import DictConfig
 
 from simulations.entry import CONFIG_DIR, run_typed
-from simulations.universality.config import register_configs
+from simulations.universality.config import register_configs, shrink
 from simulations.universality.run import run
 
 register_configs()
@@ -14,7 +14,7 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="universality")
 def main(dict_cfg: DictConfig) -> None:
-    run_typed(dict_cfg, run)
+    run_typed(dict_cfg, run, shrink)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 import rmtkit
 from rmtkit import ensembles
 from rmtkit._parallel import host_map
-from simulations.universality.config import UniversalityConfig, shrink
+from simulations.universality.config import UniversalityConfig
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,6 @@ def regressions(table: pd.DataFrame, split_mu: float) -> pd.DataFrame:
 
 def run(cfg: UniversalityConfig, out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run the experiment; write ``alpha_vs_mu.csv``, ``regressions.csv`` and ``alpha_vs_mu.png`` to ``out_dir``."""
-    if cfg.smoke:
-        cfg = shrink(cfg)
     if cfg.xmax not in (None, "max"):
         raise ValueError(f"xmax must be null or 'max', got {cfg.xmax!r}")
     out = Path(out_dir)

@@ -11,22 +11,21 @@ phase over label noise x epoch, one row of panels per subset size).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from simulations.collect import run_folders
+
 
 def collect(sweep: str | Path) -> pd.DataFrame:
     """One row per (run, epoch): the run's load knobs, the validation error and the spectral columns per layer."""
     rows = []
-    for cfg_path in sorted(Path(sweep).rglob("config.json")):
-        run = cfg_path.parent
+    for run, cfg in run_folders(sweep):
         if not (run / "metrics.csv").exists():
             continue
-        cfg = json.loads(cfg_path.read_text())
         metrics = pd.read_csv(run / "metrics.csv")[["epoch", "val_acc", "train_loss"]]
         metrics["val_error"] = 1 - metrics.pop("val_acc")
         if (run / "spectral.csv").exists():

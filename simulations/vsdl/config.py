@@ -10,9 +10,10 @@ from hydra.core.config_store import ConfigStore
 
 @dataclass
 class GridConfig:
-    """The (alpha, T) points simulated: the outer product of ``alpha`` (load) and ``T`` (temperature, tau)."""
+    """The (load, T) points simulated: the outer product of ``load`` (examples per weight, P / N; the
+    ``alpha`` of the statistical mechanics of learning) and ``T`` (temperature, tau)."""
 
-    alpha: list[float] = field(default_factory=lambda: [0.5, 1.0, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0])
+    load: list[float] = field(default_factory=lambda: [0.5, 1.0, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0])
     T: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0, 1.5, 2.0])
 
 
@@ -34,18 +35,18 @@ class VSDLConfig:
     student: str = "ising"  # ising | spherical
     grid: GridConfig = field(default_factory=GridConfig)
     mc: MonteCarloConfig = field(default_factory=MonteCarloConfig)
-    line_points: int = 25  # temperatures at which alpha_c(T), alpha_sp(T) are solved
+    line_points: int = 25  # temperatures at which the critical and spinodal loads load_c(T), load_sp(T) are solved
     background: int = 48  # theory background resolution per axis
-    high_t_tol: float = 0.03  # high-T regime: eps(alpha = T, T) within this (relative) of its alpha/T limit
+    high_t_tol: float = 0.03  # high-T regime: eps(load = T, T) within this (relative) of its load / T limit
     seed: int = 0
     x64: bool = True
     figures: bool = True
-    smoke: bool = False  # debug=smoke: a 3 x 2 grid, N = 40, 3 samples, 120 sweeps
+    smoke: bool = False  # debug=smoke (applied by simulations.entry): a 3 x 2 grid, N = 40, 3 samples, 120 sweeps
 
 
 def shrink(cfg: VSDLConfig) -> VSDLConfig:
     """The seconds-long version of ``cfg`` (``debug=smoke``)."""
-    grid = GridConfig(alpha=[1.0, 2.0, 3.0], T=[0.3, 1.0])
+    grid = GridConfig(load=[1.0, 2.0, 3.0], T=[0.3, 1.0])
     mc = dataclasses.replace(cfg.mc, n=40, samples=3, sweeps=120, burn_in=40)
     return dataclasses.replace(cfg, grid=grid, mc=mc, line_points=6, background=16, smoke=False)
 

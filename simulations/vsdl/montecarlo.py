@@ -1,6 +1,6 @@
-"""Monte Carlo of Gibbs learning of a teacher perceptron: jitted, vmapped over disorder and an (alpha, T) grid.
+"""Monte Carlo of Gibbs learning of a teacher perceptron: jitted, vmapped over disorder and a (load, T) grid.
 
-A teacher ``B`` labels ``P = alpha N`` Gaussian examples ``x_mu`` with ``sigma_mu = sign(B . x_mu)``. The student
+A teacher ``B`` labels ``P = load N`` Gaussian examples ``x_mu`` with ``sigma_mu = sign(B . x_mu)``. The student
 ``J`` is sampled from ``exp(-E(J) / T)`` with ``E`` the number of training errors, i.e. of examples with a negative
 stability ``h_mu = sigma_mu J . x_mu``. We keep ``y_{i mu} = sigma_mu x_{mu i}`` and the stabilities ``h``;
 changing weight ``i`` by ``delta`` changes every stability by ``delta y_i`` (O(P) per update).
@@ -29,7 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-STUDENTS = ("spherical", "ising")
+from simulations.vsdl.theory import STUDENTS
+
 STARTS = ("random", "teacher")
 
 
@@ -173,11 +174,11 @@ def _simulate_batch(keys, p, beta, *, n, p_max, sweeps, student, start, version_
 class MCResult(NamedTuple):
     """Traces of a batch of chains; every array has leading axis ``chains``.
 
-    ``alpha``, ``T``, ``sample`` label each chain; ``trace`` holds per-sweep ``R`` and training error,
+    ``load`` (P / N), ``T``, ``sample`` label each chain; ``trace`` holds per-sweep ``R`` and training error,
     shape ``(chains, sweeps)``.
     """
 
-    alpha: np.ndarray
+    load: np.ndarray
     T: np.ndarray
     sample: np.ndarray
     trace: Trace
@@ -186,15 +187,15 @@ class MCResult(NamedTuple):
     start: str
 
 
-def simulate(key: jax.Array, *, student: str, n: int, alpha, T, samples: int, sweeps: int,
+def simulate(key: jax.Array, *, student: str, n: int, load, T, samples: int, sweeps: int,
              start: str = "random", version_space: bool = False) -> MCResult:
-    """Run ``samples`` independent teachers/training sets at every (alpha, T) pair, all chains in one vmapped call.
+    """Run ``samples`` independent teachers/training sets at every (load, T) pair, all chains in one vmapped call.
 
     Args:
         key: PRNG key; chain ``k`` uses ``fold_in(key, k)``.
         student: "ising" or "spherical".
         n: number of weights N.
-        alpha, T: 1-d arrays of the same length: the grid points (outer product is the caller's choice).
+        load, T: 1-d arrays of the same length: the grid points (load = P / N examples per weight) (outer product is the caller's choice).
         samples: disorder samples per grid point.
         sweeps: sweeps per chain (each N single-weight updates).
         start: "random" (prior) or "teacher".
@@ -205,23 +206,23 @@ def simulate(key: jax.Array, *, student: str, n: int, alpha, T, samples: int, sw
         raise ValueError(f"student must be one of {STUDENTS}, got {student!r}")
     if start not in STARTS:
         raise ValueError(f"start must be one of {STARTS}, got {start!r}")
-    alpha, T = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (alpha, T))
-    if alpha.shape != T.shape or alpha.ndim != 1:
-        raise ValueError(f"alpha and T must be 1-d of equal length, got shapes {alpha.shape} and {T.shape}")
-    if np.any(T < 0) or np.any(alpha <= 0):
-        raise ValueError("need alpha > 0 and T >= 0")
+    load, T = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (load, T))
+    if load.shape != T.shape or load.ndim != 1:
+        raise ValueError(f"load and T must be 1-d of equal length, got shapes {load.shape} and {T.shape}")
+    if np.any(T < 0) or np.any(load <= 0):
+        raise ValueError("need load > 0 and T >= 0")
     if version_space and (student != "spherical" or start != "teacher" or np.any(T > 0)):
         raise ValueError("version_space sampling needs student='spherical', start='teacher' and T = 0")
-    p = np.maximum(np.round(alpha * n).astype(int), 1)
+    p = np.maximum(np.round(load * n).astype(int), 1)
     p_max = int(p.max())
-    alpha_c, T_c = np.repeat(alpha, samples), np.repeat(T, samples)
-    sample = np.tile(np.arange(samples), alpha.size)
+    load_c, T_c = np.repeat(load, samples), np.repeat(T, samples)
+    sample = np.tile(np.arange(samples), load.size)
     with np.errstate(divide="ignore"):
         beta = np.where(T_c > 0, 1.0 / np.where(T_c > 0, T_c, 1.0), np.inf)
-    keys = jax.vmap(lambda k: jax.random.fold_in(key, k))(jnp.arange(alpha_c.size))
+    keys = jax.vmap(lambda k: jax.random.fold_in(key, k))(jnp.arange(load_c.size))
     trace = _simulate_batch(keys, jnp.asarray(np.repeat(p, samples)), jnp.asarray(beta), n=n, p_max=p_max,
                             sweeps=sweeps, student=student, start=start, version_space=version_space)
-    return MCResult(alpha_c, T_c, sample, jax.tree.map(np.asarray, trace), n, student, start)
+    return MCResult(load_c, T_c, sample, jax.tree.map(np.asarray, trace), n, student, start)
 
 
 def summarize(result: MCResult, burn_in: int):
@@ -232,7 +233,7 @@ def summarize(result: MCResult, burn_in: int):
     ``sqrt(samples)`` (the chains are independent; thermal and disorder fluctuations are both in it).
 
     Returns:
-        A pandas DataFrame with columns alpha, T, samples, R, eps_gen, eps_gen_err, train_error, train_error_err.
+        A pandas DataFrame with columns load, T, samples, R, eps_gen, eps_gen_err, train_error, train_error_err.
     """
     import pandas as pd
 
@@ -240,10 +241,10 @@ def summarize(result: MCResult, burn_in: int):
     if not 0 <= burn_in < sweeps:
         raise ValueError(f"burn_in must be in [0, {sweeps}), got {burn_in}")
     R = result.trace.R[:, burn_in:].mean(1)
-    table = pd.DataFrame({"alpha": result.alpha, "T": result.T, "R": R,
+    table = pd.DataFrame({"load": result.load, "T": result.T, "R": R,
                           "eps_gen": np.arccos(np.clip(R, -1, 1)) / np.pi,
                           "train_error": result.trace.train_error[:, burn_in:].mean(1)})
-    g = table.groupby(["alpha", "T"], sort=False)
+    g = table.groupby(["load", "T"], sort=False)
     out = g.mean().reset_index()
     count = g.size().to_numpy()
     out.insert(2, "samples", count)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.polynomial.legendre import leggauss
-from scipy.special import log_ndtr, ndtr
 
 #: Gauss-Legendre nodes per panel.
 NODES_PER_PANEL = 12
@@ -55,16 +54,6 @@ def gaussian_nodes(center, scale) -> tuple[np.ndarray, np.ndarray]:
     t = np.concatenate([center - offsets, center + offsets], axis=-1)
     w = np.concatenate([weights, weights], axis=-1) * np.exp(-0.5 * t**2) / np.sqrt(2 * np.pi)
     return t, w
-
-
-def H(x):
-    """The Gaussian tail ``H(x) = integral_x^inf Dz`` ([EVdB01] eq. A1.6)."""
-    return ndtr(-np.asarray(x))
-
-
-def log_H(x):
-    """``ln H(x)``, accurate far in the tail."""
-    return log_ndtr(-np.asarray(x))
 
 
 def log_gauss(x):

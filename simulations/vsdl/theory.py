@@ -1,7 +1,8 @@
 """Replica-symmetric theory of Gibbs learning of a teacher perceptron at temperature T.
 
 A student ``J`` (spherical: ``|J|^2 = N``; Ising: ``J_i = +-1``) learns ``P = alpha N`` Gaussian examples labelled
-by a teacher of the same kind; the training energy is the number of training errors and the student is drawn
+by a teacher of the same kind (``alpha = P / N`` is the load, the literature's symbol kept in the formulas here;
+the simulator's tables, configs and figures call it ``load``); the training energy is the number of training errors and the student is drawn
 from the Gibbs distribution ``exp(-E / T)`` (T = 0: uniformly from the version space). Order parameters are the
 student-teacher overlap ``R`` and the overlap ``q`` of two students; the generalization error is
 ``eps = arccos(R) / pi``.
@@ -36,9 +37,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar, root
-from scipy.special import expit, ndtr
+from scipy.special import expit, log_ndtr, ndtr
 
-from simulations.vsdl.quadrature import gaussian_nodes, log_gauss, log_ndtr
+from simulations.vsdl.quadrature import gaussian_nodes, log_gauss
 
 STUDENTS = ("spherical", "ising")
 RULES = ("gibbs", "bayes")
