@@ -130,17 +130,13 @@ def _tensor_entry(path: Path, name: str, info: Any, data_size: int) -> tuple[Any
     return dtype, tuple(shape), begin, end
 
 
-@dataclass(frozen=True)
-class LazyTensor:
-    """A tensor of a checkpoint file that is read only when converted to an array.
+class LazyArray:
+    """An array known by its ``shape`` and ``dtype`` whose data are produced only by :meth:`read` / ``np.asarray``.
 
-    ``np.asarray(t)`` (or :meth:`read`) reads its ``nbytes`` at ``offset`` into a fresh array;
-    nothing stays mapped or cached, so the memory is returned as soon as the caller drops the
-    array. Reads go in chunks of at most 1 GiB, so tensors and files over 4 GB are read whole.
+    :func:`rmtkit.layers.extract_layers` keeps such tensors lazy (a layer is read when it is
+    analysed, and dropped after); subclasses: :class:`LazyTensor`, :class:`rmtkit.compare.WeightDelta`.
     """
 
-    path: Path
-    offset: int
     shape: tuple[int, ...]
     dtype: np.dtype
 
@@ -154,7 +150,29 @@ class LazyTensor:
 
     @property
     def nbytes(self) -> int:
-        return self.size * self.dtype.itemsize
+        return self.size * np.dtype(self.dtype).itemsize
+
+    def read(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.read()
+        return a if dtype is None else a.astype(dtype, copy=False)
+
+
+@dataclass(frozen=True)
+class LazyTensor(LazyArray):
+    """A tensor of a checkpoint file that is read only when converted to an array.
+
+    ``np.asarray(t)`` (or :meth:`read`) reads its ``nbytes`` at ``offset`` into a fresh array;
+    nothing stays mapped or cached, so the memory is returned as soon as the caller drops the
+    array. Reads go in chunks of at most 1 GiB, so tensors and files over 4 GB are read whole.
+    """
+
+    path: Path
+    offset: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
 
     def read(self) -> np.ndarray:
         """The tensor's data as a new (writable) array; raises :class:`CheckpointError` if the file changed."""
@@ -170,10 +188,6 @@ class LazyTensor:
                                           "tensor (it was changed or truncated after its header was read)")
                 done += n
         return out
-
-    def __array__(self, dtype=None, copy=None):
-        a = self.read()
-        return a if dtype is None else a.astype(dtype, copy=False)
 
 
 _READ_CHUNK = 2**30

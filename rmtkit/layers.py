@@ -11,7 +11,8 @@
 
 Every tensor not analysed is returned as a :class:`Skipped` with the reason: nothing is dropped silently.
 
-Tensors of a checkpoint file stay on disk (:class:`rmtkit.io.LazyTensor`): a layer's ``matrices`` are
+Tensors of a checkpoint file stay on disk (:class:`rmtkit.io.LazyTensor`, or any
+:class:`rmtkit.io.LazyArray`): a layer's ``matrices`` are
 then a :class:`LazyMatrices` whose shape is known at once and whose data are read, reshaped and
 handed over only when converted to an array, so a caller that works one layer at a time holds one
 layer in memory.
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from rmtkit.io import LazyTensor
+from rmtkit.io import LazyArray
 
 #: Default smallest number of eigenvalues (per matrix, i.e. ``min(N, M)``) analysed: 10, WeightWatcher
 #: 0.7's ``DEFAULT_MIN_EVALS``, so that classifier heads (e.g. 256 x 10) get a row with numbers; a fit
@@ -213,7 +214,7 @@ def extract_layers(
         if 0 in shape:
             skip(f"empty tensor (shape {shape}): no eigenvalues")
             continue
-        if isinstance(a, LazyTensor):
+        if isinstance(a, LazyArray):
             mats = LazyMatrices(name, a, kind, conv_layout)
         else:
             mats = _as_matrices(name, a, kind, conv_layout)

@@ -1,0 +1,279 @@
+"""Two models side by side, a fine-tuning delta, and a series of checkpoints (docs/theory.md#comparisons).
+
+- :func:`compare` analyses two models and, per layer present in both, gives the change of every
+  metric (``delta_<column>`` = B minus A), the alphas and phases of both, the two-sample
+  Kolmogorov-Smirnov distance between their ESDs and the relative Frobenius distance of the weights
+  ``||W_B - W_A||_F / ||W_A||_F``.
+- :func:`weight_delta` / :func:`analyze_delta` analyse ``W - W_base`` of a fine-tuned model, layer by
+  layer from disk (the delta of a layer exists only while it is analysed).
+- :func:`analyze_series` analyses checkpoints in order (``epoch_*.safetensors``) into one long table
+  with a ``checkpoint`` column; :func:`plot_trajectories` draws alpha, MP soft rank and phase of
+  every layer along the series.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rmtkit import io
+from rmtkit.layers import extract_layers
+
+#: Columns of the analysis table that are not metrics (sizes and text): no ``delta_`` column for them.
+_NOT_METRICS = {"N", "M", "Q", "num_evals"}
+_SELECTION = ("layers", "exclude", "types", "min_evals", "max_evals", "conv_layout")
+
+
+def _frame(result: Any) -> pd.DataFrame:
+    """The table of an analysis: an :class:`rmtkit.analysis.Analysis` (``to_frame()``) or a DataFrame."""
+    return result if isinstance(result, pd.DataFrame) else result.to_frame()
+
+
+def ks_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sample Kolmogorov-Smirnov distance ``sup_x |F_a(x) - F_b(x)|`` between two samples' empirical CDFs."""
+    a, b = np.sort(np.asarray(a, float).ravel()), np.sort(np.asarray(b, float).ravel())
+    if a.size == 0 or b.size == 0:
+        return float("nan")
+    grid = np.concatenate([a, b])
+    return float(np.max(np.abs(np.searchsorted(a, grid, "right") / a.size - np.searchsorted(b, grid, "right") / b.size)))
+
+
+def _spectra(result: Any, model: Any, options: dict, spectra_cache) -> dict[str, np.ndarray]:
+    """Eigenvalues by layer: from the analysis when it holds them, else recomputed (through the cache if given)."""
+    if hasattr(result, "spectrum") and hasattr(result, "names"):
+        return {name: np.asarray(result.spectrum(name)) for name in result.names}
+    from rmtkit.analyzer import layer_spectra
+
+    kwargs = {"spectra_cache": spectra_cache} if spectra_cache is not None else {}
+    return layer_spectra(model, **kwargs, **options)
+
+
+def relative_frobenius(a: Any, b: Any, **selection: Any) -> dict[str, float]:
+    """``||W_b - W_a||_F / ||W_a||_F`` per weight matrix present in both with the same shape (one layer in memory at a time)."""
+    la = {layer.name: layer for layer in extract_layers(io.load_weights(a), **selection)[0]}
+    lb = {layer.name: layer for layer in extract_layers(io.load_weights(b), **selection)[0]}
+    out = {}
+    for name in la.keys() & lb.keys():
+        if la[name].matrices.shape != lb[name].matrices.shape:
+            continue
+        wa = np.asarray(la[name].matrices, np.float64)
+        diff = np.linalg.norm(np.asarray(lb[name].matrices, np.float64) - wa)
+        base = np.linalg.norm(wa)
+        out[name] = float(diff / base) if base > 0 else float("inf") if diff > 0 else 0.0
+    return out
+
+
+def compare(a: Any, b: Any, *, spectra_cache: str | os.PathLike | None = None, progress: bool | None = None,
+            **options: Any) -> pd.DataFrame:
+    """Per-layer changes from model ``a`` to model ``b`` (same options for both).
+
+    Args:
+        a, b: anything :func:`rmtkit.analyze` reads (paths, Flax models, dicts of arrays).
+        spectra_cache: a :mod:`rmtkit.cache` folder (eigenvalues reused across calls).
+        progress: progress bars of the two analyses.
+        **options: :func:`rmtkit.analyze` options (layer selection, convention, fits).
+
+    Returns:
+        One row per tensor name of either model: ``name``, ``status`` (``compared``; ``only in a`` /
+        ``only in b``; ``not comparable`` with ``reason``: a shape changed or a side was not
+        analysed), ``alpha_a``, ``alpha_b``, ``phase_a``, ``phase_b``, ``esd_ks`` (two-sample KS
+        distance between the two ESDs), ``rel_frobenius`` (``||W_b - W_a||_F / ||W_a||_F``) and
+        ``delta_<c>`` = ``c`` in b minus ``c`` in a for every numeric column ``c`` of the analysis
+        table (``N``, ``M``, ``Q``, ``num_evals`` excepted).
+    """
+    from rmtkit.analyzer import analyze
+
+    kwargs = {"spectra_cache": spectra_cache} if spectra_cache is not None else {}
+    ra, rb = (analyze(m, progress=progress, **kwargs, **options) for m in (a, b))
+    fa, fb = _frame(ra), _frame(rb)
+    sa, sb = _spectra(ra, a, options, spectra_cache), _spectra(rb, b, options, spectra_cache)
+    frob = relative_frobenius(a, b, **{k: v for k, v in options.items() if k in _SELECTION})
+    metrics = [c for c in fa.columns if c not in _NOT_METRICS and c in fb.columns
+               and pd.api.types.is_numeric_dtype(fa[c]) and pd.api.types.is_numeric_dtype(fb[c])]
+    ia, ib = fa.set_index("name"), fb.set_index("name")
+    rows = []
+    for name in list(dict.fromkeys([*fa["name"], *fb["name"]])):
+        row: dict[str, Any] = {"name": name}
+        if name not in ib.index or name not in ia.index:
+            row.update(status="only in a" if name in ia.index else "only in b")
+            rows.append(row)
+            continue
+        ra_, rb_ = ia.loc[name], ib.loc[name]
+        row.update(alpha_a=ra_.get("alpha"), alpha_b=rb_.get("alpha"), phase_a=ra_.get("phase"), phase_b=rb_.get("phase"))
+        if ra_["shape"] != rb_["shape"]:
+            row.update(status="not comparable", reason=f"shape {ra_['shape']} in a, {rb_['shape']} in b")
+        elif name not in sa or name not in sb:
+            why = [f"{side}: {r['status']}" + (f" ({r['reason']})" if isinstance(r.get("reason"), str) else "")
+                   for side, r, s in (("a", ra_, sa), ("b", rb_, sb)) if name not in s]
+            row.update(status="not comparable", reason="not analysed in " + "; ".join(why))
+        else:
+            row.update(status="compared", esd_ks=ks_distance(sa[name], sb[name]), rel_frobenius=frob.get(name, np.nan))
+            row.update({f"delta_{c}": _number(rb_[c]) - _number(ra_[c]) for c in metrics})
+        rows.append(row)
+    columns = ["name", "status", "reason", "alpha_a", "alpha_b", "phase_a", "phase_b", "esd_ks", "rel_frobenius",
+               *(f"delta_{c}" for c in metrics)]
+    out = pd.DataFrame(rows).reindex(columns=columns)
+    out.attrs["rmtkit"] = {"compare": {"a": _label(a), "b": _label(b)}, **fa.attrs.get("rmtkit", {})}
+    return out
+
+
+def _number(v: Any) -> float:
+    return float(v) if v is not None and not (isinstance(v, float) and np.isnan(v)) else np.nan
+
+
+def _label(model: Any) -> str:
+    return str(model) if isinstance(model, str | os.PathLike) else type(model).__name__
+
+
+# ---------------------------------------------------------------------------------------------
+# Fine-tuning deltas
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class WeightDelta(io.LazyArray):
+    """``W - W_base`` of one tensor, computed (in float32 or wider) only when read."""
+
+    tuned: Any
+    base: Any
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in np.shape(self.tuned))
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.promote_types(np.dtype(self.tuned.dtype) if np.dtype(self.tuned.dtype).itemsize >= 4
+                                else np.float32, np.float32)
+
+    def read(self) -> np.ndarray:
+        return np.asarray(self.tuned, self.dtype) - np.asarray(self.base, self.dtype)
+
+
+def weight_delta(model: Any, base: Any) -> dict[str, Any]:
+    """``{name: W - W_base}`` (lazy :class:`WeightDelta` s) of the tensors of ``model``.
+
+    A tensor absent from ``base`` or of another shape there is kept as an
+    :class:`rmtkit.io.UnsupportedTensor` (a skipped row saying why); tensors of ``base`` alone are
+    ignored.
+    """
+    tuned, reference = io.load_weights(model), io.load_weights(base)
+    out: dict[str, Any] = {}
+    for name, w in tuned.items():
+        shape = tuple(int(s) for s in np.shape(w))
+        dtype = str(w.dtype) if hasattr(w, "dtype") else "unknown"
+        if isinstance(w, io.UnsupportedTensor):
+            out[name] = w
+        elif name not in reference:
+            out[name] = io.UnsupportedTensor(shape, dtype, "not in the base model: no delta")
+        elif tuple(np.shape(reference[name])) != shape:
+            out[name] = io.UnsupportedTensor(shape, dtype, f"shape {tuple(np.shape(reference[name]))} in the base "
+                                                           f"model: no delta")
+        elif not np.issubdtype(np.dtype(w.dtype), np.floating) and str(w.dtype) not in (
+                "bfloat16", "float8_e4m3fn", "float8_e5m2"):
+            out[name] = w  # integer buffers: skipped by the layer selection with its usual reason
+        else:
+            out[name] = WeightDelta(w, reference[name])
+    return out
+
+
+def analyze_delta(model: Any, base: Any, **kwargs: Any):
+    """:func:`rmtkit.analyze` of ``W - W_base`` for every tensor of ``model`` (see :func:`weight_delta`)."""
+    from rmtkit.analyzer import analyze
+
+    return analyze(weight_delta(model, base), **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Series of checkpoints
+# ---------------------------------------------------------------------------------------------
+
+def checkpoint_step(path: str | os.PathLike) -> int | None:
+    """The last integer in a checkpoint's file name (``epoch_012.safetensors`` -> 12), or None."""
+    found = re.findall(r"\d+", Path(path).stem)
+    return int(found[-1]) if found else None
+
+
+def analyze_series(paths: Sequence[str | os.PathLike], **kwargs: Any) -> pd.DataFrame:
+    """One long table of :func:`rmtkit.analyze` over checkpoints, with ``checkpoint`` (path) and ``step`` columns.
+
+    Checkpoints are ordered by ``step`` (:func:`checkpoint_step`) when every name has a number,
+    else kept in the order given. ``kwargs`` go to :func:`rmtkit.analyze` (e.g. ``spectra_cache``).
+    """
+    from rmtkit.analyzer import analyze
+
+    paths = [str(p) for p in paths]
+    if not paths:
+        raise ValueError("no checkpoints to analyse")
+    steps = [checkpoint_step(p) for p in paths]
+    if all(s is not None for s in steps):
+        paths = [p for _, p in sorted(zip(steps, paths, strict=True))]
+    frames = []
+    for path in paths:
+        df = _frame(analyze(path, **kwargs))
+        attrs = df.attrs
+        df.insert(0, "step", checkpoint_step(path))
+        df.insert(0, "checkpoint", path)
+        frames.append(df)
+    out = pd.concat(frames, ignore_index=True)
+    out["step"] = out["step"].astype("Int64")
+    out.attrs = dict(attrs)
+    return out
+
+
+def plot_trajectories(series: pd.DataFrame, path: str | os.PathLike | None = None, *, max_layers: int = 12):
+    """Alpha, MP soft rank and phase of each layer along a checkpoint series (:func:`analyze_series`).
+
+    Layers are lines (the first ``max_layers`` analysed, in model order); the x axis is ``step``
+    where every checkpoint has one, else the checkpoint's position. Returns the figure; saved to
+    ``path`` when given.
+    """
+    import matplotlib
+
+    if path is not None:
+        matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from rmtkit.phases import Phase
+
+    analysed = series[series["status"].isin(["ok", "partial"])]
+    names = list(dict.fromkeys(analysed["name"]))[:max_layers]
+    order = list(dict.fromkeys(series["checkpoint"]))
+    has_step = series["step"].notna().all()
+    soft = "mp_soft_rank" if "mp_soft_rank" in series.columns else "mp_softrank"
+    labels = Phase.labels()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), constrained_layout=True)
+    cmap = plt.get_cmap("tab20" if len(names) > 10 else "tab10")
+    for k, name in enumerate(names):
+        rows = analysed[analysed["name"] == name]
+        x = rows["step"].astype(float) if has_step else rows["checkpoint"].map(order.index)
+        style = {"color": cmap(k % cmap.N), "marker": "o", "ms": 3, "lw": 1.2, "label": name}
+        axes[0].plot(x, rows["alpha"].astype(float), **style)
+        axes[1].plot(x, rows[soft].astype(float), **style)
+        jitter = (k - (len(names) - 1) / 2) * 0.5 / max(len(names), 1)  # layers side by side within a phase row
+        axes[2].plot(x, rows["phase"].map(lambda p: labels.index(p) if p in labels else np.nan) + jitter, **style)
+    axes[0].set_ylabel(r"power-law exponent $\alpha$")
+    axes[0].axhspan(2, 6, color="0.92", zorder=0, label=None)
+    axes[1].set_ylabel(r"MP soft rank $\lambda_+ / \lambda_{max}$")
+    axes[1].set_ylim(0, 1.05)
+    axes[2].set_yticks(range(len(labels)), labels)
+    axes[2].set_ylim(-0.6, len(labels) - 0.4)
+    axes[2].set_ylabel("phase")
+    for ax in axes:
+        ax.set_xlabel("step" if has_step else "checkpoint")
+        ax.grid(alpha=0.3)
+    axes[0].set_title("heavy-tail exponent", fontsize=10)
+    axes[1].set_title("MP soft rank", fontsize=10)
+    axes[2].set_title("phase", fontsize=10)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=min(len(names), 4), fontsize=7,
+               frameon=False)
+    if path is not None:
+        fig.savefig(path, dpi=130)
+        plt.close(fig)
+    return fig

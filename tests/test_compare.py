@@ -1,0 +1,101 @@
+"""compare, fine-tuning deltas and checkpoint series, against NumPy / SciPy computations on small matrices."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from rmtkit import io
+from rmtkit.compare import (
+    analyze_delta,
+    analyze_series,
+    compare,
+    ks_distance,
+    plot_trajectories,
+    weight_delta,
+)
+
+
+def top_eigenvalue(w):
+    w = np.asarray(w, np.float64)
+    w = w if w.shape[0] >= w.shape[1] else w.T
+    return float(np.linalg.eigvalsh(w.T @ w)[-1])
+
+
+def frame(result):
+    return result if hasattr(result, "columns") else result.to_frame()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ks_distance_is_scipys_two_sample_statistic(seed):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_t(3, size=200) ** 2
+    b = np.concatenate([rng.standard_t(4, size=150) ** 2, a[:20]])  # shared values: ties across the samples
+    assert ks_distance(a, b) == pytest.approx(stats.ks_2samp(a, b).statistic, abs=1e-12)
+    assert ks_distance(a, a) == 0.0
+
+
+def models():
+    rng = np.random.default_rng(3)
+    a = {"l1.kernel": rng.standard_normal((120, 80)), "l2.kernel": rng.standard_normal((120, 80)),
+         "gone.kernel": rng.standard_normal((120, 80)), "bias": np.zeros(80)}
+    b = {"l1.kernel": a["l1.kernel"] + 0.3 * rng.standard_normal((120, 80)),
+         "l2.kernel": a["l2.kernel"] * 2.0, "new.kernel": rng.standard_normal((120, 80)), "bias": np.ones(80)}
+    return a, b
+
+
+def test_compare_against_numpy():
+    a, b = models()
+    out = compare(a, b, progress=False).set_index("name")
+    assert out.loc["gone.kernel", "status"] == "only in a" and out.loc["new.kernel", "status"] == "only in b"
+    for name in ("l1.kernel", "l2.kernel"):
+        row = out.loc[name]
+        assert row.status == "compared"
+        wa, wb = a[name], b[name]
+        assert row.rel_frobenius == pytest.approx(np.linalg.norm(wb - wa) / np.linalg.norm(wa), rel=1e-12)
+        ea, eb = np.linalg.eigvalsh(wa.T @ wa), np.linalg.eigvalsh(wb.T @ wb)
+        assert row.esd_ks == pytest.approx(stats.ks_2samp(ea, eb).statistic, abs=1e-9)
+        assert row.delta_lambda_max == pytest.approx(eb[-1] - ea[-1], rel=1e-9)
+        assert row.delta_alpha == pytest.approx(row.alpha_b - row.alpha_a, rel=1e-12)
+    # W -> 2 W: every eigenvalue x4, so log10 lambda_max moves by log10(4) and the scale-free alpha not at all
+    assert out.loc["l2.kernel", "delta_log_spectral_norm"] == pytest.approx(np.log10(4), rel=1e-9)
+    assert out.loc["l2.kernel", "delta_alpha"] == pytest.approx(0, abs=1e-9)  # alpha is scale free
+    assert out.loc["bias", "status"] == "not comparable"
+
+
+def test_fine_tuning_delta_is_w_minus_base(tmp_path):
+    rng = np.random.default_rng(4)
+    base = {"fc.kernel": rng.standard_normal((150, 100)).astype(np.float32),
+            "head.kernel": rng.standard_normal((100, 20)).astype(np.float32)}
+    tuned = {"fc.kernel": base["fc.kernel"] + 0.05 * rng.standard_normal((150, 100)).astype(np.float32),
+             "head.kernel": rng.standard_normal((100, 30)).astype(np.float32),  # a new head: another shape
+             "extra.kernel": rng.standard_normal((60, 40)).astype(np.float32)}
+    io.write_safetensors(tmp_path / "base.safetensors", base)
+    io.write_safetensors(tmp_path / "tuned.safetensors", tuned)
+    delta = weight_delta(tmp_path / "tuned.safetensors", tmp_path / "base.safetensors")
+    np.testing.assert_array_equal(np.asarray(delta["fc.kernel"]), tuned["fc.kernel"] - base["fc.kernel"])
+    df = frame(analyze_delta(tmp_path / "tuned.safetensors", tmp_path / "base.safetensors", progress=False))
+    df = df.set_index("name")
+    expected = top_eigenvalue(tuned["fc.kernel"] - base["fc.kernel"])
+    assert df.loc["fc.kernel", "lambda_max"] == pytest.approx(expected, rel=1e-5)
+    assert df.loc["head.kernel", "status"] == "skipped"
+    assert df.loc["head.kernel", "reason"] == "shape (100, 20) in the base model: no delta"
+    assert df.loc["extra.kernel", "reason"] == "not in the base model: no delta"
+
+
+def test_series_is_one_long_table_in_step_order(tmp_path):
+    rng = np.random.default_rng(5)
+    paths, weights = [], {}
+    for step in (10, 1, 2):  # given out of order; "epoch_10" sorts before "epoch_2" as text
+        w = rng.standard_t(3, size=(140, 90)).astype(np.float32) * (1 + step / 10)
+        weights[step] = w
+        paths.append(tmp_path / f"epoch_{step}.safetensors")
+        io.write_safetensors(paths[-1], {"fc.kernel": w, "fc.bias": np.zeros(90, np.float32)})
+    series = analyze_series(paths, progress=False)
+    assert list(series["step"]) == [1, 1, 2, 2, 10, 10]
+    assert list(series["checkpoint"].drop_duplicates()) == [str(tmp_path / f"epoch_{s}.safetensors") for s in (1, 2, 10)]
+    fc = series[series["name"] == "fc.kernel"]
+    np.testing.assert_allclose(fc["lambda_max"], [top_eigenvalue(weights[s]) for s in (1, 2, 10)], rtol=1e-6)
+    assert (series.loc[series["name"] == "fc.bias", "status"] == "skipped").all()
+    out = tmp_path / "trajectories.png"
+    plot_trajectories(series, out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
