@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 import rmtkit
 from rmtkit import ensembles
 from simulations.calibration.config import SWEPT_PARAMETER, CalibrationConfig, shrink
+from simulations.calibration.figures import write_figures
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def run(cfg: CalibrationConfig, out_dir: str | Path) -> pd.DataFrame:
     summary.to_csv(out / "summary.csv", index=False)
     log.info("calibration summary\n%s", summary.to_string(index=False))
     if cfg.figures:
-        _figures(table, examples, out)
+        write_figures(table, examples, out)
     return table
 
 
@@ -128,45 +129,3 @@ def _write_table(table: pd.DataFrame, path: Path, fmt: str) -> None:
         table.to_parquet(path, index=False)
     else:
         raise ValueError(f"table_format must be 'csv' or 'parquet', got {fmt!r}")
-
-
-def _figures(table: pd.DataFrame, examples, out: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    from rmtkit import plot
-
-    cols = min(3, len(examples))
-    rows = -(-len(examples) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
-    for ax, (title, ev, q, fit) in zip(axes.ravel(), examples, strict=False):
-        plot.plot_esd(ev, q=q, fit=fit, title=title, bins=60, ax=ax)
-    for ax in axes.ravel()[len(examples):]:
-        ax.set_visible(False)
-    fig.tight_layout()
-    fig.savefig(out / "esd.png", dpi=110)
-    plt.close(fig)
-
-    groups = [f"M={m} Q={q:g}" for m, q in zip(table["M"], table["Q"], strict=True)]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6))
-    if table["sigma_true"].notna().any():
-        plot.plot_fit_vs_truth(table["sigma_true"], table["sigma_fit"], groups=groups, ax=a1)
-        a1.set_title("MP fit: sigma", fontsize=9)
-    else:
-        _against_param(a1, table, "sigma_fit", "fitted sigma", "MP fit: sigma (no true sigma for this ensemble)")
-    if table["spikes_planted"].notna().any():
-        plot.plot_counts(table["spikes_planted"], table["num_spikes"], groups=groups, ax=a2)
-        a2.set_title("spikes found vs planted", fontsize=9)
-    else:
-        _against_param(a2, table, "num_spikes", "eigenvalues beyond l+ + TW",
-                       "outliers found (nothing planted in this ensemble)")
-    fig.tight_layout()
-    fig.savefig(out / "fits.png", dpi=110)
-    plt.close(fig)
-
-
-def _against_param(ax, table: pd.DataFrame, col: str, ylabel: str, title: str) -> None:
-    """A fitted quantity against the swept parameter, for ensembles without a ground truth for it."""
-    ax.plot(table["value"], table[col], "o", ms=4, alpha=0.5)
-    ax.set_xlabel(table["param"].iloc[0])
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=9)

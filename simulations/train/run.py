@@ -42,6 +42,7 @@ from rmtkit import io
 from simulations.train.config import TrainConfig, shrink
 from simulations.train.control import split_name, with_control
 from simulations.train.data import Data, load_data
+from simulations.train.figures import write_figures
 from simulations.train.models import build_model, weight_matrices
 
 log = logging.getLogger(__name__)
@@ -487,54 +488,5 @@ def _finish(model, data: Data, cfg: TrainConfig, out: Path, metrics: pd.DataFram
                     "alpha_weighted", "log_norm", "log_spectral_norm", "log_alpha_norm", "mp_sigma", "lambda_max"):
             value = getattr(row, col)
             final[f"{row.name}_{col}"] = value.item() if hasattr(value, "item") else value
-    _figures(spectral, cfg, out)
+    write_figures(spectral, out, normalize=cfg.analysis.normalize)
     return final
-
-
-def _figures(spectral: pd.DataFrame, cfg: TrainConfig, out: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    from rmtkit.plot import PHASE_COLORS
-
-    ok = spectral[spectral["status"] == "ok"]
-    layers = list(dict.fromkeys(ok["name"]))
-    fig, axes = plt.subplots(len(layers), 2, figsize=(10, 3 * len(layers)), squeeze=False)
-    for (a1, a2), layer in zip(axes, layers, strict=True):
-        rows = ok[ok["name"] == layer]
-        for phase, color in PHASE_COLORS.items():
-            sel = rows["phase"] == phase
-            if sel.any():
-                a1.scatter(rows.loc[sel, "epoch"], rows.loc[sel, "alpha"], color=color, label=phase, s=18)
-        a1.set_title(f"{layer}: power-law alpha and phase", fontsize=9)
-        a1.set_xlabel("epoch")
-        a1.legend(fontsize=7)
-        for col in ("mp_softrank", "stable_rank"):
-            values = rows[col] / rows[col].iloc[0] if col == "stable_rank" else rows[col]
-            a2.plot(rows["epoch"], values, "o-", ms=3, label=col + (" / initial" if col == "stable_rank" else ""))
-        a2.set_xlabel("epoch")
-        a2.set_title(f"{layer}: MP soft rank, stable rank", fontsize=9)
-        a2.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "phases.png", dpi=100)
-    plt.close(fig)
-    ckpts = sorted((out / "checkpoints").glob("epoch_*.safetensors"))
-    if not ckpts:
-        return
-    chosen = ckpts[:: max(1, len(ckpts) // 4)] + ([ckpts[-1]] if len(ckpts) % 4 else [])
-    for layer in layers:
-        fig, ax = plt.subplots(figsize=(5.5, 3.8))
-        for path in dict.fromkeys(chosen):
-            w = io.read_safetensors(path).get(layer)
-            if w is None:
-                continue
-            ev = np.asarray(rmtkit.eigenvalues(np.asarray(w, np.float64), normalize=cfg.analysis.normalize))
-            ev = ev[ev > 0]
-            ax.hist(ev, bins=np.geomspace(ev.min(), ev.max(), 60), histtype="step", density=True, label=path.stem)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel(r"$\lambda$")
-        ax.set_title(f"ESD of {layer} over training", fontsize=9)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(out / f"esd_{layer}.png", dpi=100)
-        plt.close(fig)
