@@ -18,42 +18,70 @@ import pandas as pd
 
 import rmtkit
 from rmtkit import datasets, ensembles, plot
+from rmtkit.phases import mp_bulk_holds
 from simulations.calibration.config import CalibrationConfig, EnsembleConfig
 from simulations.calibration.run import run as run_calibration
 
 M, Q = 500, 2.0
-GALLERY = {
-    "gaussian (Random-like)": lambda k, n, m: ensembles.gaussian(k, n, m),
-    "spiked S=1.3x BBP (Bleeding-out)": lambda k, n, m: ensembles.spiked(k, n, m, jnp.full(3, 1.3 * Q**-0.25)),
-    "spiked S=4x BBP (Bulk+Spikes)": lambda k, n, m: ensembles.spiked(k, n, m, jnp.full(5, 4 * Q**-0.25)),
-    "bulk_decay 1.5 (Bulk-decay)": lambda k, n, m: ensembles.bulk_decay(k, n, m, 1.5),
-    "pareto mu=1.5 (Heavy-Tailed)": lambda k, n, m: ensembles.pareto(k, n, m, 1.5),
-    "low_rank r=M/10 (Rank-collapse)": lambda k, n, m: ensembles.low_rank(k, n, m, M // 10),
-}
+#: The phase-model ensembles of the gallery: (name in the analysis, panel title, generator).
+GALLERY = [
+    ("gaussian", "gaussian (Random-like)", lambda k, n, m: ensembles.gaussian(k, n, m)),
+    ("spiked_1.3", "spiked S = 1.3x BBP (Bleeding-out)",
+     lambda k, n, m: ensembles.spiked(k, n, m, jnp.full(3, 1.3 * Q**-0.25))),
+    ("spiked_4", "spiked S = 4x BBP (Bulk+Spikes)", lambda k, n, m: ensembles.spiked(k, n, m, jnp.full(5, 4 * Q**-0.25))),
+    ("bulk_decay", "bulk_decay 1.5 (Bulk-decay)", lambda k, n, m: ensembles.bulk_decay(k, n, m, 1.5)),
+    ("pareto", "pareto mu = 1.5 (Heavy-Tailed)", lambda k, n, m: ensembles.pareto(k, n, m, 1.5)),
+    ("low_rank", f"low_rank r = M/10 = {M // 10} (Rank-collapse)", lambda k, n, m: ensembles.low_rank(k, n, m, M // 10)),
+]
+#: Columns of the gallery's table in summary.md (those the analysis has).
+GALLERY_COLUMNS = ["name", "phase", "mp_holds", "mp_sigma", "num_spikes", "mp_D", "alpha", "n_tail", "mp_soft_rank",
+                   "stable_rank", "hard_rank", "entropy", "log_spectral_norm", "warning"]
 
 
 def gallery(key: jax.Array, out: Path) -> pd.DataFrame:
-    """One matrix per phase-model ensemble: ESD with MP fit, and the capacity metrics."""
+    """One matrix per phase-model ensemble, analysed as a model's layers; the ESDs drawn from that analysis."""
     n = int(M * Q)
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
-    rows = []
-    for i, (ax, (name, gen)) in enumerate(zip(axes.ravel(), GALLERY.items(), strict=True)):
-        w = gen(jax.random.fold_in(key, i), n, M)
-        ev = rmtkit.eigenvalues(w, method="svd")
-        fit = rmtkit.fit_marchenko_pastur(ev, Q)
-        heavy = "pareto" in name or "low_rank" in name
-        plot.plot_esd(ev, q=Q, fit=fit, bins=60, log_x=heavy, title=name, ax=ax)
-        rows.append({
-            "ensemble": name, "mp_sigma": float(fit.sigma), "num_spikes": int(fit.num_spikes), "D": float(fit.D),
-            "mp_soft_rank": float(rmtkit.mp_soft_rank(fit.lambda_plus, ev[-1])),
-            "stable_rank": float(rmtkit.stable_rank(ev)), "hard_rank": int(rmtkit.hard_rank(ev, n, M)),
-            "entropy": float(rmtkit.matrix_entropy(ev, n, M)), "log_spectral_norm": float(rmtkit.log_spectral_norm(ev)),
-        })
-    fig.suptitle(f"ESDs of the phase-model ensembles (N={n}, M={M}) with automatic MP fits", fontsize=11)
-    fig.tight_layout()
+    matrices = {name: np.asarray(gen(jax.random.fold_in(key, i), n, M)) for i, (name, _, gen) in enumerate(GALLERY)}
+    analysis = rmtkit.analyze(matrices, normalize=True, min_evals=1)
+    fig = gallery_figure(analysis, {name: title for name, title, _ in GALLERY})
+    fig.suptitle(f"ESDs of the phase-model ensembles (N = {n}, M = {M}, eigenvalues of $W^TW/N$): "
+                 "MP fit where it holds, log axes where it does not", fontsize=11)
     fig.savefig(out / "esd_gallery.png", dpi=110)
     plt.close(fig)
-    return pd.DataFrame(rows)
+    table = analysis.to_frame()
+    table["mp_holds"] = [mp_holds(analysis.layer(name)) for name in table["name"]]
+    order = {name: i for i, (name, _, _) in enumerate(GALLERY)}
+    table = table.sort_values("name", key=lambda names: names.map(order), ignore_index=True)
+    return table[[c for c in GALLERY_COLUMNS if c in table]]
+
+
+#: The phases whose spectrum is an MP bulk (with spikes): the only ones drawn with their MP fit.
+MP_PHASES = ("random-like", "bleeding-out", "bulk+spikes")
+
+
+def mp_holds(layer) -> bool:
+    """Whether the analysis found an MP bulk in this layer: the fit passes the phase decision's test
+    (:func:`rmtkit.phases.mp_bulk_holds`) and the phase is one of :data:`MP_PHASES`. (A rank-collapsed
+    layer's fit to its few non-null eigenvalues may pass the test; its spectrum is still no MP bulk.)"""
+    return bool(mp_bulk_holds(layer.phase_features)) and layer.phase in MP_PHASES
+
+
+def gallery_figure(analysis, titles: dict[str, str]) -> plt.Figure:
+    """One panel per analysed matrix: its ESD as the analysis resolved it, with the analysis' MP fit (curve,
+    ``l+``, spikes) where that fit holds, on log-log axes without it where it does not."""
+    names = [name for name in titles if name in analysis.names]
+    cols = min(3, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.9 * rows), squeeze=False, layout="constrained")
+    for ax, name in zip(axes.ravel(), names, strict=False):
+        layer = analysis.layer(name)
+        holds = mp_holds(layer)
+        plot.plot_esd(layer.evals, q=layer.mp_q, fit=layer.mp, mp_holds=holds, log_x=not holds, bins=60,
+                      title=f"{titles[name]}\nanalysis: {layer.phase}", ax=ax)
+        ax.tick_params(labelsize=8)
+    for ax in axes.ravel()[len(names):]:
+        ax.set_visible(False)
+    return fig
 
 
 def bbp(key: jax.Array, out: Path) -> float:
@@ -78,22 +106,40 @@ def bbp(key: jax.Array, out: Path) -> float:
 
 
 def fashion_mnist(out: Path) -> dict:
-    """ESD of the standardised Fashion-MNIST training pixels (60000 x 784): real data is far from MP."""
+    """ESD of the standardised Fashion-MNIST training pixels (60000 x 784), analysed as a layer: real data is far from MP."""
     split = datasets.load_fashion_mnist("train")
     x = split.images.reshape(len(split.images), -1).astype(np.float64)
     x = (x - x.mean(0)) / (x.std(0) + 1e-8)
-    ev = rmtkit.eigenvalues(jnp.asarray(x))
-    q = x.shape[0] / x.shape[1]
-    fit = rmtkit.fit_marchenko_pastur(ev, q)
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    plot.plot_esd(ev, q=q, fit=fit, bins=80, title="Fashion-MNIST pixels (linear)", ax=a1)
-    plot.plot_esd(ev, q=q, fit=fit, log_x=True, title="Fashion-MNIST pixels (log-log)", ax=a2)
-    fig.tight_layout()
+    analysis = rmtkit.analyze({"pixels": x}, normalize=True)
+    layer = analysis.layer("pixels")
+    fig = data_figure(layer, "Fashion-MNIST pixels")
     fig.savefig(out / "fashion_mnist_esd.png", dpi=110)
     plt.close(fig)
-    return {"n": x.shape[0], "m": x.shape[1], "num_spikes": int(fit.num_spikes), "lambda_max": float(ev[-1]),
-            "lambda_plus": float(fit.lambda_plus), "D": float(fit.D), "stable_rank": float(rmtkit.stable_rank(ev)),
-            "top10_share": float(ev[-10:].sum() / ev.sum())}
+    ev = layer.evals
+    _, random_edge = rmtkit.marchenko_pastur_edges(layer.q, 1.0)
+    return {"n": x.shape[0], "m": x.shape[1], "phase": layer.phase, "mp_holds": mp_holds(layer),
+            "num_spikes": int(layer.mp.num_spikes), "lambda_max": float(ev[-1]), "random_edge": float(random_edge),
+            "above_random_edge": int(np.sum(ev > float(random_edge))), "alpha": float(layer.pl.alpha),
+            "stable_rank": layer.metrics["stable_rank"], "top10_share": float(ev[-10:].sum() / ev.sum())}
+
+
+def data_figure(layer, title: str) -> plt.Figure:
+    """A data matrix analysed as a layer (unit-variance columns, ``lambda`` of ``X^T X / N``): its ESD on log-log
+    axes beside the MP law of a random matrix of the same shape and variance, and its tail with the power-law fit."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.9), layout="constrained")
+    holds = mp_holds(layer)
+    plot.plot_esd(layer.evals, q=layer.mp_q, fit=layer.mp, mp_holds=holds, log_x=True, bins=70,
+                  title=f"{title}: ESD (analysis: {layer.phase})", ax=a1)
+    minus, plus = (float(v) for v in rmtkit.marchenko_pastur_edges(layer.q, 1.0))
+    grid = np.geomspace(minus, plus, 400)[1:-1]
+    a1.plot(grid, np.asarray(rmtkit.marchenko_pastur_pdf(grid, layer.q, 1.0)), "--", color="#009E73", lw=1.5,
+            label="MP law of a random matrix\nof the same shape and variance")
+    a1.legend(fontsize=8, loc="upper right")
+    # The analysis' warning speaks of training (under-/over-trained): not shown for data.
+    plot.plot_tail(layer.evals, fit=layer.pl, title=f"{title}: tail", ax=a2)
+    for ax in (a1, a2):
+        ax.tick_params(labelsize=8)
+    return fig
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -144,10 +190,14 @@ def main(argv: list[str] | None = None) -> Path:
         "",
         "## Real data: Fashion-MNIST pixels",
         "",
-        f"The {fm['n']} x {fm['m']} standardised training images have {fm['num_spikes']} eigenvalues beyond the fitted "
-        f"MP edge + 3 TW (lambda_max = {fm['lambda_max']:.1f} vs l+ = {fm['lambda_plus']:.2f}; KS D = {fm['D']:.2f}); "
-        f"the top 10 eigenvalues carry {100 * fm['top10_share']:.0f}% of the variance (stable rank "
-        f"{fm['stable_rank']:.1f}). Natural images are strongly correlated: nothing like a random matrix.",
+        f"The {fm['n']} x {fm['m']} standardised training images, analysed as a layer, are {fm['phase']}: "
+        f"{fm['above_random_edge']} of {fm['m']} eigenvalues lie above the upper edge of the MP law of a random "
+        f"matrix of the same shape and variance (l+ = {fm['random_edge']:.2f}; lambda_max = {fm['lambda_max']:.1f}), "
+        + ("the MP fit holds with "
+           f"{fm['num_spikes']} spikes; " if fm["mp_holds"] else "no MP bulk fits the spectrum; ")
+        + f"power-law alpha = {fm['alpha']:.2f}; the top 10 eigenvalues carry {100 * fm['top10_share']:.0f}% of the "
+        f"variance (stable rank {fm['stable_rank']:.1f}). Natural images are strongly correlated: nothing like a "
+        "random matrix.",
         "",
         "![fashion-mnist](fashion_mnist_esd.png)",
         "",
