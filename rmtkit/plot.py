@@ -114,46 +114,6 @@ def plot_esd(
     return ax
 
 
-def plot_fit_vs_truth(truth: Sequence[float], fitted: Sequence[float], *, label: str = "sigma",
-                      groups: Sequence[str] | None = None, ax=None):
-    """Scatter of a fitted quantity against its ground truth with the identity line."""
-    ax = _axes(ax)
-    truth, fitted = np.asarray(truth, float), np.asarray(fitted, float)
-    groups = np.asarray(groups if groups is not None else [""] * truth.size)
-    for i, g in enumerate(dict.fromkeys(groups)):
-        sel = groups == g
-        ax.plot(truth[sel], fitted[sel], "o", ms=4, alpha=0.6, color=f"C{i}", label=g or None)
-    finite = np.isfinite(truth) & np.isfinite(fitted)
-    if finite.any():
-        lo = min(truth[finite].min(), fitted[finite].min())
-        hi = max(truth[finite].max(), fitted[finite].max())
-        ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="identity")
-    ax.set_xlabel(f"true {label}")
-    ax.set_ylabel(f"fitted {label}")
-    ax.legend(fontsize=7)
-    return ax
-
-
-def plot_counts(planted: Sequence[int], found: Sequence[int], *, groups: Sequence[str] | None = None, ax=None):
-    """Spikes found against spikes planted, jittered so that repeated draws stay visible."""
-    ax = _axes(ax)
-    planted, found = np.asarray(planted, float), np.asarray(found, float)
-    keep = np.isfinite(planted) & np.isfinite(found)
-    planted, found = planted[keep], found[keep]
-    rng = np.random.default_rng(0)  # jitter only: fixed so the figure is reproducible
-    jitter = rng.uniform(-0.15, 0.15, planted.size)
-    groups = np.asarray(groups if groups is not None else [""] * keep.size)[keep]
-    for i, g in enumerate(dict.fromkeys(groups)):
-        sel = groups == g
-        ax.plot(planted[sel] + jitter[sel], found[sel], "o", ms=4, alpha=0.5, color=f"C{i}", label=g or None)
-    top = max(planted.max(initial=0), found.max(initial=0)) + 1
-    ax.plot([0, top], [0, top], "k--", lw=1, label="found = planted")
-    ax.set_xlabel("spikes planted")
-    ax.set_ylabel("spikes found")
-    ax.legend(fontsize=7)
-    return ax
-
-
 def plot_tail(
     eigs: ArrayLike,
     *,
