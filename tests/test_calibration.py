@@ -79,6 +79,7 @@ def test_run_rejects_bad_config(tmp_path):
         run(CalibrationConfig(m=[50], q=[1.0], seeds=2, table_format="xlsx", figures=False), tmp_path)
 
 
+@pytest.mark.slow
 def test_cli_multirun_with_joblib(tmp_path):
     cmd = [sys.executable, "-m", "simulations.calibration", "-m", "ensemble=gaussian,low_rank", "debug=smoke",
            "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path}"]

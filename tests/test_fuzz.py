@@ -275,6 +275,7 @@ def test_resolution_finds_degeneracy_nulls_and_ties_at_any_scale(kind, exponent,
         assert (r.num_null, r.num_tied, r.degenerate) == (0, 0, False)
 
 
+@pytest.mark.slow
 @ANALYZE
 @given(kinds=st.lists(st.sampled_from(["good", "orthogonal", "rank1", "rank3", "tiny", "nan", "zero"]),
                       min_size=3, max_size=3),

@@ -29,6 +29,7 @@ def runs(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_report_tables_and_figures(runs, tmp_path):
     assert headline.main([str(runs), "--out", str(tmp_path)]) == 0
     table = pd.read_csv(tmp_path / "runs.csv")

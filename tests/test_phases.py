@@ -172,6 +172,7 @@ def test_sample_phase_is_deterministic_and_in_range():
         assert 2 <= p["rank"] <= 30 and p["noise"] <= 1e-2 * p["sigma"]
 
 
+@pytest.mark.slow
 def test_held_out_accuracy_m200():
     """Fresh draws (seed 31337: neither the tuning seeds 100/101 nor the benchmark's 7), M = 200, Q = 2."""
     root = jax.random.key(31337)

@@ -252,6 +252,7 @@ def test_alpha_confidence_interval_covers_truth(key):
     assert ci.high - ci.low < 0.6
 
 
+@pytest.mark.slow
 def test_default_method_has_lowest_rmse_on_pareto_matrices():
     # Small version of benchmarks/bench_powerlaw.py (N x M = 400 x 200, 4 mu x 3 seeds).
     path = pathlib.Path(__file__).parents[1] / "benchmarks" / "bench_powerlaw.py"

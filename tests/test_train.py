@@ -18,9 +18,9 @@ from omegaconf import OmegaConf
 from rmtkit.datasets import DatasetMissingError
 from simulations import collect
 from simulations.entry import CONFIG_DIR
-from simulations.train.config import TrainConfig, register_configs, shrink
-from simulations.train.data import DataConfig, load_data
-from simulations.train.models import ModelConfig, build_model, conv2d, max_pool, weight_matrices
+from simulations.train.config import DataConfig, ModelConfig, TrainConfig, register_configs, shrink
+from simulations.train.data import load_data
+from simulations.train.models import build_model, conv2d, max_pool, weight_matrices
 from simulations.train.run import run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,6 +188,7 @@ def test_data_splits_noise_and_determinism():
         load_data(DataConfig(name="synthetic", label_noise=1.5))
 
 
+@pytest.mark.slow
 def test_fashion_mnist_real_data():
     d = load_data(DataConfig(subset=2000))
     assert d.train.x.shape == (2000, 28, 28, 1) and d.test.x.shape == (10000, 28, 28, 1)
@@ -206,6 +207,7 @@ def _tiny(tmp_path, **kw):
     return TrainConfig(**base)
 
 
+@pytest.mark.slow
 def test_run_writes_history_checkpoints_figures_and_skips_when_done(tmp_path):
     cfg = _tiny(tmp_path)
     cfg.analysis.layers = ["fc1", "fc2"]
@@ -229,6 +231,7 @@ def test_run_writes_history_checkpoints_figures_and_skips_when_done(tmp_path):
     assert run(cfg, tmp_path) == result and time.perf_counter() - start < 2  # finished: skipped
 
 
+@pytest.mark.slow
 def test_weight_decay_shrinks_the_named_layer_and_bad_names_fail(tmp_path):
     plain = _tiny(tmp_path, epochs=2)
     decayed = _tiny(tmp_path, epochs=2)
@@ -248,6 +251,7 @@ def _cli(*args, **kw):
                             stderr=subprocess.STDOUT, text=True, **kw)
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_from_its_last_epoch(tmp_path):
     out = tmp_path / "run"
     args = ["model=tiny", "data=synthetic", "data.subset=2048", "batch_size=8", "epochs=40", "progress=false",
@@ -269,6 +273,7 @@ def test_a_killed_run_resumes_from_its_last_epoch(tmp_path):
     assert (out / "DONE.json").exists()
 
 
+@pytest.mark.slow
 def test_smoke_multirun_with_a_failing_job_and_the_collector(tmp_path):
     sweep = tmp_path / "sweep"
     proc = _cli("-m", "debug=smoke", "data=synthetic", "batch_size=16,32,64", "fail_at_epoch=0,1", "progress=false",
@@ -293,6 +298,7 @@ def test_smoke_multirun_with_a_failing_job_and_the_collector(tmp_path):
     assert proc.returncode == 0 and "already finished: skipping" in log
 
 
+@pytest.mark.slow
 def test_submitit_local_launcher_runs_a_job(tmp_path):
     proc = _cli("-m", "debug=smoke", "data=synthetic", "progress=false", "hydra/launcher=submitit_local",
                 f"hydra.sweep.dir={tmp_path}")

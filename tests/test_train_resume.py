@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 
 from simulations import collect
-from simulations.train.config import AnalysisConfig, OptimizerConfig, TrainConfig
-from simulations.train.data import DataConfig
-from simulations.train.models import ModelConfig
+from simulations.train.config import AnalysisConfig, DataConfig, ModelConfig, OptimizerConfig, TrainConfig
 from simulations.train.run import ResumeError, run
+
+pytestmark = pytest.mark.slow  # training processes killed and resumed: minutes
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["model=tiny", "model.width=32", "data=synthetic", "data.subset=512", "data.val_size=200", "batch_size=64",

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from hydra import compose, initialize_config_dir
 
 from simulations.entry import CONFIG_DIR
@@ -22,6 +23,7 @@ def test_bridge_experiment_composes():
     assert cfg.model.name == "mlp3" and cfg.data.subset == 4000 and cfg.epochs == 20
 
 
+@pytest.mark.slow
 def test_bridge_on_a_smoke_label_noise_sweep(tmp_path):
     sweep = tmp_path / "sweep"
     cmd = [sys.executable, "-m", "simulations.train", "-m", "debug=smoke", "data=synthetic", "data.label_noise=0.0,0.8",

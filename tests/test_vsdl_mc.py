@@ -44,6 +44,7 @@ def test_version_space_sampler_never_leaves_the_version_space(key):
     assert float(trace.R[-1]) < 0.99  # it moved away from the teacher
 
 
+@pytest.mark.slow
 def test_spherical_student_matches_rs_theory(key):
     # T = 0: exact heat bath in the version space; T > 0: Metropolis from a random start
     vs = mc.simulate(key, student="spherical", n=N, load=[1.0, 3.0], T=[0.0, 0.0], samples=16, sweeps=300,
@@ -59,6 +60,7 @@ def test_spherical_student_matches_rs_theory(key):
     assert (np.abs(table.train_error - train) < 3 * table.train_error_err + 0.5 / N).all()
 
 
+@pytest.mark.slow
 def test_ising_student_matches_rs_theory_and_shows_the_metastable_window(key):
     # (1, 1), (2, 1), (1, 0.5): poor generalization; (3.5, 1): beyond the spinodal 2.85, perfect generalization;
     # (1.39, 0.3): inside the window alpha_c(0.3) = 1.333 < alpha < alpha_sp(0.3) = 1.605. Deeper in the window

@@ -84,6 +84,7 @@ def test_bad_config_raises_a_clear_error(tmp_path, field, value, match):
         run(cfg, tmp_path)
 
 
+@pytest.mark.slow
 def test_cli_smoke_run(tmp_path):
     cmd = [sys.executable, "-m", "simulations.vsdl", "debug=smoke", f"hydra.run.dir={tmp_path}"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
