@@ -45,7 +45,7 @@ def ks_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(np.searchsorted(a, grid, "right") / a.size - np.searchsorted(b, grid, "right") / b.size)))
 
 
-def _spectra(result: Any, model: Any, options: dict, spectra_cache) -> dict[str, np.ndarray]:
+def spectra_of(result: Any, model: Any, options: dict, spectra_cache=None) -> dict[str, np.ndarray]:
     """Eigenvalues by layer: from the analysis when it holds them, else recomputed (through the cache if given)."""
     if hasattr(result, "spectrum") and hasattr(result, "names"):
         return {name: np.asarray(result.spectrum(name)) for name in result.names}
@@ -93,7 +93,7 @@ def compare(a: Any, b: Any, *, spectra_cache: str | os.PathLike | None = None, p
     kwargs = {"spectra_cache": spectra_cache} if spectra_cache is not None else {}
     ra, rb = (analyze(m, progress=progress, **kwargs, **options) for m in (a, b))
     fa, fb = _frame(ra), _frame(rb)
-    sa, sb = _spectra(ra, a, options, spectra_cache), _spectra(rb, b, options, spectra_cache)
+    sa, sb = spectra_of(ra, a, options, spectra_cache), spectra_of(rb, b, options, spectra_cache)
     frob = relative_frobenius(a, b, **{k: v for k, v in options.items() if k in _SELECTION})
     metrics = [c for c in fa.columns if c not in _NOT_METRICS and c in fb.columns
                and pd.api.types.is_numeric_dtype(fa[c]) and pd.api.types.is_numeric_dtype(fb[c])]

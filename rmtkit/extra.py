@@ -1,6 +1,6 @@
 """Further per-layer diagnostics: SETOL's det X = 1 condition, eigenvector localization, correlation traps.
 
-Definitions in docs/theory.md#further-diagnostics:
+Definitions in docs/theory.md#comparisons and #det-x, #further-diagnostics:
 
 - :func:`detx`: the ERG condition of SETOL (Martin & Hinrichs 2025): the number of largest
   eigenvalues of the trace-normalised ``X`` whose log-determinant sums to zero, and how far the
@@ -40,7 +40,7 @@ class DetX(NamedTuple):
 
 
 def detx(evals: Any, xmin: float | None = None) -> DetX:
-    """SETOL's ERG condition det X = 1 on one spectrum (Martin & Hinrichs 2025; docs/theory.md#det-x-1).
+    """SETOL's ERG condition det X = 1 on one spectrum (Martin & Hinrichs 2025; docs/theory.md#det-x).
 
     The eigenvalues are scaled to mean 1 (``M lambda / sum(lambda)``, so that ``det X`` is measured
     against the identity); with them sorted largest first, ``num`` is the smallest ``k`` at which the
@@ -188,9 +188,9 @@ def analyze_extra(model: Any, analysis: Any = None, *, detx_tail: bool = True, v
     rows: dict[str, dict[str, Any]] = {}
     if detx_tail:
         frame = analysis if isinstance(analysis, pd.DataFrame) else analysis.to_frame()
-        from rmtkit.compare import _spectra
+        from rmtkit.compare import spectra_of
 
-        spectra = _spectra(analysis, model, options, None)
+        spectra = spectra_of(analysis, model, options)
         xmins = frame.set_index("name")["xmin"]
         for name, ev in spectra.items():
             xmin = xmins.get(name)
