@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 import rmtkit
 from rmtkit import ensembles
-from simulations.calibration.config import SWEPT_PARAMETER, CalibrationConfig, shrink
+from simulations.calibration.config import SWEPT_PARAMETER, CalibrationConfig
 from simulations.calibration.figures import write_figures
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,6 @@ def run(cfg: CalibrationConfig, out_dir: str | Path) -> pd.DataFrame:
         One row per draw: ensemble, parameter value, M, N, Q, seed, true and fitted sigma, edges,
         spikes planted and found, KS distance D, capacity metrics, fit status.
     """
-    if cfg.smoke:
-        cfg = shrink(cfg)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.ensemble.name not in SWEPT_PARAMETER:

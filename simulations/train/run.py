@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 import rmtkit
 from rmtkit import io
-from simulations.train.config import TrainConfig, shrink
+from simulations.train.config import TrainConfig
 from simulations.train.control import split_name, with_control
 from simulations.train.data import Data, load_data
 from simulations.train.figures import write_figures
@@ -355,8 +355,6 @@ def analyse_weights(model, cfg: TrainConfig, epoch: int) -> pd.DataFrame:
 
 def run(cfg: TrainConfig, out_dir: str | Path) -> dict:
     """Train ``cfg`` into ``out_dir`` and return the final figures (also in ``DONE.json``)."""
-    if cfg.smoke:
-        cfg = shrink(cfg)
     _check_kill_at(cfg.kill_at)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
