@@ -284,14 +284,13 @@ def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: Analy
     ev = jnp.asarray(evals)
     top = np.asarray(metrics.lambda_max(ev))
     hard = lengths - np.array([r.num_null for r in resolved])
-    rtol = np.array([r.rtol for r in resolved], dtype)
     mp_ok, pl_ok = mp.status == FitStatus.OK, pl.status == FitStatus.OK
     measured = {
         "lambda_max": top,
         "mp_soft_rank": np.asarray(metrics.mp_soft_rank(mp.lambda_plus, top)),
         "stable_rank": np.asarray(metrics.stable_rank(ev)),
         "hard_rank": hard, "rank_loss": lengths - hard,
-        "entropy": np.asarray(metrics.matrix_entropy(ev, 1, 1, rtol=rtol)),
+        "entropy": np.asarray(metrics.matrix_entropy(ev, 1, 1, rank=hard)),  # the hard rank resolved above
         "log_norm": np.asarray(metrics.log_norm(ev)),
         "log_spectral_norm": np.asarray(metrics.log_spectral_norm(ev)),
         "alpha_weighted": np.asarray(metrics.alpha_weighted(pl.alpha, top)),

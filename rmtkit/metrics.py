@@ -54,15 +54,16 @@ def gram_rtol(n: ArrayLike, m: ArrayLike, num_evals: ArrayLike, dtype) -> jnp.nd
 
 
 def matrix_entropy(evals: ArrayLike, n: ArrayLike, m: ArrayLike, *, eps: float | None = None,
-                   rtol: ArrayLike | None = None, lengths: ArrayLike | None = None,
+                   rtol: ArrayLike | None = None, rank: ArrayLike | None = None, lengths: ArrayLike | None = None,
                    mask: ArrayLike | None = None) -> jnp.ndarray:
     """Matrix entropy ``S = -(1 / ln R) sum_i p_i ln p_i``, ``p_i = s_i^2 / sum_j s_j^2``, ``R`` the hard rank.
 
-    In ``[0, 1]``: 1 for an orthogonal matrix (all ``p_i = 1/M``), 0 for rank one.
+    In ``[0, 1]``: 1 for an orthogonal matrix (all ``p_i = 1/M``), 0 for rank one. ``rank``: the hard
+    rank when the caller has it (the analyzer does); otherwise :func:`hard_rank` with ``eps``/``rtol``.
     """
     ev = jnp.clip(fill_padding(evals, lengths=lengths, mask=mask), 0, None)
     p = safe_div(ev, ev.sum(-1, keepdims=True), 0.0)
-    r = hard_rank(ev, n, m, eps=eps, rtol=rtol)
+    r = hard_rank(ev, n, m, eps=eps, rtol=rtol) if rank is None else jnp.asarray(rank)
     return safe_div(-xlogx(p).sum(-1), jnp.log(jnp.maximum(r, 1).astype(ev.dtype)), 0.0)
 
 

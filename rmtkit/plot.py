@@ -173,7 +173,7 @@ def plot_tail(
     ax.set_ylabel(r"P($\Lambda > \lambda$)")
     if title:
         ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=MIN_TEXT_PT, loc="upper right")
+    ax.legend(fontsize=MIN_TEXT_PT, loc="best")
     return ax
 
 

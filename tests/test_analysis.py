@@ -133,3 +133,17 @@ def test_read_results_renames_the_old_soft_rank_column(tmp_path, analysis):
     back = io.read_results(tmp_path / "old.csv")
     pd.testing.assert_frame_equal(back, analysis.to_frame())
     assert back.attrs["rmtkit_summary"]["mean_mp_soft_rank"] == pytest.approx(rmtkit.summarize(analysis)["mean_mp_soft_rank"])
+
+
+def test_entropy_uses_the_analyzers_hard_rank(monkeypatch, weights):
+    from rmtkit import metrics
+
+    ranks = []
+    monkeypatch.setattr(metrics, "hard_rank", lambda *a, **k: ranks.append(1))  # the analyzer must not need it
+    analysis = rmtkit.analyze({"low": weights["gauss"][:, :50] @ np.random.default_rng(0).standard_normal((50, 200))})
+    assert ranks == []
+    ev = analysis.spectrum("low")
+    rank = int(analysis.metrics["hard_rank"][0])
+    assert rank == 50 == int(np.sum(ev > 0))  # rank 50 of 200: the nulls are set to 0 by the resolution
+    p = ev[ev > 0] / ev.sum()
+    assert analysis.metrics["entropy"][0] == pytest.approx(-np.sum(p * np.log(p)) / np.log(rank), rel=1e-12)
