@@ -59,7 +59,7 @@ def rebuild(run: Path, data, refit_steps: int) -> nnx.Module:
     for name, w in kernels.items():
         getattr(model, name).kernel[...] = jnp.asarray(w)
     labels = lambda params: jax.tree_util.tree_map_with_path(  # noqa: E731
-        lambda p, _: "frozen" if leaf_path(p).endswith("kernel") else "fit", params)
+        lambda p, _: "frozen" if "kernel" in leaf_path(p).split("/") else "fit", params)  # NNX init: ".../kernel/value"
     tx = optax.multi_transform({"fit": optax.adam(3e-3), "frozen": optax.set_to_zero()}, labels)
     opt = nnx.Optimizer(model, tx, wrt=nnx.Param)
     loss_fn = make_loss(cfg["loss"], {})
