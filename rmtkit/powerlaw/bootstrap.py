@@ -46,8 +46,6 @@ class BootstrapPValue(NamedTuple):
     n_valid: int
 
 
-
-
 class AlphaInterval(NamedTuple):
     """Percentile bootstrap confidence interval for ``alpha`` ([CSN] §3.5, nonparametric bootstrap).
 
@@ -61,7 +59,6 @@ class AlphaInterval(NamedTuple):
     high: float
     alpha: float
     alphas: np.ndarray
-
 
 
 def _settings(evals: ArrayLike, fit_kwargs: dict) -> tuple[np.ndarray, Recipe, object, PowerLawFit]:
