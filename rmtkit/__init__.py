@@ -8,6 +8,7 @@ from rmtkit import ensembles, io, optim, phases, prune
 from rmtkit.analysis import Analysis
 from rmtkit.analyzer import analyze, layer_spectra, summarize
 from rmtkit.batch import pad_spectra
+from rmtkit.compare import analyze_series, compare
 from rmtkit.io import CheckpointError, load_weights
 from rmtkit.marchenko_pastur import (
     MPFit,
@@ -65,6 +66,8 @@ __all__ = [
     "alpha_decay",
     "pad_spectra",
     "analyze",
+    "analyze_series",
+    "compare",
     "layer_spectra",
     "summarize",
     "bbp_threshold",

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections import defaultdict
 from typing import Any, NamedTuple
 
@@ -43,6 +44,7 @@ from rmtkit import io, metrics, phases
 from rmtkit._parallel import host_map
 from rmtkit.analysis import Analysis, AnalyzeOptions, Randomization, as_frame
 from rmtkit.batch import pad_spectra
+from rmtkit.cache import cached_spectra
 from rmtkit.layers import Layer, extract_layers
 from rmtkit.marchenko_pastur import MPFit, fit_marchenko_pastur
 from rmtkit.powerlaw import PowerLawFit, fit_power_law
@@ -174,13 +176,19 @@ def _select(model: Any, opts: AnalyzeOptions):
     return layers, skipped, {name: i for i, name in enumerate(weights)}
 
 
-def layer_spectra(model: Any, **options: Any) -> dict[str, np.ndarray]:
+def layer_spectra(model: Any, *, spectra_cache: str | os.PathLike | None = None, **options: Any) -> dict[str, np.ndarray]:
     """The eigenvalues (ascending; pooled for conv) of every layer :func:`analyze` would fit, by name."""
     opts = _options(options)
     layers, _, _ = _select(model, opts)
     with jax.enable_x64(opts.precision == "float64"):
-        spectra, _ = _spectra(layers, np.dtype(opts.precision), opts.normalize, _NoBar())
+        spectra, _ = _cached_spectra(layers, opts, spectra_cache, _NoBar())
     return spectra
+
+
+def _cached_spectra(layers: list[Layer], opts: AnalyzeOptions, folder, bar):
+    """:func:`_spectra`, through the :mod:`rmtkit.cache` folder when one is given."""
+    return cached_spectra(lambda todo: _spectra(todo, np.dtype(opts.precision), opts.normalize, bar), layers, folder,
+                          normalize=opts.normalize, precision=opts.precision, conv_layout=opts.conv_layout, progress=bar)
 
 
 class _NoBar:
@@ -188,13 +196,16 @@ class _NoBar:
         pass
 
 
-def analyze(model: Any, *, progress: bool | None = None, **options: Any) -> Analysis:
+def analyze(model: Any, *, progress: bool | None = None, spectra_cache: str | os.PathLike | None = None,
+            **options: Any) -> Analysis:
     """Analyse every weight matrix of ``model``: spectra, fits, metrics and phases, one entry per tensor.
 
     Args:
         model: anything :func:`rmtkit.io.load_weights` reads: a path (``.safetensors``, HF directory,
             ``.npz``, PyTorch file), a Flax NNX module or state, a Linen params pytree, a dict of arrays.
-        progress: show a progress bar (default: only for models with more than 20 matrices).
+        progress: show a progress bar with ETA (default: only for models with more than 20 matrices).
+        spectra_cache: a folder of eigenvalues (:mod:`rmtkit.cache`): layers found there are not
+            recomputed, the others are stored; a changed checkpoint misses.
         **options: fields of :class:`rmtkit.analysis.AnalyzeOptions`.
 
     Returns:
@@ -216,7 +227,7 @@ def analyze(model: Any, *, progress: bool | None = None, **options: Any) -> Anal
     bar = tqdm(total=len(layers), desc="rmtkit analyze", unit="layer",
                disable=not (progress if progress is not None else len(layers) > 20))
     with jax.enable_x64(opts.precision == "float64"):
-        spectra, failures = _spectra(layers, dtype, opts.normalize, bar)
+        spectra, failures = _cached_spectra(layers, opts, spectra_cache, bar)
         ok = [layer for layer in layers if layer.name in spectra]
         fitted = _fit_and_measure(ok, [spectra[layer.name] for layer in ok], opts, dtype) if ok else None
     bar.close()

@@ -1,4 +1,7 @@
-"""``rmtkit`` command line: ``rmtkit analyze PATH [options]``.
+"""``rmtkit`` command line: ``rmtkit analyze PATH [PATH ...] [options]``, ``rmtkit compare A B [options]``.
+
+Several PATHs (``rmtkit analyze ckpts/epoch_*.safetensors``) are a series: one long table with a
+``checkpoint`` and a ``step`` column, and with ``--plots`` the trajectories of every layer.
 
 Exit codes (for scripts):
     0  every selected layer analysed, every fit made
@@ -49,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     a = sub.add_parser("analyze", help="per-layer spectra, fits, metrics and phases of a checkpoint",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    a.add_argument("path", help=".safetensors file, HF model directory, .npz, or PyTorch file (needs torch)")
+    a.add_argument("path", nargs="+", help=".safetensors file, HF model directory, .npz, or PyTorch file (needs "
+                   "torch); several: a series of checkpoints")
     a.add_argument("--layers", nargs="+", metavar="PATTERN", help="keep names matching a glob/substring (re:REGEX for regexes)")
     a.add_argument("--exclude", nargs="+", metavar="PATTERN", help="drop names matching these")
     a.add_argument("--types", nargs="+", choices=["dense", "conv", "embedding", "dense_general"],
@@ -75,6 +79,15 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--plots", metavar="DIR", help="write per-layer ESD/tail figures and a model chart to DIR "
                    "(with --randomize, the shuffled-W ESD is overlaid)")
     a.add_argument("--no-progress", action="store_true", help="no progress bar")
+    a.add_argument("--spectra", metavar="DIR", help="cache of eigenvalues: reused by reruns with other fit options")
+    a.add_argument("--base", metavar="MODEL", help="analyse W - W_base, the change from this base model")
+    c = sub.add_parser("compare", help="per-layer changes from model A to model B")
+    c.add_argument("a")
+    c.add_argument("b")
+    c.add_argument("--normalize", action="store_true", help="eigenvalues of W^T W / N instead of W^T W")
+    c.add_argument("--spectra", metavar="DIR", help="cache of eigenvalues")
+    c.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    c.add_argument("-o", "--output", help="write the results here instead of stdout")
     return parser
 
 
@@ -127,10 +140,15 @@ def _analyze(args: argparse.Namespace) -> int:
     _check_arguments(args)
     options = {k: v for k, v in dict(layers=args.layers, exclude=args.exclude, types=args.types,
                                      min_evals=args.min_evals, max_evals=args.max_evals).items() if v is not None}
+    options |= dict(normalize=args.normalize, precision=args.precision, pl_method=args.pl_method,
+                    randomize=args.randomize, seed=args.seed, progress=False if args.no_progress else None,
+                    spectra_cache=args.spectra)
     try:
-        analysis = rmtkit.analyze(args.path, normalize=args.normalize, precision=args.precision,
-                                  pl_method=args.pl_method, randomize=args.randomize, seed=args.seed,
-                                  progress=False if args.no_progress else None, **options)
+        if len(args.path) > 1:
+            return _series(args, options)
+        from rmtkit.compare import weight_delta
+
+        analysis = rmtkit.analyze(args.path[0] if args.base is None else weight_delta(args.path[0], args.base), **options)
     except (io.CheckpointError, ValueError) as err:
         raise UsageError(str(err)) from None
     df = analysis.to_frame()
@@ -161,6 +179,42 @@ def _analyze(args: argparse.Namespace) -> int:
     if failed or partial:
         _print(f"rmtkit: {failed} layer(s) failed, {partial} partly (a fit failed); their rows say why\n", sys.stderr)
         return EXIT_LAYER_FAILED
+    return EXIT_OK
+
+
+def _series(args: argparse.Namespace, options: dict) -> int:
+    """``rmtkit analyze A B C ...``: one long table; with --plots, the trajectories figure."""
+    from rmtkit import io
+    from rmtkit.compare import analyze_series, plot_trajectories
+    from rmtkit.table import DEFAULT_COLUMNS
+
+    df = analyze_series(args.path, **options)
+    columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else ["step", *DEFAULT_COLUMNS]
+    table = dict(columns=columns, wide=args.wide, show_all=args.show_all) if args.format == "table" else {}
+    text = io.write_results(df, args.output, args.format, None, **table)
+    if args.output is None:
+        _print(text, sys.stdout)
+    if args.plots:
+        Path(args.plots).mkdir(parents=True, exist_ok=True)
+        plot_trajectories(df, Path(args.plots) / "trajectories.png")
+        _print(f"rmtkit: trajectories in {(Path(args.plots) / 'trajectories.png').resolve()}\n", sys.stderr)
+    status = df["status"]
+    return EXIT_LAYER_FAILED if status.isin(["failed", "partial"]).any() else EXIT_OK
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from rmtkit import io
+    from rmtkit.compare import compare
+
+    try:
+        df = compare(args.a, args.b, normalize=args.normalize, spectra_cache=args.spectra)
+    except (io.CheckpointError, ValueError) as err:
+        raise UsageError(str(err)) from None
+    text = df.to_string(index=False) + "\n" if args.format == "table" else io.write_results(df, None, args.format)
+    if args.output is None:
+        _print(text, sys.stdout)
+    else:
+        io.write_atomically(args.output, text.encode("utf-8"))
     return EXIT_OK
 
 
@@ -201,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         _enable_compilation_cache()
         if args.command == "analyze":
             return _analyze(args)
+        if args.command == "compare":
+            return _compare(args)
         return EXIT_INPUT  # pragma: no cover - argparse enforces the sub-command
     except UsageError as err:
         _print(f"rmtkit: error: {err}\n", sys.stderr)

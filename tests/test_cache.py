@@ -114,3 +114,21 @@ def test_every_option_the_eigenvalues_depend_on_is_in_the_key(tmp_path, bad):
     solver = Solver()
     cached_spectra(solver, extract_layers(io.load_weights(path), conv_layout=other["conv_layout"])[0], cache, **other)
     assert sorted(solver.asked) == ["a.kernel", "b.kernel"]
+
+
+def test_analyze_with_a_cache_equals_a_fresh_analysis_with_other_fit_options(tmp_path):
+    import pandas as pd
+
+    import rmtkit
+
+    path = tmp_path / "m.safetensors"
+    rng = np.random.default_rng(7)
+    io.write_safetensors(path, {f"l{i}.kernel": rng.standard_t(3, size=(90, 60)).astype(np.float32) for i in range(3)})
+    cache = tmp_path / "cache"
+    rmtkit.analyze(path, spectra_cache=cache, progress=False)  # fills the cache (pl_method="csn")
+    assert len(list(cache.glob("*.npz"))) == 1
+    reused = rmtkit.analyze(path, spectra_cache=cache, pl_method="auto", progress=False).to_frame()
+    fresh = rmtkit.analyze(path, pl_method="auto", progress=False).to_frame()
+    pd.testing.assert_frame_equal(reused, fresh)
+    assert rmtkit.layer_spectra(path, spectra_cache=cache)["l1.kernel"].tolist() == \
+        np.sort(rmtkit.layer_spectra(path)["l1.kernel"]).tolist()

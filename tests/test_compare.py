@@ -99,3 +99,27 @@ def test_series_is_one_long_table_in_step_order(tmp_path):
     out = tmp_path / "trajectories.png"
     plot_trajectories(series, out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_series_base_and_compare(tmp_path, capsys):
+    import pandas as pd
+
+    from rmtkit.cli import main
+
+    rng = np.random.default_rng(9)
+    w0 = rng.standard_normal((100, 70)).astype(np.float32)
+    w1 = w0 + 0.5 * rng.standard_normal((100, 70)).astype(np.float32)
+    for step, w in ((0, w0), (1, w1)):
+        io.write_safetensors(tmp_path / f"epoch_{step}.safetensors", {"fc.kernel": w})
+    e0, e1 = str(tmp_path / "epoch_0.safetensors"), str(tmp_path / "epoch_1.safetensors")
+    assert main(["analyze", e1, e0, "--format", "csv", "-o", str(tmp_path / "s.csv"), "--plots", str(tmp_path / "p")]) == 0
+    series = pd.read_csv(tmp_path / "s.csv")
+    assert list(series["step"]) == [0, 1] and list(series["checkpoint"]) == [e0, e1]
+    assert (tmp_path / "p" / "trajectories.png").exists()
+    assert main(["analyze", e1, "--base", e0, "--format", "csv", "-o", str(tmp_path / "d.csv")]) == 0
+    delta = pd.read_csv(tmp_path / "d.csv")
+    assert delta["lambda_max"][0] == pytest.approx(top_eigenvalue(w1.astype(np.float64) - w0), rel=1e-5)
+    capsys.readouterr()
+    assert main(["compare", e0, e1, "--format", "csv"]) == 0
+    out = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))
+    assert out["rel_frobenius"][0] == pytest.approx(np.linalg.norm(w1 - w0) / np.linalg.norm(w0), rel=1e-6)
