@@ -257,9 +257,11 @@ def plot_trajectories(series: pd.DataFrame, path: str | os.PathLike | None = Non
         axes[0].plot(x, rows["alpha"].astype(float), **style)
         axes[1].plot(x, rows[soft].astype(float), **style)
         jitter = (k - (len(names) - 1) / 2) * 0.5 / max(len(names), 1)  # layers side by side within a phase row
-        axes[2].plot(x, rows["phase"].map(lambda p: labels.index(p) if p in labels else np.nan) + jitter, **style)
+        axes[2].plot(x, rows["phase"].map(lambda p: labels.index(p) if p in labels else np.nan) + jitter,
+                     drawstyle="steps-post", **style)  # a phase holds until the next checkpoint says otherwise
     axes[0].set_ylabel(r"power-law exponent $\alpha$")
-    axes[0].axhspan(2, 6, color="0.92", zorder=0, label=None)
+    axes[0].axhspan(2, 6, color="0.94", zorder=0, label=None)
+    axes[0].text(0.02, 0.98, r"shaded: $2 < \alpha < 6$", transform=axes[0].transAxes, va="top", fontsize=8, color="0.35")
     axes[1].set_ylabel(r"MP soft rank $\lambda_+ / \lambda_{max}$")
     axes[1].set_ylim(0, 1.05)
     axes[2].set_yticks(range(len(labels)), labels)
