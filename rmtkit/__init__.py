@@ -4,7 +4,9 @@ Heavy-Tailed Self-Regularization (Martin & Mahoney, JMLR 2021): random-matrix en
 Marchenko-Pastur and power-law fits, capacity metrics and the 5+1 phases of training.
 """
 
-from rmtkit import ensembles, io, optim, phases, prune
+import importlib
+
+from rmtkit import ensembles, io, phases
 from rmtkit.analysis import Analysis
 from rmtkit.analyzer import analyze, layer_spectra, summarize
 from rmtkit.batch import pad_spectra
@@ -34,7 +36,6 @@ from rmtkit.metrics import (
     mp_soft_rank,
     stable_rank,
 )
-from rmtkit.optim import alpha_decay, temperature_balance
 from rmtkit.phases import Phase, PhaseCriteria, classify_phases
 from rmtkit.powerlaw import (
     PowerLawFit,
@@ -43,7 +44,6 @@ from rmtkit.powerlaw import (
     fit_power_law,
     likelihood_ratio_test,
 )
-from rmtkit.prune import prune_magnitude
 from rmtkit.spectrum import eigenvalues
 from rmtkit.status import FitStatus, status_reason
 
@@ -99,3 +99,18 @@ __all__ = [
     "temperature_balance",
     "tracy_widom_scale",
 ]
+
+#: Loaded on first use: rmtkit.optim and rmtkit.prune build on optax, which `pip install rmtkit` does not
+#: install (it comes with the `sim` extra), so `import rmtkit` and `rmtkit analyze` never import it.
+_NEEDS_OPTAX = {"optim": ("rmtkit.optim", None), "prune": ("rmtkit.prune", None),
+                "alpha_decay": ("rmtkit.optim", "alpha_decay"),
+                "temperature_balance": ("rmtkit.optim", "temperature_balance"),
+                "prune_magnitude": ("rmtkit.prune", "prune_magnitude")}
+
+
+def __getattr__(name: str):
+    if name in _NEEDS_OPTAX:
+        module, attr = _NEEDS_OPTAX[name]
+        value = importlib.import_module(module)
+        return value if attr is None else getattr(value, attr)
+    raise AttributeError(f"module 'rmtkit' has no attribute {name!r}")

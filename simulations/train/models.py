@@ -161,7 +161,12 @@ class MiniAlexNet(nnx.Module):
         self.fc3 = _dense(192, num_classes, bias, rngs)
 
     def activations(self, x: jax.Array) -> dict[str, jax.Array]:
-        """The ReLU outputs of ``fc1`` and ``fc2`` and the logits (``fc3``) of a batch ``x``."""
+        """The ReLU outputs of ``fc1`` and ``fc2`` and the logits (``fc3``) of a batch ``x``.
+
+        ``x`` is cast to the parameters' dtype first: BatchNorm keeps its running statistics in float32, and a
+        float64 batch (under ``jax_enable_x64``) would otherwise be written into them with a lossy cast.
+        """
+        x = jnp.asarray(x, self.conv1.kernel.dtype)
         x = self.bn1(max_pool(nnx.relu(self.conv1(x)), 3, self.pool_stride, "SAME"))
         x = self.bn2(max_pool(nnx.relu(self.conv2(x)), 3, self.pool_stride, "SAME"))
         h1 = nnx.relu(self.fc1(x.reshape(x.shape[0], -1)))

@@ -158,10 +158,7 @@ def theory_background(student: str, load_max: float, t_max: float, points: int):
 
 def draw(cfg: VSDLConfig, table: pd.DataFrame, lines: pd.DataFrame | None, T_ht: float, path: Path) -> None:
     """Theory background and lines, with the simulation points colored by eps_gen (one panel per start)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # the caller's backend: a notebook keeps showing its figures
 
     load_max, t_max = 1.1 * max(cfg.grid.load), 1.1 * max(max(cfg.grid.T), 0.1)
     ga, gT, geps = theory_background(cfg.student, load_max, t_max, cfg.background)
