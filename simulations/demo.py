@@ -20,6 +20,7 @@ import rmtkit
 from rmtkit import datasets, ensembles, plot
 from rmtkit.phases import mp_bulk_holds
 from simulations.calibration.config import CalibrationConfig, EnsembleConfig
+from simulations.calibration.figures import readable_log_ticks
 from simulations.calibration.run import run as run_calibration
 
 M, Q = 500, 2.0
@@ -79,6 +80,7 @@ def gallery_figure(analysis, titles: dict[str, str]) -> plt.Figure:
         plot.plot_esd(layer.evals, q=layer.mp_q, fit=layer.mp, mp_holds=holds, log_x=not holds, bins=60,
                       title=f"{titles[name]}\nanalysis: {layer.phase}", ax=ax)
         ax.tick_params(labelsize=8)
+        readable_log_ticks(ax)
     for ax in axes.ravel()[len(names):]:
         ax.set_visible(False)
     return fig

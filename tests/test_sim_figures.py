@@ -143,6 +143,10 @@ def test_calibration_esd_draws_the_mp_fit_only_where_it_holds():
     # the null eigenvalues (round-off, ~1e-16) are left out: the axis starts near the smallest real one
     smallest = ev_r[-10:].min()
     assert ar.get_xlim()[0] > smallest / 10
+    # less than two decades: plain numbers, not a row of colliding 2x10^0, 3x10^0 minor labels
+    ar.figure.canvas.draw()
+    labels = [t for t in ar.get_xticklabels() if t.get_visible() and t.get_text()]
+    assert labels and not any("times" in t.get_text() for t in labels) and _overlaps(labels) == []
     assert _mp_curves(af) == []
     _assert_readable(fig)
     plt.close(fig)

@@ -216,3 +216,19 @@ def _spread(n: int) -> np.ndarray:
 
 def _readable(ax) -> None:
     ax.tick_params(labelsize=TEXT_PT)
+    readable_log_ticks(ax)
+
+
+def readable_log_ticks(ax) -> None:
+    """Plain-number tick labels (``0.5``, ``2``, ``20``) on a log axis spanning less than two decades, where
+    matplotlib's default labels every minor tick ``2x10^0, 3x10^0...`` and they collide; wider axes keep the
+    decades and drop the minor labels."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    for axis, lim in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+        if axis.get_scale() != "log" or min(lim) <= 0:
+            continue
+        axis.set_minor_formatter(NullFormatter())
+        if np.log10(max(lim) / min(lim)) < 2:
+            axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
