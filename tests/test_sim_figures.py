@@ -283,3 +283,23 @@ def test_demo_data_figure_is_log_log_with_the_random_reference(small_gallery):
         assert ax.get_xlabel() and ax.get_ylabel()
     _assert_readable(fig)
     plt.close(fig)
+
+
+def test_esd_over_training_is_log_log_with_one_outline_per_saved_epoch(tmp_path):
+    from rmtkit import io
+
+    rng = np.random.default_rng(2)
+    for epoch in (1, 2, 3):
+        io.write_safetensors(tmp_path / f"epoch_{epoch:03d}.safetensors",
+                             {"fc1": rng.standard_normal((64, 32)).astype(np.float32)})
+    ckpts = sorted(tmp_path.glob("epoch_*.safetensors"))
+    fig = train_figures.esd_over_training_figure(ckpts, "fc1")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["epoch 1", "epoch 2", "epoch 3"]
+    assert ax.get_ylabel() == "density" and "eigenvalue" in ax.get_xlabel()
+    labels = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+    assert labels and not any("times" in t.get_text() for t in labels) and _overlaps(labels) == []
+    _assert_readable(fig)
+    plt.close(fig)
+    assert train_figures.esd_over_training_figure(ckpts, "fc9") is None  # a layer no checkpoint holds

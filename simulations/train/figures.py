@@ -19,6 +19,7 @@ from matplotlib.ticker import MaxNLocator
 import rmtkit
 from rmtkit import io
 from rmtkit.plot import PHASE_COLORS
+from simulations.calibration.figures import readable_log_ticks
 
 #: Smallest text in these figures (points).
 TEXT_PT = 8
@@ -127,7 +128,8 @@ def esd_over_training_figure(checkpoints: list[Path], layer: str, *, normalize: 
     fig, ax = plt.subplots(figsize=(5.5, 3.8), layout="constrained")
     lo = min(ev.min() for ev in spectra.values())
     hi = max(ev.max() for ev in spectra.values())
-    edges = np.geomspace(lo, hi * (1 + 1e-9), 50)
+    per_epoch = max(ev.size for ev in spectra.values())
+    edges = np.geomspace(lo, hi * (1 + 1e-9), int(np.clip(2 * np.sqrt(per_epoch), 10, 50)) + 1)
     colors = plt.get_cmap("viridis_r")(np.linspace(0.15, 1.0, len(spectra)))
     for color, (epoch, ev) in zip(colors, sorted(spectra.items()), strict=True):
         ax.hist(ev, bins=edges, histtype="step", density=True, color=color, lw=1.4, label=f"epoch {epoch}")
@@ -137,6 +139,7 @@ def esd_over_training_figure(checkpoints: list[Path], layer: str, *, normalize: 
     ax.set_ylabel("density")
     ax.set_title(f"ESD of {layer} over training", fontsize=9)
     ax.tick_params(labelsize=TEXT_PT)
+    readable_log_ticks(ax)
     ax.legend(fontsize=TEXT_PT)
     return fig
 
