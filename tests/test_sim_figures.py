@@ -303,3 +303,17 @@ def test_esd_over_training_is_log_log_with_one_outline_per_saved_epoch(tmp_path)
     _assert_readable(fig)
     plt.close(fig)
     assert train_figures.esd_over_training_figure(ckpts, "fc9") is None  # a layer no checkpoint holds
+
+
+def test_calibration_without_a_true_sigma_marks_the_rejected_fits_hollow():
+    table = _calibration_table().assign(sigma_true=np.nan, spikes_planted=np.nan, D=0.01, status="ok")
+    table["num_spikes"] = np.where(table["value"] == 0.5, 50, 0)  # half the spectrum outliers: no bulk
+    fig = cal_figures.fits_figure(table)
+    a1 = fig.axes[0]
+    points = [line for line in a1.get_lines() if line.get_marker() == "o"]
+    hollow = [line for line in points if line.get_markerfacecolor() == "none"]
+    filled = [line for line in points if line.get_markerfacecolor() != "none"]
+    assert sum(len(line.get_xdata()) for line in hollow) == 15  # 3 cells of sigma = 0.5, 5 draws each
+    assert sum(len(line.get_xdata()) for line in filled) == 30
+    assert sorted(t.get_text() for t in a1.get_legend().get_texts()) == ["MP fit holds", "MP fit rejected (no bulk)"]
+    plt.close(fig)

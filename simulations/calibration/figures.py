@@ -115,13 +115,32 @@ def sigma_error_panel(ax, table: pd.DataFrame, cells: pd.DataFrame | None = None
     return ax
 
 
+def table_fit_holds(table: pd.DataFrame) -> np.ndarray:
+    """Per draw of the table, :func:`mp_fit_holds` from its columns (``num_bulk = M - num_spikes``)."""
+    bulk = table["M"] - table["num_spikes"]
+    features = {"mp_status": np.where(table["status"] == "ok", 0, 1) if "status" in table else 0,
+                "spike_fraction": table["num_spikes"] / table["M"], "bulk_ks": table["D"] * bulk}
+    return np.asarray(mp_bulk_holds({k: np.asarray(v) for k, v in features.items()}), bool)
+
+
 def fitted_sigma_panel(ax, table: pd.DataFrame, cells: pd.DataFrame | None = None):
-    """Per cell, the fitted sigma of every draw, for ensembles without a true sigma (heavy tails, low rank)."""
+    """Per cell, the fitted sigma of every draw, for ensembles without a true sigma (heavy tails, low rank);
+    hollow where the MP fit does not hold (its sigma then describes no bulk, e.g. the round-off of a low rank)."""
     cells = _cells(table) if cells is None else cells
+    holds = pd.Series(table_fit_holds(table), index=table.index)
+    labelled = set()
     for i, idx in enumerate(cells["rows"]):
-        s = table.loc[idx, "sigma_fit"].to_numpy(float)
-        s = s[np.isfinite(s)]
-        ax.plot(i + _spread(s.size), s, "o", ms=3.5, color=_POINT, alpha=0.6)
+        for ok in (True, False):
+            sel = idx[holds.loc[idx].to_numpy() == ok]
+            s = table.loc[sel, "sigma_fit"].to_numpy(float)
+            s = s[np.isfinite(s)]
+            if not s.size:
+                continue
+            label = ("MP fit holds" if ok else "MP fit rejected (no bulk)") if ok not in labelled else None
+            labelled.add(ok)
+            ax.plot(i + _spread(s.size), s, "o", ms=4, color=_POINT, alpha=0.7, label=label,
+                    mfc=_POINT if ok else "none")
+    ax.legend(fontsize=TEXT_PT)
     s = table["sigma_fit"].to_numpy(float)
     s = s[np.isfinite(s) & (s > 0)]
     if s.size and s.max() > 30 * s.min():
