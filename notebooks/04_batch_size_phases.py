@@ -22,8 +22,8 @@
 # that `scripts/headline.sh` ran with the authors' protocol (their Keras MiniAlexNet: 3x3 pools of stride 3,
 # softmax output with MSE, per-image standardisation, SGD 0.01 / momentum 0.9, lr x0.95 per epoch) at the
 # scale this 2-core machine carries: conv channels x 0.125 (FC1 512 x 384, FC2 384 x 192), all 60,000
-# training images, 40 epochs, 3 seeds per batch size planned (seed 0 is done so far). It is executed on the
-# results committed so far (`docs/results/headline/`, written by `python -m simulations.headline RUNS`).
+# training images, 40 epochs, 3 seeds per batch size. It is executed on the committed results
+# (`docs/results/headline/`, written by `python -m simulations.headline RUNS`).
 
 # %%
 from pathlib import Path
@@ -145,10 +145,12 @@ print(f"MP soft rank of FC1 falls from {order.mp_softrank.iloc[0]:.2f} to {order
       f"{accuracy.test_acc.iloc[0]:.3f} (batch {accuracy.index[0]}).")
 
 # %% [markdown]
-# At this scale (seed 0 of 3 so far; conv width 0.125, 40 epochs, Fashion-MNIST) the batch size alone
-# takes FC1 through three of the 5+1 phases, in the paper's order: random-like at batch 32-1000,
-# bleeding-out at 4-16, bulk-decay at 2. Bulk+spikes and heavy-tailed do not appear: at each batch size
-# our FC1 has about as many eigenvalues beyond the MP bulk as the paper's at 2-4 times the batch, and the
-# outliers stay close to the bulk edge. FC1 stops moving by epoch ~20 as the learning rate decays, while
-# more images per epoch (5,000 -> 20,000 -> 60,000) take it further: the remaining distance is in the SGD
-# steps taken early, the data set and the width, not in the number of epochs.
+# At this scale (3 seeds; conv width 0.125, 40 epochs, Fashion-MNIST) the batch size alone takes FC1 through
+# three of the 5+1 phases, in the paper's order. Per seed (`per_seed`): random-like at batch 100-1000,
+# bleeding-out at 4-32 (batch 32 is random-like in one seed), bulk-decay at 2. The pooled spectra label batch
+# 4 and 8 bulk-decay: three seeds pooled are a 3x larger sample, and the MP bulk test (`D * n_bulk`) grows
+# with the sample when the bulk deviates systematically from MP. Bulk+spikes and heavy-tailed do not appear:
+# at each batch size our FC1 has about as many eigenvalues beyond the MP bulk as the paper's at 2-4 times the
+# batch, and the outliers stay close to the bulk edge. FC1 stops moving by epoch ~20 as the learning rate
+# decays, while more images per epoch (5,000 -> 20,000 -> 60,000) take it further: the remaining distance is
+# in the SGD steps taken early, the data set and the width, not in the number of epochs.
