@@ -188,7 +188,6 @@ def test_data_splits_noise_and_determinism():
         load_data(DataConfig(name="synthetic", label_noise=1.5))
 
 
-@pytest.mark.slow
 def test_fashion_mnist_real_data():
     d = load_data(DataConfig(subset=2000))
     assert d.train.x.shape == (2000, 28, 28, 1) and d.test.x.shape == (10000, 28, 28, 1)
