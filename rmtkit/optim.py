@@ -161,6 +161,58 @@ def _spectrum(leaf: jax.Array) -> jax.Array:
     return jnp.sort(eigenvalues(mats, normalize=False, backend="jax").reshape(-1))
 
 
+#: One controller for the process: building one enumerates the loaded libraries (milliseconds).
+_BLAS = None
+
+
+def _one_blas_thread():
+    """A context in which the BLAS libraries (NumPy's and SciPy's OpenBLAS, MKL) run on one thread."""
+    global _BLAS
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
+
+
+def _spectra_host(*mats: np.ndarray) -> list[np.ndarray]:
+    """Host side of the CPU path: ascending pooled float64 LAPACK eigenvalues per leaf, on one BLAS thread."""
+    out = []
+    with _one_blas_thread():
+        for a in mats:
+            a = np.asarray(a, np.float64)
+            k, rows, cols = _as_matrices(a.shape)
+            a = a.reshape(k, rows, cols)
+            if rows < cols:
+                a = a.swapaxes(-1, -2)
+            try:
+                ev = np.sort(eigenvalues_numpy(a).reshape(-1))
+            except FloatingPointError:  # NaN/Inf weights: NaN spectrum, so NaN exponent and factor 1
+                ev = np.full(k * min(rows, cols), np.nan)
+            out.append(ev)
+    return out
+
+
+def _spectra(leaves: list[jax.Array]) -> list[jax.Array]:
+    """Ascending pooled eigenvalues of balanced leaves, on the fastest correct path for the backend.
+
+    On CPU, a host callback to LAPACK on one BLAS thread: XLA's CPU eigensolver calls the same
+    LAPACK through SciPy's multi-threaded OpenBLAS from inside the compiled step, where its threads
+    compete with XLA's own; on two busy cores that made one refresh of three 512 x 512 spectra cost
+    about 1.5 CPU seconds instead of 0.03 (benchmarks/bench_optim.py). Elsewhere XLA's eigensolver.
+    """
+    if jax.default_backend() != "cpu":
+        return [_spectrum(leaf) for leaf in leaves]
+    shapes = []
+    for leaf in leaves:
+        k, rows, cols = _as_matrices(leaf.shape)
+        shapes.append(jax.ShapeDtypeStruct((k * min(rows, cols),), jnp.float64 if jax.config.jax_enable_x64
+                                           else jnp.float32))
+    host = jax.pure_callback(lambda *m: [e.astype(s.dtype) for e, s in zip(_spectra_host(*m), shapes, strict=True)],
+                             shapes, *leaves)
+    return [h.astype(leaf.dtype) for h, leaf in zip(host, leaves, strict=True)]
+
+
 def hill_median_alpha(evals: ArrayLike, xmin_pos: int = 2) -> jax.Array:
     """Hill (continuous MLE) exponent of the ascending spectrum ``evals`` ``(M,)`` with ``xmin`` at ``M // xmin_pos``.
 
@@ -184,16 +236,10 @@ def hill_median_alpha(evals: ArrayLike, xmin_pos: int = 2) -> jax.Array:
 def _csn_host(fit_kwargs: dict, *mats: np.ndarray) -> np.ndarray:
     """Host side of the ``"csn"`` estimator: LAPACK eigenvalues, then :func:`fit_power_law` per leaf."""
     out = np.full(len(mats), np.nan, np.float32)
-    for i, a in enumerate(mats):
-        a = np.asarray(a, np.float64)
-        k, rows, cols = _as_matrices(a.shape)
-        a = a.reshape(k, rows, cols)
-        if rows < cols:
-            a = a.swapaxes(-1, -2)
-        ev = eigenvalues_numpy(a).reshape(-1)
+    for i, ev in enumerate(_spectra_host(*mats)):
         try:
             out[i] = float(fit_power_law(ev, **fit_kwargs).alpha)
-        except ValueError:  # a spectrum the fit refuses: NaN, i.e. factor 1 for this leaf
+        except ValueError:  # a spectrum the fit refuses (or NaN weights): NaN, i.e. factor 1 for this leaf
             pass
     return out
 
@@ -230,10 +276,12 @@ def layer_exponents(
                 if _skip_reason(leaf_path(path), tuple(jnp.shape(leaf)), min_evals, exclude) is None]
     alphas = [jnp.array(jnp.nan, jnp.float32)] * len(leaves)
     if estimator == "hill_median":
+        mats = []
         for i in balanced:
             leaf = jnp.asarray(leaves[i][1])
-            leaf = leaf.astype(jnp.promote_types(leaf.dtype, jnp.float32))
-            alphas[i] = hill_median_alpha(_spectrum(leaf), xmin_pos).astype(jnp.float32)
+            mats.append(leaf.astype(jnp.promote_types(leaf.dtype, jnp.float32)))
+        for i, ev in zip(balanced, _spectra(mats) if mats else [], strict=True):
+            alphas[i] = hill_median_alpha(ev, xmin_pos).astype(jnp.float32)
     elif balanced:
         kwargs = dict(fit_kwargs or {})
         host = jax.pure_callback(
