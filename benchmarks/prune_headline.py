@@ -148,6 +148,7 @@ def main() -> None:
     p.add_argument("--test-size", type=int, default=2000)
     p.add_argument("--csn", action="store_true", help="also AlphaPruning with rmtkit's CSN exponents")
     p.add_argument("--max-runs", type=int, default=0, help="stop after this many runs (0: all)")
+    p.add_argument("--batch-sizes", type=int, nargs="*", default=[], help="only these batch sizes (default: all)")
     p.add_argument("--summarize-only", action="store_true", help="only rebuild the summaries from OUT/pruning.csv")
     args = p.parse_args()
     if args.summarize_only:
@@ -157,8 +158,11 @@ def main() -> None:
         return
     runs = [p for p in Path(args.sweep).iterdir()
             if (p / "DONE.json").exists() and (p / "final_weights.safetensors").exists()]
-    # Seed 1 first, then seed 0 of the same batch sizes: the pairs give a std soonest.
-    runs.sort(key=lambda r: (json.loads((r / "config.json").read_text())["batch_size"] not in _two_seeds(runs), r.name))
+    cfgs = {r: json.loads((r / "config.json").read_text()) for r in runs}
+    if args.batch_sizes:
+        runs = [r for r in runs if cfgs[r]["batch_size"] in args.batch_sizes]
+    # Seed by seed, so that a run stopped early still covers every batch size with the same seeds.
+    runs.sort(key=lambda r: (cfgs[r]["seed"], cfgs[r]["batch_size"]))
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
@@ -170,10 +174,6 @@ def main() -> None:
     summarize(table).to_csv(out_dir / "summary.csv", index=False, float_format="%.4f")
     paired(table).to_csv(out_dir / "paired.csv", index=False, float_format="%.4f")
 
-
-def _two_seeds(runs: list[Path]) -> set[int]:
-    sizes = [json.loads((r / "config.json").read_text())["batch_size"] for r in runs]
-    return {b for b in sizes if sizes.count(b) > 1}
 
 
 if __name__ == "__main__":

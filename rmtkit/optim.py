@@ -26,7 +26,8 @@ parameter group).
 Estimators. ``"hill_median"`` (TempBalance's default ``pl_fitting='median'``): the continuous MLE
 ``alpha = 1 + n / sum_{i >= k} ln(lambda_i / lambda_k)`` with ``xmin = lambda_k``,
 ``k = floor(M / xmin_pos)`` (the median for ``xmin_pos = 2``) of the ``M`` ascending eigenvalues;
-it runs inside the jitted step (eigenvalues of ``W^T W`` by XLA). ``"csn"``: rmtkit's
+it runs inside the jitted step (eigenvalues of ``W^T W``: on CPU a host callback to LAPACK on one
+BLAS thread at the refresh steps only, elsewhere XLA's eigensolver; see :func:`_spectra`). ``"csn"``: rmtkit's
 :func:`~rmtkit.fit_power_law` (the [CSN] scan of ``xmin``). Its public entry point validates and
 buckets the spectrum on the host with NumPy, so it cannot take traced arrays: the transformation
 calls it through :func:`jax.pure_callback` (LAPACK eigenvalues, then the fit), inside a
