@@ -227,3 +227,22 @@ def test_training_suite_option():
     tx = with_control(optax.sgd(1.0), "alphadecay", steps_per_epoch=7)
     out, _ = tx.update(jax.tree.map(jnp.zeros_like, params), tx.init(params), params)
     np.testing.assert_allclose(out["fc1"]["bias"], -5e-4 * params["fc1"]["bias"], rtol=1e-12)
+
+
+def test_cpu_host_spectra_equal_xla_and_nan_weights():
+    # On CPU the refresh takes its spectra from a host callback (LAPACK, one BLAS thread); XLA's
+    # eigensolver on the same matrices (the path used on GPU) gives the same exponents, and NaN
+    # weights give a NaN exponent, i.e. factor 1, instead of an error.
+    from rmtkit.optim import _spectrum
+
+    rng = np.random.default_rng(3)
+    params = {"a": {"kernel": jnp.asarray(rng.pareto(2.0, (70, 90)))},  # wide: 70 eigenvalues
+              "c": {"kernel": jnp.asarray(rng.standard_normal((3, 3, 8, 20)))},  # 9 x 8 = 72 pooled
+              "n": {"kernel": jnp.full((60, 60), jnp.nan)}}
+    got = jax.jit(layer_exponents)(params)
+    for name in ("a", "c"):
+        ref = hill_median_alpha(_spectrum(params[name]["kernel"]))
+        assert float(got[name]["kernel"]) == pytest.approx(float(ref), rel=1e-6)
+    assert np.isnan(float(got["n"]["kernel"]))
+    factors = exponent_factors(got, 0.5, 1.5)
+    assert float(factors["n"]["kernel"]) == 1.0
