@@ -1,0 +1,3 @@
+from simulations.zoo.main import main
+
+main()
