@@ -30,11 +30,13 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
-# Re-execute notebooks 01-03 and 05 and commit their outputs (04 reads the committed headline results).
+# Re-execute notebooks 01-03, 05 and 06 and commit their outputs (04 reads the committed headline results).
 notebooks: setup
-	$(PY) scripts/execute_notebooks.py notebooks/01_*.py notebooks/02_*.py notebooks/03_*.py notebooks/05_*.py
+	$(PY) scripts/execute_notebooks.py notebooks/01_*.py notebooks/02_*.py notebooks/03_*.py notebooks/05_*.py notebooks/06_*.py
 
 # Figures and ratios measured in one run each (the WeightWatcher/PyTorch columns need `make peer-venv`).
+# bench_scale.py here covers the GPT-2 and TinyLlama shapes; its larger-than-memory checkpoint (30 GB of
+# disk, ~20 min) runs by hand: python benchmarks/bench_scale.py --out bench_scale.json (see its docstring).
 bench: setup
 	$(PY) benchmarks/bench_mp_fit.py
 	$(PY) benchmarks/bench_powerlaw.py
@@ -42,6 +44,7 @@ bench: setup
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_vsdl.py
 	$(PY) benchmarks/phase_confusion.py
+	$(PY) benchmarks/bench_scale.py --models small,medium,tinyllama
 
 # The training experiments of the README: LeNet5 baseline, then the headline experiment (the batch-size
 # sweep with the authors' MiniAlexNet protocol, rank collapse, training-set sizes; ~2.5 h on 2 cores,
