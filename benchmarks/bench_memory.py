@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import struct
@@ -26,8 +27,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import ml_dtypes
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,28 +50,71 @@ def gpt2_tensors(blocks: int, d: int, vocab: int, context: int) -> dict[str, tup
     return shapes | {"ln_f.weight": (d,), "ln_f.bias": (d,)}
 
 
+#: safetensors dtype codes of the storage dtypes the writers below accept.
+STORAGE = {"F32": np.dtype(np.float32), "F16": np.dtype(np.float16), "BF16": np.dtype(ml_dtypes.bfloat16)}
+
+
 def write_checkpoint(path: Path, shapes: dict[str, tuple[int, ...]], seed: int = 0) -> int:
     """Stream a float32 safetensors file tensor by tensor (never the whole model in memory); its size in bytes."""
+    return stream_safetensors(path, shapes, np.random.default_rng(seed))
+
+
+def stream_safetensors(path: Path, shapes: dict[str, tuple[int, ...]], rng: np.random.Generator,
+                       dtype: str = "F32", chunk: int = 2**24) -> int:
+    """Write a safetensors file of Student-t (4 degrees of freedom) x 0.02 entries; its size in bytes.
+
+    The header first, then each tensor's bytes in slices of about ``chunk`` entries along the first
+    axis, so memory stays at a few slices however large the tensor or the file. The entries are the
+    same, draw for draw, as one ``rng.standard_t(4, size=shape)`` per tensor in turn (the generator's
+    stream does not depend on how it is sliced); ``dtype`` is a key of :data:`STORAGE`.
+    """
+    store = STORAGE[dtype]
     header, offset = {}, 0
     for name, shape in shapes.items():
-        nbytes = 4 * int(np.prod(shape))
-        header[name] = {"dtype": "F32", "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
+        nbytes = store.itemsize * math.prod(shape)
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
         offset += nbytes
     blob = json.dumps(header, separators=(",", ":")).encode()
     blob += b" " * (-len(blob) % 8)
-    rng = np.random.default_rng(seed)
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(blob)) + blob)
         for shape in shapes.values():
-            f.write((0.02 * rng.standard_t(4, size=shape)).astype(np.float32).tobytes())
+            rows = max(1, chunk // max(1, math.prod(shape[1:]))) if shape else 1
+            for start in range(0, shape[0] if shape else 1, rows):
+                part = (min(rows, shape[0] - start), *shape[1:]) if shape else ()
+                f.write((0.02 * rng.standard_t(4, size=part)).astype(store).tobytes())
     return path.stat().st_size
 
 
-#: Runs the command given as its arguments and prints the peak RSS of its children (KiB): a fresh
-#: process per measurement, so that no earlier child's maximum is reported.
-_WRAPPER = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-            "sys.stderr.write(r.stderr); print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
-            "r.stdout.count(chr(10)) - 1)")
+#: Runs the command given as its arguments, passes its stdout and stderr on, then prints its exit
+#: status and the peak RSS of its children (KiB) as a last line: a fresh process per measurement,
+#: so that no earlier child's maximum (nor the benchmark's own, e.g. the checkpoint writer's) is counted.
+_WRAPPER = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True); "
+            "sys.stderr.buffer.write(r.stderr); sys.stdout.buffer.write(r.stdout); "
+            "print(); print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One child process: wall seconds (the wrapper's ~0.05 s Python start-up included), peak RSS in GiB."""
+
+    seconds: float
+    peak_gib: float
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def measure(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Measured:
+    """Run ``cmd`` in a fresh wrapper process; its wall time and its peak resident memory."""
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], capture_output=True, text=True, env=env, cwd=cwd)
+    wall = time.perf_counter() - start
+    stdout, _, last = out.stdout.rstrip("\n").rpartition("\n")
+    if out.returncode != 0 or len(last.split()) != 2:
+        raise RuntimeError(f"measuring wrapper failed ({out.returncode}): {out.stderr[-2000:]}")
+    code, peak_kib = (int(v) for v in last.split())
+    return Measured(wall, peak_kib / 2**20, code, stdout, out.stderr)
 
 
 def run_cli(path: Path, package_dir: Path | None) -> tuple[float, float, int]:
@@ -77,14 +123,10 @@ def run_cli(path: Path, package_dir: Path | None) -> tuple[float, float, int]:
     if package_dir is not None:
         env["PYTHONPATH"] = str(package_dir)
     cmd = [sys.executable, "-m", "rmtkit", "analyze", str(path), "--format", "csv", "--no-progress"]
-    start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], capture_output=True, text=True, env=env,
-                         cwd=package_dir or ROOT)
-    wall = time.perf_counter() - start
-    code, peak_kib, rows = (int(v) for v in out.stdout.split())
-    if code not in (0, 1):
-        raise RuntimeError(f"rmtkit analyze failed ({code}): {out.stderr[-2000:]}")
-    return wall, peak_kib / 2**20, rows
+    run = measure(cmd, env, package_dir or ROOT)
+    if run.returncode not in (0, 1):
+        raise RuntimeError(f"rmtkit analyze failed ({run.returncode}): {run.stderr[-2000:]}")
+    return run.seconds, run.peak_gib, run.stdout.count("\n") - 1  # less the csv header
 
 
 def main() -> None:

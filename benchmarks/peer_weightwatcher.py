@@ -4,6 +4,8 @@ Runs in its own virtualenv (WeightWatcher is never a dependency of rmtkit):
     make peer-venv
     .venv-peer/bin/python benchmarks/peer_weightwatcher.py record   # writes tests/fixtures/weightwatcher_minilm.csv
     .venv-peer/bin/python benchmarks/peer_weightwatcher.py time     # prints warm analyze() time and peak memory
+    .venv-peer/bin/python benchmarks/peer_weightwatcher.py analyze DIR   # analyze() of a model folder, once
+                                                                        # (what benchmarks/bench_scale.py times)
 """
 
 from __future__ import annotations
@@ -24,10 +26,15 @@ def minilm_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
-def analyze():
+def analyze(model_dir: Path | None = None):
+    """WeightWatcher's ``analyze()`` with its defaults on a model folder (``model*.safetensors``, sharded or not).
+
+    WeightWatcher reads such a folder itself, tensor by tensor with ``safetensors.safe_open`` into
+    PyTorch and ``.float()`` to NumPy, so bf16 files need no conversion; MiniLM by default.
+    """
     import weightwatcher as ww
 
-    watcher = ww.WeightWatcher(model=str(minilm_dir()))
+    watcher = ww.WeightWatcher(model=str(model_dir or minilm_dir()))
     return watcher.analyze()
 
 
@@ -52,8 +59,16 @@ def main() -> None:
         warm = time.perf_counter() - start
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"weightwatcher analyze(MiniLM): first call {cold:.2f} s, warm {warm:.2f} s, peak RSS {peak:.0f} MB")
+    elif mode == "analyze" and len(sys.argv) == 3:
+        import logging
+        import warnings
+
+        warnings.filterwarnings("ignore")
+        logging.disable(logging.INFO)
+        df = analyze(Path(sys.argv[2]))
+        print(f"layers {len(df)}")
     else:
-        sys.exit(f"unknown mode {mode!r}: record | time")
+        sys.exit(f"unknown mode {' '.join(sys.argv[1:])!r}: record | time | analyze DIR")
 
 
 if __name__ == "__main__":
