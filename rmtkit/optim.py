@@ -56,10 +56,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax import lax
-from jax.typing import ArrayLike
 
-from rmtkit._safe import safe_div, safe_log
-from rmtkit.powerlaw import fit_power_law
+from rmtkit._safe import safe_div
+from rmtkit.powerlaw import fit_power_law, hill_median_alpha
 from rmtkit.spectrum import eigenvalues, eigenvalues_numpy
 
 __all__ = [
@@ -212,26 +211,6 @@ def _spectra(leaves: list[jax.Array]) -> list[jax.Array]:
     host = jax.pure_callback(lambda *m: [e.astype(s.dtype) for e, s in zip(_spectra_host(*m), shapes, strict=True)],
                              shapes, *leaves)
     return [h.astype(leaf.dtype) for h, leaf in zip(host, leaves, strict=True)]
-
-
-def hill_median_alpha(evals: ArrayLike, xmin_pos: int = 2) -> jax.Array:
-    """Hill (continuous MLE) exponent of the ascending spectrum ``evals`` ``(M,)`` with ``xmin`` at ``M // xmin_pos``.
-
-    ``alpha = 1 + n / sum_{i >= k} ln(lambda_i / lambda_k)``, ``k = floor(M / xmin_pos)``, ``n = M - k``
-    ([CSN] eq. 3.1 at a fixed ``xmin``; TempBalance's ``pl_fitting='median'`` for ``xmin_pos = 2``).
-    Traceable. NaN when the tail has no spread (all tail values equal) or ``lambda_k <= 0``.
-
-    >>> round(float(hill_median_alpha(jnp.array([1.0, 2.0, 4.0, 8.0]))), 4)  # k = 2: 1 + 2 / ln 2
-    3.8854
-    """
-    x = jnp.asarray(evals)
-    m = x.shape[-1]
-    k = m // xmin_pos
-    n = m - k
-    logs = safe_log(x[..., k:])
-    spread = jnp.sum(logs, axis=-1) - n * logs[..., 0]
-    ok = (x[..., k] > 0) & (spread > 0)
-    return jnp.where(ok, 1 + safe_div(jnp.asarray(n, x.dtype), spread), jnp.nan)
 
 
 def _csn_host(fit_kwargs: dict, *mats: np.ndarray) -> np.ndarray:

@@ -43,7 +43,7 @@ from jax.typing import ArrayLike
 from rmtkit.batch import as_float, batch_lengths
 from rmtkit.marchenko_pastur import MPFit, fit_marchenko_pastur
 from rmtkit.phase_definitions import PHASE_RANGES, Phase, sample_phase, sample_phase_params
-from rmtkit.powerlaw import PowerLawFit, fit_power_law
+from rmtkit.powerlaw import PowerLawFit, fit_power_law, hill_top_alpha
 from rmtkit.status import FitStatus
 
 __all__ = [
@@ -98,20 +98,6 @@ def _null_count(x: np.ndarray, n: int, c: PhaseCriteria, hard_rank: int | None) 
         if gaps[lost - 1] >= c.null_gap_decades:
             count = max(count, lost)
     return count
-
-
-def _hill_alpha(x: np.ndarray, n: int, k: int) -> float:
-    """Hill estimate of the density exponent from the ``k`` largest of ``n`` values: ``1 + 1/mean log(x_i / x_(k+1))``."""
-    k = min(k, n - 1)
-    if k < 2:
-        return math.nan
-    top = x[n - k - 1 : n]
-    if top[0] <= 0:
-        return math.nan
-    h = np.mean(np.log(top[1:] / top[0]))
-    return 1 + 1 / h if h > 0 else math.inf
-
-
 
 
 def _spike_gap(x: np.ndarray, n: int, num_spikes: int, lambda_plus: float) -> float:
@@ -262,7 +248,7 @@ def phase_features(
             bulk_ks=np.asarray(mp.D) * np.asarray(mp.num_bulk),
             spike_gap=np.array([_spike_gap(x[i], lens[i], nspk[i], lp[i]) for i in rows]),
             top_ratio=top / lp,
-            hill_alpha=np.array([_hill_alpha(x[i], lens[i], criteria.top_k) for i in rows]),
+            hill_alpha=np.array([hill_top_alpha(x[i], lens[i], criteria.top_k) for i in rows]),
             decades=np.log10(top / med),
             **_tail_features(pl, calibrated, b),
         )

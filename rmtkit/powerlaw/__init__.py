@@ -11,6 +11,8 @@ One concept a module; siblings import only each other's public names:
 - :mod:`~rmtkit.powerlaw.fit`: :func:`fit_power_law`, the entry point (batch convention of
   :mod:`rmtkit.batch`).
 - :mod:`~rmtkit.powerlaw.bootstrap`: :func:`bootstrap_pvalue` and :func:`alpha_confidence_interval`.
+- :mod:`~rmtkit.powerlaw.hill`: Hill-type exponents at a fixed threshold (TempBalance's median
+  ``xmin``; the classifier's top-``k`` test), the cheap estimators beside the scanned fit.
 - :mod:`~rmtkit.powerlaw.likelihood`: :func:`likelihood_ratio_test` against the exponential, the
   log-normal and the exponential cutoff.
 
@@ -26,6 +28,7 @@ from rmtkit.powerlaw.bootstrap import (
 )
 from rmtkit.powerlaw.bounded import bounded_alpha, bounded_cdf_scaled, bounded_quantile_scaled
 from rmtkit.powerlaw.fit import AUTO_SETTINGS, METHODS, fit_power_law
+from rmtkit.powerlaw.hill import hill_median_alpha, hill_top_alpha
 from rmtkit.powerlaw.likelihood import (
     ALTERNATIVES,
     LikelihoodRatio,
@@ -48,6 +51,8 @@ __all__ = [
     "bounded_cdf_scaled",
     "bounded_quantile_scaled",
     "fit_power_law",
+    "hill_median_alpha",
+    "hill_top_alpha",
     "likelihood_ratio_test",
     "power_law_loglikelihoods",
 ]
