@@ -25,7 +25,14 @@ from rmtkit.analysis import AnalyzeOptions
 from rmtkit.io import write_safetensors
 from simulations.entry import CONFIG_DIR
 from simulations.zoo import collect
-from simulations.zoo.config import ZooAnalysisConfig, ZooConfig, model_name, register_configs, sweep_of
+from simulations.zoo.config import (
+    ZooAnalysisConfig,
+    ZooConfig,
+    model_name,
+    register_configs,
+    shrink,
+    sweep_of,
+)
 from simulations.zoo.job import analyse_in_child
 from simulations.zoo.run import analyse, finished
 
@@ -76,6 +83,8 @@ def _swept(value: str) -> list[str]:
     """The ``checkpoint`` of each job of the sweep ``checkpoint=value``, as Hydra parses it for the job."""
     parser = OverridesParser.create()
     override, = parser.parse_overrides([f"checkpoint={value}"])
+    if not override.is_sweep_override():  # one value: one job
+        return [override.value()]
     return [parser.parse_override(f"checkpoint={v}").value() for v in override.sweep_string_iterator()]
 
 
@@ -87,9 +96,16 @@ def test_checkpoints_become_the_sweep_hydra_parses(tmp_path):
                       str(tmp_path / "epoch_2.safetensors"), str(tmp_path / "back\\slash\\")])
     assert _swept(sweep) == [str(tmp_path / n) for n in ("epoch_10.safetensors", "epoch_2.safetensors",
                                                           "it's,odd.safetensors", "back\\slash\\")]
-    assert sweep_of([]) == "???"
+    assert sweep_of([]) == "'???'" and _swept(sweep_of([])) == ["???"]  # a missing checkpoint in each job
     with pytest.raises(ValueError, match="nothing matches"):
         sweep_of([str(tmp_path / "*.bin")])
+
+
+def test_smoke_keeps_the_small_layers_and_drops_the_shuffle():
+    small = shrink(ZooConfig(checkpoint="m.safetensors", analysis=ZooAnalysisConfig(randomize=True), smoke=True))
+    assert (small.analysis.max_evals, small.analysis.randomize, small.smoke, small.checkpoint) == (256, False, False,
+                                                                                                 "m.safetensors")
+    assert shrink(ZooConfig(analysis=ZooAnalysisConfig(max_evals=100))).analysis.max_evals == 100
 
 
 def test_a_model_is_analysed_as_analyze_does_and_a_broken_one_is_recorded(zoo):
@@ -200,6 +216,8 @@ def test_the_slurm_launcher_and_the_sweep_compose(tmp_path):
     assert (cfg.hydra.sweep.dir, cfg.hydra.sweep.subdir) == ("multirun/zoo", model_name(str(good)))
     assert cfg.hydra.callbacks.collect._target_ == "simulations.zoo.collect.CollectZoo"
     assert (cfg.analysis.pl_method, cfg.spectra_cache, cfg.analysis.min_evals) == ("auto", "spectra", 10)
+    alone = _compose([f"checkpoint={good}"])  # no checkpoints: the command line's sweep decides
+    assert alone.hydra.sweeper.params.checkpoint == "'???'" and alone.checkpoint == str(good)
     local = _compose(["hydra/launcher=local"]).hydra.launcher
     assert local._target_ == "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher" and local.n_jobs == 2
 

@@ -90,13 +90,14 @@ def model_name(checkpoint: str) -> str:
 def sweep_of(checkpoints: list[str]) -> str:
     """``checkpoints`` (paths and globs) as the value of a Hydra sweep: ``'a','b'``, globs expanded in sorted order.
 
-    Empty: ``???``, so that a sweep of ``checkpoint`` given on the command line decides alone.
+    Empty: ``'???'``: a sweep of ``checkpoint`` on the command line replaces it; without one, each
+    job stops at its missing ``checkpoint`` (quoted, since a bare ``???`` would be a missing sweep).
 
     Raises:
         ValueError: a glob matches nothing.
     """
     if not checkpoints:
-        return "???"
+        return "'???'"
     paths: list[str] = []
     for pattern in checkpoints:
         matches = sorted(glob.glob(os.path.expanduser(pattern))) if re.search(r"[*?\[]", pattern) else [pattern]

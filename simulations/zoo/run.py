@@ -41,9 +41,9 @@ def finished(cfg: ZooConfig, out: Path) -> dict | None:
     """``DONE.json`` of ``out`` when it holds this model, analysed as ``cfg`` says (:func:`job_key`), else None."""
     try:
         done = json.loads((out / "DONE.json").read_text())
-    except (OSError, ValueError):
+        return done if (out / RESULT).is_file() and done.get("key") == job_key(cfg) else None
+    except (OSError, ValueError):  # no record, or a checkpoint that cannot be looked at: analysed (and failed) again
         return None
-    return done if (out / RESULT).is_file() and done.get("key") == job_key(cfg) else None
 
 
 def start(cfg: ZooConfig, out: Path) -> dict | None:
