@@ -75,6 +75,7 @@ def _counting(monkeypatch, module, name, calls):
     monkeypatch.setattr(module, name, counted)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["auto", "csn"])
 def test_power_law_batch_is_fitted_once(monkeypatch, method):
     """pl_method="auto": one fit of the batch; the classifier fits (CSN) only the rows its rule needs, and says so."""
@@ -99,6 +100,7 @@ def test_power_law_batch_is_fitted_once(monkeypatch, method):
         assert np.isfinite(analysis.pl.xmax).all()  # the reported fit is the bounded "auto" one
 
 
+@pytest.mark.slow
 def test_auto_reports_the_phase_csn_would_give(monkeypatch):
     rng = np.random.default_rng(11)
     weights = {f"t{k}": rng.standard_t(nu, (600, 300)) for k, nu in enumerate((1.0, 1.6, 2.2, 3.0))}
@@ -108,6 +110,7 @@ def test_auto_reports_the_phase_csn_would_give(monkeypatch):
     assert not np.allclose(auto["alpha"], csn["alpha"])  # while alpha is each method's own
 
 
+@pytest.mark.slow
 def test_cli_plots_reuse_the_analysis(tmp_path, monkeypatch, capsys):
     """``--plots``: one read of the checkpoint, one eigendecomposition per layer, one MP fit of the batch."""
     rng = np.random.default_rng(5)
@@ -135,6 +138,7 @@ def test_read_results_renames_the_old_soft_rank_column(tmp_path, analysis):
     assert back.attrs["rmtkit_summary"]["mean_mp_soft_rank"] == pytest.approx(rmtkit.summarize(analysis)["mean_mp_soft_rank"])
 
 
+@pytest.mark.slow
 def test_entropy_uses_the_analyzers_hard_rank(monkeypatch, weights):
     from rmtkit import metrics
 

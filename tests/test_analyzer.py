@@ -61,6 +61,7 @@ def test_summarize(minilm):
     assert sum(s[f"phase_{p}"] for p in rmtkit.phases.Phase.labels()) == 39
 
 
+@pytest.mark.slow
 def test_synthetic_layers_get_their_phase():
     key = jax.random.key(5)
     weights = {
@@ -78,6 +79,7 @@ def test_synthetic_layers_get_their_phase():
     assert df.loc["collapsed", "hard_rank"] == 40 and df.loc["collapsed", "rank_loss"] == 460
 
 
+@pytest.mark.slow
 def test_inputs_nnx_linen_dict_npz_give_the_same_numbers(tmp_path):
     model = nnx.Linear(300, 200, rngs=nnx.Rngs(0))
     from_module = rmtkit.analyze(model).to_frame().set_index("name")

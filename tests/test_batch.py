@@ -111,6 +111,7 @@ def test_every_batched_function_has_the_same_signature(fn):
         assert params[name].kind is inspect.Parameter.KEYWORD_ONLY and params[name].default is None
 
 
+@pytest.mark.slow
 def test_lengths_and_mask_mean_the_same_everywhere():
     # Two spectra in one padded batch, the padding filled with garbage: lengths= and the equivalent
     # mask= give the same numbers, and each row equals its spectrum fitted or measured alone.

@@ -116,6 +116,7 @@ def test_every_option_the_eigenvalues_depend_on_is_in_the_key(tmp_path, bad):
     assert sorted(solver.asked) == ["a.kernel", "b.kernel"]
 
 
+@pytest.mark.slow
 def test_analyze_with_a_cache_equals_a_fresh_analysis_with_other_fit_options(tmp_path):
     import pandas as pd
 

@@ -44,6 +44,7 @@ def test_schema_rejects_wrong_types():
         _compose(["seeds=many"])
 
 
+@pytest.mark.slow
 def test_run_gaussian_and_spiked_recover_truth(tmp_path):
     cfg = CalibrationConfig(ensemble=EnsembleConfig("gaussian", values=[0.5, 2.0]), m=[300], q=[2.0], seeds=4)
     table = run(cfg, tmp_path / "g")

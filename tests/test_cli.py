@@ -17,6 +17,7 @@ def rmtkit_cli(*args, cwd=None):
                           timeout=300, cwd=cwd)
 
 
+@pytest.mark.slow
 def test_analyze_minilm_csv_and_plots(tmp_path):
     out = rmtkit_cli("analyze", minilm_path(), "--format", "csv", "-o", tmp_path / "r.csv", "--plots", tmp_path / "figs",
                      "--layers", "encoder.layer.0.*", "pooler*")
@@ -29,6 +30,7 @@ def test_analyze_minilm_csv_and_plots(tmp_path):
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_analyze_json_and_table(tmp_path):
     out = rmtkit_cli("analyze", minilm_path(), "--format", "json", "--layers", "pooler*", "--no-progress")
     assert out.returncode == 0, out.stderr
@@ -38,6 +40,7 @@ def test_analyze_json_and_table(tmp_path):
     assert out.returncode == 0 and "pooler.dense.weight" in out.stdout and "alpha_hat" in out.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["missing", "corrupt", "nothing", "nan_layer"])
 def test_exit_codes(tmp_path, case):
     if case == "missing":

@@ -43,6 +43,7 @@ def models():
     return a, b
 
 
+@pytest.mark.slow
 def test_compare_against_numpy():
     a, b = models()
     out = compare(a, b, progress=False).set_index("name")
@@ -62,6 +63,7 @@ def test_compare_against_numpy():
     assert out.loc["bias", "status"] == "not comparable"
 
 
+@pytest.mark.slow
 def test_fine_tuning_delta_is_w_minus_base(tmp_path):
     rng = np.random.default_rng(4)
     base = {"fc.kernel": rng.standard_normal((150, 100)).astype(np.float32),
@@ -82,6 +84,7 @@ def test_fine_tuning_delta_is_w_minus_base(tmp_path):
     assert df.loc["extra.kernel", "reason"] == "not in the base model: no delta"
 
 
+@pytest.mark.slow
 def test_series_is_one_long_table_in_step_order(tmp_path):
     rng = np.random.default_rng(5)
     paths, weights = [], {}

@@ -64,6 +64,7 @@ def test_traps_are_reproducible_with_a_seed():
         analyze_extra({"w": w}, traps=True)
 
 
+@pytest.mark.slow
 def test_analyze_extra_on_a_model():
     rng = np.random.default_rng(8)
     w = planted(at=(17, 42)).T.copy()  # stored 100 x 200: the layer is its transpose, entries still (row, col) of W

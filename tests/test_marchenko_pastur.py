@@ -91,6 +91,7 @@ def test_bbp_threshold_and_spike_position():
 GAUSSIAN_CASES = [(500, 1.0), (500, 2.0), (1000, 4.0)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("m", "q"), GAUSSIAN_CASES)
 def test_fit_gaussian_recovers_sigma_and_finds_no_spikes(m, q):
     n, sigma, seeds = int(m * q), 0.37, 20
@@ -107,6 +108,7 @@ def test_fit_gaussian_recovers_sigma_and_finds_no_spikes(m, q):
         assert res.pvalue > 0.05
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("q", [1.0, 2.0, 4.0])
 def test_fit_finds_five_spikes_at_three_times_bbp(q):
     m, k, seeds = 1000, 5, 20

@@ -65,6 +65,7 @@ def checkpoint(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block", [(), SIM_ONLY], ids=["installed", "blocked"])
 def test_import_rmtkit_and_cli_analyze_load_no_simulator_dependency(checkpoint, block):
     code = ("import json, sys\nimport rmtkit\nassert callable(rmtkit.analyze)\n"

@@ -55,6 +55,7 @@ def _reference(x, **kw):
         return powerlaw.Fit(x, parameter_ranges={"alpha": [1, 1000]}, verbose=0, **kw)
 
 
+@pytest.mark.slow
 def test_reproduces_powerlaw_package_on_52_datasets():
     data = _datasets()
     batch = np.stack([np.sort(x)[-200:] for x in data])  # equal lengths: one batched call too
@@ -322,6 +323,7 @@ def _scan_data(kind, seed=0):
     }[kind]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("kind", "kw"), _SCAN_CASES)
 def test_branch_and_bound_equals_exhaustive_scan(kind, kw):
     # The lower bounds never exceed a candidate's exact D (float64 spectra: float32 bounds, measured

@@ -93,6 +93,7 @@ def test_columns_doc_lists_every_column():
     assert documented == COLUMNS + RANDOMIZE_COLUMNS
 
 
+@pytest.mark.slow
 def test_cli_minilm_table_fits_120_and_shows_warnings():
     out = rmtkit_cli("analyze", minilm_path(), "--no-progress")
     assert out.returncode == 0, out.stderr
@@ -116,6 +117,7 @@ def test_cli_minilm_table_fits_120_and_shows_warnings():
     assert re.search(r"encoder\.layer\.0\.attention\.self\.query\.weight\s+384\s+ok$", df.stdout, re.M)  # not 384.000
 
 
+@pytest.mark.slow
 def test_cli_version_output_line_and_columns(tmp_path):
     out = rmtkit_cli("--version")
     assert out.returncode == 0 and out.stdout.strip() == f"rmtkit {rmtkit.__version__}"

@@ -51,6 +51,7 @@ def _tensor_count(path: Path) -> int:
     return len([k for k in header if k != "__metadata__"])
 
 
+@pytest.mark.slow
 def test_quick_start_gives_the_planted_answers(tmp_path, monkeypatch):
     line, code, _ = blocks()[0]
     ns = _run(code, line, tmp_path, monkeypatch)

@@ -53,6 +53,7 @@ def one_line_error(err: str, *needles: str) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, ml_dtypes.bfloat16, np.float16])
 def test_orthogonal_matrix_is_degenerate_at_its_storage_precision(dtype):
     # Was: float32 alpha 1.1e8, bf16 2472, f16 4.1e4, all "ok"; only the float64 copy was degenerate.
