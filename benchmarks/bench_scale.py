@@ -39,9 +39,12 @@ checkpoint was just written, so both tools read it from the page cache, except `
 not fit in it. The two tools need not analyse the same matrices (WeightWatcher's defaults skip
 those with more than 50,000 rows, ``max_N``: the 50257 x 768 GPT-2 embedding): the counts are printed.
 
-Run times on 2 cores, quiet machine (estimates from runs on the same machine under load):
-writing and measuring small and medium with the peer ~3 min; tinyllama ~10-20 min (most of it
-WeightWatcher); big: writing 30 GB ~10 min, analysing it ~10 min.
+Run times on 2 cores, quiet machine (estimated from the CPU time of each step measured on the same
+machine under load, and from issue 14's figures): small and medium with the peer ~3 min; tinyllama
+~10-20 min (most of it WeightWatcher); big: writing 30 GB ~5-8 min (the Student-t draws take ~36 s
+of CPU per 10^9 entries, then the disk), analysing it ~3-8 min (112 matrices of ~1.6 s of CPU each
+on 2 threads, and reading 30 GB that the page cache cannot hold). ``--big-shape 65536x2048`` doubles
+the eigenvalue work for the same size on disk.
 """
 
 from __future__ import annotations
@@ -241,8 +244,9 @@ def print_table(rows: list[dict], machine: dict) -> None:
                 f"{r['rss_ratio']:5.2f}x") if "ww_s" in r else f"{'-':>8} {'-':>6} {'-':>5} | {'-':>6} {'-':>6}"
         print(f"{r['model']:<10} {r['params'] / 1e6:7.1f}M {r['bytes'] / GB:7.3f} {r['files']:5d} {r['matrices']:5d} | "
               f"{ours} | {peer}")
-    print("rmtkit 1st: empty JAX compilation cache; rmtkit: again, with it. rows: matrices analysed (rmtkit: "
-          "status ok/partial; WW: layers in its table). Ratios: rmtkit / WeightWatcher.")
+    print("rmtkit 1st: empty JAX compilation cache; rmtkit: again, with it (big, llama7b: one run, the same "
+          "figure twice). rows: matrices analysed (rmtkit: status ok/partial; WW: layers in its table). "
+          "Ratios: rmtkit / WeightWatcher.")
     for r in rows:
         print(f"  {r['model']}: {r['label']}; largest file {r['largest_file_bytes'] / GB:.3f} GB; written in "
               f"{r['write_s']:.0f} s (not measured)")
