@@ -6,7 +6,8 @@
 Reads (never writes) every finished run ``<sweep>/*/`` (``DONE.json``, ``config.json``,
 ``final_weights.safetensors``) and writes ``pruning.csv`` (one row per run, method and sparsity) and
 ``summary.csv`` (mean and std over seeds) and ``paired.csv`` (AlphaPruning minus each baseline on the
-same run) into the output folder.
+same run) into the output folder. Runs already in ``OUT/pruning.csv`` with the same ``--test-size``
+and ``--refit-steps`` are kept and not measured again (a stopped run resumes; more batch sizes add rows).
 
 The training suite saves only the weight matrices of a finished run (``final_weights.safetensors``:
 kernels, no biases, no BatchNorm parameters or running statistics). The model is therefore
@@ -167,10 +168,19 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     methods = METHODS if args.csn else tuple(m for m in METHODS if m != "alpha_csn")
+    done: set[str] = set()
+    if (out_dir / "pruning.csv").exists():  # resume: keep the rows of runs measured with the same settings
+        old = pd.read_csv(out_dir / "pruning.csv")
+        same = (old["test_size"] == args.test_size) & (old["refit_steps"] == args.refit_steps)
+        rows = old[same].to_dict("records")
+        done = set(old.loc[same, "run"])
     for run in runs[: args.max_runs or None]:
+        if run.name in done:
+            continue
         rows += prune_run(run, args.refit_steps, args.test_size, methods)
         table = pd.DataFrame(rows)
         table.to_csv(out_dir / "pruning.csv", index=False, float_format="%.6g")
+    table = pd.DataFrame(rows)
     summarize(table).to_csv(out_dir / "summary.csv", index=False, float_format="%.4f")
     paired(table).to_csv(out_dir / "paired.csv", index=False, float_format="%.4f")
 

@@ -3,7 +3,8 @@
 ``RUNS`` is the folder ``scripts/tempbalance.sh`` fills: one sweep folder per setting
 (``tempbalance/``: LeNet5 and MLP3; ``tempbalance_noise/``: MLP3 with label noise;
 ``tempbalance_minialexnet/``: the headline's MiniAlexNet), each run trained with ``optimizer.name``
-``sgd``, ``sgd+tempbalance`` or ``sgd+alphadecay`` and a seed. Runs of one setting, model and seed
+``sgd``, ``sgd+tempbalance``, ``sgd+alphadecay`` or ``sgd+weightdecay`` (uniform weight decay,
+AlphaDecay's baseline) and a seed. Runs of one setting, model and seed
 share their data, initialisation and batch order, so each control is compared *paired* with plain
 SGD of the same seed. Written to ``--out``:
 
@@ -31,8 +32,11 @@ import scipy.stats
 from simulations.collect import collect
 
 BASE = "sgd"
+#: How each sweep folder of scripts/tempbalance.sh is shown in the table and figure.
+SETTINGS = {"tempbalance": "Fashion-MNIST", "tempbalance_noise": "20% label noise",
+            "tempbalance_minialexnet": "headline protocol"}
 #: Optimisers in table order.
-ORDER = ("sgd", "sgd+tempbalance", "sgd+alphadecay")
+ORDER = ("sgd", "sgd+tempbalance", "sgd+alphadecay", "sgd+weightdecay")
 
 
 def load_runs(runs: str | Path) -> pd.DataFrame:
@@ -43,7 +47,7 @@ def load_runs(runs: str | Path) -> pd.DataFrame:
             table = collect(sweep)
         except FileNotFoundError:
             continue
-        table.insert(0, "setting", sweep.name)
+        table.insert(0, "setting", SETTINGS.get(sweep.name, sweep.name))
         frames.append(table)
     if not frames:
         raise FileNotFoundError(f"{runs}: no sweep folders with runs")
@@ -54,13 +58,16 @@ def load_runs(runs: str | Path) -> pd.DataFrame:
     cols = {"setting": "setting", "model.name": "model", "data.label_noise": "label_noise",
             "optimizer.name": "optimizer", "seed": "seed", "epochs": "epochs", "batch_size": "batch_size",
             "test_acc": "test_acc", "train_acc": "train_acc", "gap": "gap", "train_seconds": "train_seconds"}
-    return done[list(cols)].rename(columns=cols).sort_values(["setting", "model", "optimizer", "seed"])
+    out = done[list(cols)].rename(columns=cols)
+    order = list(dict.fromkeys([*SETTINGS.values(), *out["setting"]]))  # scripts/tempbalance.sh's order
+    out["setting"] = pd.Categorical(out["setting"], categories=[s for s in order if s in set(out["setting"])])
+    return out.sort_values(["setting", "model", "optimizer", "seed"])
 
 
 def paired_summary(runs: pd.DataFrame) -> pd.DataFrame:
     """Per setting, model and optimiser: accuracy over seeds, and the paired comparison with plain SGD."""
     rows = []
-    for (setting, model), group in runs.groupby(["setting", "model"], sort=True):
+    for (setting, model), group in runs.groupby(["setting", "model"], sort=True, observed=True):
         base = group[group["optimizer"] == BASE].set_index("seed")["test_acc"]
         for opt in sorted(group["optimizer"].unique(), key=lambda o: (ORDER + (o,)).index(o)):
             acc = group[group["optimizer"] == opt].set_index("seed")["test_acc"]
@@ -104,7 +111,7 @@ def paired_figure(runs: pd.DataFrame, out: Path) -> Path:
     """One panel per setting and model: test accuracy per optimiser, each seed's runs joined by a line."""
     import matplotlib.pyplot as plt
 
-    groups = list(runs.groupby(["setting", "model"], sort=True))
+    groups = list(runs.groupby(["setting", "model"], sort=True, observed=True))
     fig, axes = plt.subplots(1, len(groups), figsize=(3.6 * len(groups), 3.4), squeeze=False)
     for ax, ((setting, model), group) in zip(axes[0], groups, strict=True):
         opts = [o for o in ORDER if o in set(group["optimizer"])]

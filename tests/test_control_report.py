@@ -52,7 +52,7 @@ def test_main_writes_tables(tmp_path, capsys):
     _write_runs(tmp_path / "runs")
     assert main([str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 0
     md = (tmp_path / "out" / "tables.md").read_text()
-    assert "| tempbalance | mlp3 | sgd+tempbalance | 3 | 82.00 +- 2.65 | +1.00 +- 2.00 | 2 / 1 |" in md
+    assert "| Fashion-MNIST | mlp3 | sgd+tempbalance | 3 | 82.00 +- 2.65 | +1.00 +- 2.00 | 2 / 1 |" in md
     assert pd.read_csv(tmp_path / "out" / "runs.csv").shape[0] == 7
     assert (tmp_path / "out" / "paired.png").stat().st_size > 10_000
     assert "left out (failed)" in capsys.readouterr().err

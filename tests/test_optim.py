@@ -227,6 +227,10 @@ def test_training_suite_option():
     tx = with_control(optax.sgd(1.0), "alphadecay", steps_per_epoch=7)
     out, _ = tx.update(jax.tree.map(jnp.zeros_like, params), tx.init(params), params)
     np.testing.assert_allclose(out["fc1"]["bias"], -5e-4 * params["fc1"]["bias"], rtol=1e-12)
+    tx = with_control(optax.sgd(1.0), "weightdecay", steps_per_epoch=7)  # uniform: 5e-4 on every leaf
+    out, _ = tx.update(jax.tree.map(jnp.zeros_like, params), tx.init(params), params)
+    for name in ("fc1", "fc2", "fc3"):
+        np.testing.assert_allclose(out[name]["kernel"], -5e-4 * params[name]["kernel"], rtol=1e-6)
 
 
 def test_cpu_host_spectra_equal_xla_and_nan_weights():

@@ -10,6 +10,9 @@ unchanged). The exponents are refreshed once per epoch (``K = steps_per_epoch``,
   PyTorch's ``weight_decay`` of SGD and Adam), ``r_l`` in [2/3, 5] per matrix (AlphaDecay's ratios);
   other leaves (biases, BatchNorm) decayed at 5e-4. This is on top of ``optimizer.weight_decay`` (the
   suite's explicit per-layer L2 in the loss), which the comparison runs leave empty.
+- ``weightdecay``: ``5e-4 * W`` added to the gradient of every leaf, the same coupling: uniform weight
+  decay at AlphaDecay's base value, the baseline AlphaDecay is compared with in its paper (so that a
+  gain of ``alphadecay`` over plain SGD can be told apart from a gain of weight decay as such).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import optax
 
 from rmtkit.optim import alpha_decay, temperature_balance
 
-CONTROLS = ("", "tempbalance", "alphadecay")
+CONTROLS = ("", "tempbalance", "alphadecay", "weightdecay")
 #: Base weight decay of ``alphadecay`` (TempBalance's and common CIFAR/Fashion-MNIST SGD setting).
 ALPHA_DECAY_BASE = 5e-4
 
@@ -37,4 +40,6 @@ def with_control(tx: optax.GradientTransformation, control: str, steps_per_epoch
         return optax.chain(tx, temperature_balance(steps_per_epoch))
     if control == "alphadecay":
         return optax.chain(alpha_decay(ALPHA_DECAY_BASE, steps_per_epoch), tx)
+    if control == "weightdecay":
+        return optax.chain(optax.add_decayed_weights(ALPHA_DECAY_BASE), tx)
     return tx
