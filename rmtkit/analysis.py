@@ -41,7 +41,19 @@ class AnalyzeOptions:
             bfloat16 / float16 weights are always upcast to it.
         pl_method, pl_xmax: power-law fit (``fit_power_law``'s ``method`` and ``xmax``).
         randomize: add the shuffled-``W`` baseline (needs ``seed``).
-        seed: seed of the randomization (explicit: same seed, same baseline).
+        seed: seed of the randomization and of ``traps`` (explicit: same seed, same baseline).
+        esd: the ESD the power-law fit reads: ``"full"`` (default, ``W``'s own) or ``"farms"``, the
+            pooled ESD of fixed-aspect-ratio windows of ``W`` (Hu et al., ICML 2025;
+            docs/theory.md#farms). With ``"farms"`` only ``alpha``, ``xmin``, ``D``, ``sigma``,
+            ``n_tail``, ``pl_status``, the exponent inside ``alpha_weighted`` and ``log_alpha_norm``,
+            and the ``warning`` that reads them change; the
+            MP fit, the other metrics and the phases stay on the full ESD (the phase criteria were
+            calibrated on it).
+        farms_size, farms_q, farms_windows: the windows (:func:`rmtkit.spectrum.farms_windows`):
+            short side, aspect ratio ``rows / cols >= 1``, windows per dimension at least.
+        vectors: add the eigenvector-localization columns (:func:`rmtkit.extra.localization`).
+        traps: add the correlation-trap columns (:func:`rmtkit.extra.correlation_traps`, seeded
+            with ``seed + i`` for the ``i``-th selected layer, as :func:`rmtkit.extra.analyze_extra`).
     """
 
     layers: tuple[str, ...] | None = None
@@ -56,6 +68,12 @@ class AnalyzeOptions:
     pl_xmax: float | str | None = None
     randomize: bool = False
     seed: int = 0
+    esd: str = "full"
+    farms_size: int = 100
+    farms_q: float = 1.0
+    farms_windows: int = 10
+    vectors: bool = False
+    traps: bool = False
 
     @property
     def convention(self) -> str:
@@ -81,6 +99,24 @@ class Randomization:
     evals: np.ndarray
     lengths: np.ndarray
     mp: MPFit
+
+
+@dataclass(frozen=True, eq=False)
+class PooledESD:
+    """The ESD the power-law fit read with ``esd="farms"``: each layer's window eigenvalues, pooled.
+
+    Attributes:
+        evals: ``(B, L)`` pooled eigenvalues (:func:`rmtkit.spectrum.farms_eigenvalues`), ascending,
+            nulls at 0, zero padding after (rows as :attr:`Analysis.names`).
+        lengths: ``(B,)`` valid entries per row.
+        windows: ``(B,)`` windows per layer (times its conv slices).
+        window_shape: ``(B, 2)`` rows and columns of the layer's windows.
+    """
+
+    evals: np.ndarray
+    lengths: np.ndarray
+    windows: np.ndarray
+    window_shape: np.ndarray
 
 
 class LayerResult(NamedTuple):
@@ -117,13 +153,15 @@ class Analysis:
         mp: batched :class:`~rmtkit.MPFit`, fitted to the non-null eigenvalues with aspect ratio
             ``mp_q``; NaN numbers and the analyzer's status where its verdict overrules the fit.
         mp_q: ``(B,)`` aspect ratio of the MP fit: ``q * lengths / non-null`` (``q`` at full rank).
-        pl: batched :class:`~rmtkit.PowerLawFit` (``options.pl_method``, ``options.pl_xmax``).
+        pl: batched :class:`~rmtkit.PowerLawFit` (``options.pl_method``, ``options.pl_xmax``) of
+            :meth:`tail_spectrum`: the full ESD, or the pooled one with ``esd="farms"``.
         metrics: ``(B,)`` arrays by name: ``lambda_max``, ``stable_rank``, ``hard_rank``,
             ``rank_loss``, ``mp_soft_rank``, ``entropy``, ``log_norm``, ``log_spectral_norm``,
             ``alpha_weighted``, ``log_alpha_norm``.
         phases: per analysed layer, :func:`rmtkit.phases.explain_phase`'s record: ``phase``,
             ``rule``, ``reason`` and every feature the decision read.
         randomized: the shuffled-``W`` baseline, or None without ``randomize=True``.
+        farms: with ``esd="farms"``, the pooled ESD that :attr:`pl` was fitted to; None otherwise.
         failed: ``{name: why}`` for layers without a spectrum (NaN/Inf, all zero, overflow).
         skipped: the tensors that were not analysed (:class:`rmtkit.layers.Skipped`, with reasons).
         options: the :class:`AnalyzeOptions` used.
@@ -141,6 +179,7 @@ class Analysis:
     metrics: Mapping[str, np.ndarray]
     phases: tuple[Mapping[str, Any], ...]
     randomized: Randomization | None
+    farms: PooledESD | None
     failed: Mapping[str, str]
     skipped: tuple[Skipped, ...]
     options: AnalyzeOptions
@@ -165,6 +204,13 @@ class Analysis:
         """The eigenvalues of layer ``name`` as fitted, ascending."""
         i = self.index(name)
         return self.evals[i, : self.lengths[i]]
+
+    def tail_spectrum(self, name: str) -> np.ndarray:
+        """The eigenvalues the power-law fit of ``name`` read: :meth:`spectrum`, or its FARMS pooled ESD."""
+        if self.farms is None:
+            return self.spectrum(name)
+        i = self.index(name)
+        return self.farms.evals[i, : self.farms.lengths[i]]
 
     def layer(self, name: str) -> LayerResult:
         """Everything about one analysed layer, its fits unbatched."""

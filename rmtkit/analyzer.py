@@ -8,7 +8,9 @@ The pipeline ([MM-JMLR] §3-5, [MPM-NC]; docs/theory.md §1-5):
    on the fastest correct path for the backend (:func:`rmtkit.eigenvalues`), in float64 by default;
 3. one padded batch of spectra: the automatic MP fit and the power-law fit, each a single jitted
    call; capacity metrics; the phase of every layer (:func:`rmtkit.phases.classify_phases`);
-4. optionally a seeded randomization baseline (elementwise shuffle of each ``W``).
+4. optionally a seeded randomization baseline (elementwise shuffle of each ``W``), eigenvector
+   localization and correlation traps (:mod:`rmtkit.extra`), and with ``esd="farms"`` the power-law
+   fit on the pooled ESD of fixed-aspect-ratio windows (:func:`rmtkit.spectrum.farms_eigenvalues`).
 
 The result is an :class:`rmtkit.analysis.Analysis` holding all of it; with ``pl_method="auto"``
 the power-law batch is fitted once, and the classifier fits (CSN) only the layers whose phase
@@ -42,14 +44,15 @@ import pandas as pd
 
 from rmtkit import io, metrics, phases
 from rmtkit._parallel import host_map
-from rmtkit.analysis import Analysis, AnalyzeOptions, Randomization, as_frame
+from rmtkit.analysis import Analysis, AnalyzeOptions, PooledESD, Randomization, as_frame
 from rmtkit.batch import pad_spectra
 from rmtkit.cache import cached_spectra
+from rmtkit.extra import TRAP_COLUMNS, VECTOR_COLUMNS, layer_extras
 from rmtkit.layers import Layer, extract_layers
 from rmtkit.marchenko_pastur import MPFit, fit_marchenko_pastur
 from rmtkit.powerlaw import PowerLawFit, fit_power_law
 from rmtkit.resolution import ResolvedSpectrum, resolve_spectrum
-from rmtkit.spectrum import eigenvalues, eigenvalues_numpy
+from rmtkit.spectrum import eigenvalues, eigenvalues_numpy, farms_eigenvalues, farms_windows
 from rmtkit.status import FitStatus
 
 COLUMNS = [
@@ -64,13 +67,15 @@ RANDOMIZE_COLUMNS = ["rand_lambda_plus", "rand_num_spikes", "correlation_traps",
 RENAMED_COLUMNS = {"mp_softrank": "mp_soft_rank"}
 #: Columns that hold counts: integers wherever they are not missing (written and printed as integers).
 INTEGER_COLUMNS = ["N", "M", "num_evals", "n_tail", "num_spikes", "hard_rank", "rank_loss", "rand_num_spikes",
-                   "correlation_traps"]
+                   "correlation_traps", "traps"]
 
 #: Thresholds of the ``warning`` column (docs/columns.md#warning).
 UNDER_TRAINED_ALPHA = 6.0  # [MM-JMLR], WeightWatcher: alpha > 6, the layer is close to random (under-trained)
 OVER_TRAINED_ALPHA = 2.0  # alpha < 2: very heavy tail, over-trained / over-fit ([MPM-NC])
 MIN_TAIL = 10  # fewer tail points than this: alpha is the fit of a handful of eigenvalues
 KS_CRITICAL = 1.36  # D > 1.36 / sqrt(n_tail): the KS test rejects the power law at the 5% level
+#: ``esd=``: the ESD the power-law fit reads (docs/theory.md#farms).
+ESD_CHOICES = ("full", "farms")
 
 
 def _spectra(layers: list[Layer], dtype, normalize: bool, progress) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -165,6 +170,11 @@ def _options(options: dict[str, Any]) -> AnalyzeOptions:
     opts = AnalyzeOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
     if opts.precision not in ("float32", "float64"):
         raise ValueError(f"precision must be 'float32' or 'float64', got {opts.precision!r}")
+    if opts.esd not in ESD_CHOICES:
+        raise ValueError(f"esd must be one of {ESD_CHOICES}, got {opts.esd!r}")
+    if opts.farms_size < 2 or opts.farms_windows < 1 or not opts.farms_q >= 1:
+        raise ValueError(f"FARMS windows need farms_size >= 2, farms_windows >= 1 and farms_q >= 1, got "
+                         f"{opts.farms_size}, {opts.farms_windows}, {opts.farms_q}")
     return opts
 
 
@@ -233,26 +243,30 @@ def analyze(model: Any, *, progress: bool | None = None, spectra_cache: str | os
     bar.close()
 
     rows = []
-    for layer in layers:
+    for i, layer in enumerate(layers):
         row = {"name": layer.name, "kind": layer.kind, "shape": str(layer.shape), "N": layer.n, "M": layer.m,
                "Q": layer.n / layer.m, "num_evals": layer.num_evals}
         if layer.name in failures:
             row.update(status="failed", reason=failures[layer.name], phase=None, warning=None)
         else:
             row.update(fitted.rows[layer.name])
+            if opts.vectors or opts.traps:  # seed + i for the i-th selected layer, as analyze_extra
+                row.update(layer_extras(layer, vectors=opts.vectors, seed=opts.seed + i if opts.traps else None))
         rows.append(row)
     for s in skipped:
         rows.append({"name": s.name, "shape": str(s.shape), "status": "skipped", "reason": s.reason})
     rows.sort(key=lambda row: order.get(row["name"], len(order)))  # model order (stable)
-    df = pd.DataFrame(rows).reindex(columns=COLUMNS + (RANDOMIZE_COLUMNS if opts.randomize else []))
+    extra = (RANDOMIZE_COLUMNS if opts.randomize else []) + (VECTOR_COLUMNS if opts.vectors else []) + \
+        (TRAP_COLUMNS if opts.traps else [])
+    df = pd.DataFrame(rows).reindex(columns=COLUMNS + extra)
     options_json = json.loads(json.dumps(dataclasses.asdict(opts)))  # tuples as lists: as a JSON file records them
     provenance = {"version": _version(), "options": options_json, "convention": opts.convention,
-                  "precision": opts.precision}
+                  "precision": opts.precision, "esd": ESD_NOTES[opts.esd]}
     df.attrs["rmtkit"] = provenance
     fitted = fitted or _nothing_fitted(dtype)
     return Analysis(names=tuple(layer.name for layer in ok), evals=fitted.evals, lengths=fitted.lengths, q=fitted.q,
                     mp=fitted.mp, mp_q=fitted.mp_q, pl=fitted.pl, metrics=fitted.metrics, phases=fitted.phases,
-                    randomized=fitted.randomized, failed=dict(failures), skipped=tuple(skipped), options=opts,
+                    randomized=fitted.randomized, farms=fitted.farms, failed=dict(failures), skipped=tuple(skipped), options=opts,
                     provenance=json.loads(json.dumps(provenance)), table=df)
 
 
@@ -268,13 +282,14 @@ class _Fitted(NamedTuple):
     metrics: dict[str, np.ndarray]
     phases: tuple[dict, ...]
     randomized: Randomization | None
+    farms: PooledESD | None
     rows: dict[str, dict]
 
 
 def _nothing_fitted(dtype) -> _Fitted:
     empty = np.zeros(0, dtype)
     return _Fitted(np.zeros((0, 0), dtype), np.zeros(0, np.int64), empty, MPFit(*[empty] * len(MPFit._fields)), empty,
-                   PowerLawFit(*[empty] * len(PowerLawFit._fields)), {}, (), None, {})
+                   PowerLawFit(*[empty] * len(PowerLawFit._fields)), {}, (), None, None, {})
 
 
 def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: AnalyzeOptions, dtype) -> _Fitted:
@@ -287,7 +302,9 @@ def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: Analy
     mp_evals, _ = pad_spectra([r.evals[r.num_null:] for r in resolved], width=evals.shape[1], dtype=dtype)  # one program per shape
     mp_q = q * lengths / np.maximum(nonnull, 1)
     mp = fit_marchenko_pastur(mp_evals, mp_q, lengths=nonnull)
-    pl = fit_power_law(evals, lengths=lengths, method=opts.pl_method, xmax=opts.pl_xmax)  # zeros are left out
+    farms = None if opts.esd == "full" else pooled_esd(layers, [r.rtol for r in resolved], opts, dtype)
+    tail, tail_lengths = (evals, lengths) if farms is None else (farms.evals, farms.lengths)
+    pl = fit_power_law(tail, lengths=tail_lengths, method=opts.pl_method, xmax=opts.pl_xmax)  # zeros are left out
     verdict = np.array([FitStatus.TOO_FEW if r.evals.size < 3 else FitStatus.RANK_DEFICIENT if r.num_nonnull < 3 else
                         FitStatus.DEGENERATE if r.degenerate else FitStatus.OK for r in resolved])
     mp, pl = _overrule(mp, verdict), _overrule(pl, verdict)
@@ -316,8 +333,9 @@ def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: Analy
         **{k: v for k, v in measured.items() if k != "lambda_max"},
     }
     # The phase reads these fits; a fit other than the calibrated CSN one is completed only where the rule needs it.
-    explained = phases.explain_phase(evals, q, lengths=lengths, mp=mp, pl=pl, pl_calibrated=opts.pl_calibrated,
-                                     hard_rank=hard)
+    # With FARMS the fit is not the full ESD's: the phase fits CSN to the full ESD where its rule needs a tail.
+    explained = phases.explain_phase(evals, q, lengths=lengths, mp=mp, pl=pl, hard_rank=hard,
+                                     pl_calibrated=opts.pl_calibrated and farms is None)
     rows = {}
     for i, layer in enumerate(layers):
         row = {k: _scalar(v[i]) for k, v in fields.items()}
@@ -333,7 +351,30 @@ def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: Analy
         randomized, extra = randomization_baseline(layers, spectra, opts, dtype)
         for name, values in extra.items():
             rows[name].update(values)
-    return _Fitted(evals, lengths, q, mp, mp_q, pl, measured, tuple(explained), randomized, rows)
+    return _Fitted(evals, lengths, q, mp, mp_q, pl, measured, tuple(explained), randomized, farms, rows)
+
+
+#: What the ``esd`` option changed, as the provenance records it.
+ESD_NOTES = {"full": "every fit on the full ESD of W^T W",
+             "farms": "power-law fit on the pooled ESD of fixed-aspect-ratio windows (FARMS, Hu et al. ICML 2025); "
+                      "MP fit, phases and norms on the full ESD"}
+
+
+def pooled_esd(layers: list[Layer], rtols: list[float], opts: AnalyzeOptions, dtype) -> PooledESD:
+    """The FARMS ESD of every layer (:func:`rmtkit.spectrum.farms_eigenvalues`), padded into one batch.
+
+    ``rtols`` are the layers' null floors (:class:`rmtkit.resolution.ResolvedSpectrum`), applied per window.
+    """
+    pooled, windows, shapes = [], [], []
+    for layer, rtol in zip(layers, rtols, strict=True):
+        w = np.asarray(layer.matrices, dtype)
+        pooled.append(np.asarray(farms_eigenvalues(w, size=opts.farms_size, q=opts.farms_q, per_dim=opts.farms_windows,
+                                                   normalize=opts.normalize, rtol=rtol)))
+        r, _, rows, cols = farms_windows(layer.n, layer.m, size=opts.farms_size, q=opts.farms_q, per_dim=opts.farms_windows)
+        windows.append(len(r) * w.shape[0])
+        shapes.append((rows, cols))
+    evals, lengths = pad_spectra(pooled, dtype=dtype)
+    return PooledESD(evals, lengths, np.array(windows), np.array(shapes, dtype=np.int64).reshape(-1, 2))
 
 
 #: Numbers an ``ok`` row must have; each is NaN only where a fit failed, and then the row says which.

@@ -67,7 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--pl-method", choices=["csn", "auto"], default="csn", help="power-law fit (default csn)")
     a.add_argument("--randomize", action="store_true",
                    help="add the shuffled-W baseline (correlation traps), shown in the table")
-    a.add_argument("--seed", type=int, default=0, help="seed of --randomize (default 0)")
+    a.add_argument("--seed", type=int, default=0, help="seed of --randomize and --traps (default 0)")
+    a.add_argument("--esd", choices=["full", "farms"], default="full",
+                   help="ESD of the power-law fit: the full W (default) or FARMS, pooled fixed-aspect-ratio windows "
+                   "(docs/theory.md#farms); MP fit and phases stay on the full ESD")
+    a.add_argument("--vectors", action="store_true", help="add eigenvector localization columns (vec_pr, ...)")
+    a.add_argument("--traps", action="store_true", help="add correlation traps mapped to entries of W (seeded by --seed)")
     a.add_argument("--format", choices=["table", "csv", "json"], default="table",
                    help="output format (default table; csv/json hold every row and column)")
     a.add_argument("--columns", metavar="A,B,C", help="table columns to print, comma-separated (see docs/columns.md)")
@@ -141,7 +146,8 @@ def _analyze(args: argparse.Namespace) -> int:
     options = {k: v for k, v in dict(layers=args.layers, exclude=args.exclude, types=args.types,
                                      min_evals=args.min_evals, max_evals=args.max_evals).items() if v is not None}
     options |= dict(normalize=args.normalize, precision=args.precision, pl_method=args.pl_method,
-                    randomize=args.randomize, seed=args.seed, progress=False if args.no_progress else None,
+                    randomize=args.randomize, seed=args.seed, esd=args.esd, vectors=args.vectors, traps=args.traps,
+                    progress=False if args.no_progress else None,
                     spectra_cache=args.spectra)
     try:
         if len(args.path) > 1:

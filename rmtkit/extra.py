@@ -28,6 +28,9 @@ from rmtkit.layers import extract_layers
 #: Columns of :func:`analyze_extra` (docs/columns.md).
 EXTRA_COLUMNS = ["name", "detx_num", "detx_lambda", "detx_gap", "vec_pr", "vec_pr_random", "vec_localization",
                  "traps", "trap_entries"]
+#: Columns of ``vectors=True`` and of ``traps=True`` (here and in :func:`rmtkit.analyze`'s table).
+VECTOR_COLUMNS = ["vec_pr", "vec_pr_random", "vec_localization"]
+TRAP_COLUMNS = ["traps", "trap_entries"]
 _SELECTION = ("layers", "exclude", "types", "min_evals", "max_evals", "conv_layout")
 
 
@@ -161,6 +164,23 @@ def correlation_traps(w: Any, *, seed: int, margin: float = 3.0, transposed: boo
     return sorted(found, key=lambda t: -t.s)
 
 
+def layer_extras(layer: Any, *, vectors: bool, seed: int | None, k: int = 10) -> dict[str, Any]:
+    """The ``vectors`` columns (when asked) and the ``traps`` columns (when ``seed`` is given) of one layer.
+
+    ``layer`` is a :class:`rmtkit.layers.Layer`; its matrices are read here in float64, one layer in memory.
+    """
+    w = np.asarray(layer.matrices, np.float64)
+    row: dict[str, Any] = {}
+    if vectors:
+        row.update(zip(VECTOR_COLUMNS, localization(w, k), strict=True))
+    if seed is not None:
+        transposed = len(layer.shape) == 2 and layer.shape[0] < layer.shape[1]
+        found = correlation_traps(w[0] if len(layer.shape) == 2 else w, seed=seed, transposed=transposed)
+        row["traps"] = len(found)
+        row["trap_entries"] = "; ".join(",".join(map(str, t.entry)) for t in found) or None
+    return row
+
+
 def analyze_extra(model: Any, analysis: Any = None, *, detx_tail: bool = True, vectors: bool = False,
                   traps: bool = False, seed: int | None = None, k: int = 10, **options: Any) -> pd.DataFrame:
     """The diagnostics of this module for every layer :func:`rmtkit.analyze` fits, one row per layer.
@@ -200,14 +220,6 @@ def analyze_extra(model: Any, analysis: Any = None, *, detx_tail: bool = True, v
         selection = {key: v for key, v in options.items() if key in _SELECTION}
         layers, _ = extract_layers(io.load_weights(model), **selection)
         for i, layer in enumerate(layers):
-            w = np.asarray(layer.matrices, np.float64)  # one layer in memory at a time
-            row = rows.setdefault(layer.name, {})
-            if vectors:
-                row["vec_pr"], row["vec_pr_random"], row["vec_localization"] = localization(w, k)
-            if traps:
-                transposed = len(layer.shape) == 2 and layer.shape[0] < layer.shape[1]
-                found = correlation_traps(w[0] if len(layer.shape) == 2 else w, seed=seed + i, transposed=transposed)
-                row["traps"] = len(found)
-                row["trap_entries"] = "; ".join(",".join(map(str, t.entry)) for t in found) or None
+            rows.setdefault(layer.name, {}).update(layer_extras(layer, vectors=vectors, seed=seed + i if traps else None, k=k))
     wanted = ["name"] + [c for c in EXTRA_COLUMNS[1:] if any(c in r for r in rows.values())]
     return pd.DataFrame([{"name": n, **r} for n, r in rows.items()]).reindex(columns=wanted)

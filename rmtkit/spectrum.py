@@ -94,3 +94,93 @@ def _eigenvalues_jax(w: jax.Array, method: str, scale: int) -> jax.Array:
     else:
         ev = jnp.linalg.svd(w, compute_uv=False)[..., ::-1] ** 2
     return jnp.clip(ev, 0, None) / scale
+
+
+def farms_windows(n: int, m: int, *, size: int = 100, q: float = 1.0, per_dim: int = 10) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Where the FARMS windows of an ``N x M`` matrix (``N >= M``) lie (Hu et al., ICML 2025; docs/theory.md#farms).
+
+    Each window is ``rows x cols`` with ``cols = min(size, M, floor(N / q))`` and ``rows = round(q cols)``,
+    so every window has the same aspect ratio ``q`` whatever the matrix's. Along each dimension of
+    length ``L`` holding windows of length ``l``, ``k = min(L - l + 1, max(per_dim, ceil(L / l)))``
+    starts are spread evenly from ``0`` to ``L - l`` (rounded): consecutive windows overlap or touch,
+    so every entry of the matrix lies in at least one window; the grid of row and column starts gives
+    ``k_rows k_cols`` windows.
+
+    Args:
+        n, m: the matrix's shape, ``N >= M``.
+        size: the window's short side (the paper's code: 100 rows).
+        q: the windows' aspect ratio ``rows / cols >= 1``.
+        per_dim: windows along each dimension at least (the paper's code: 10).
+
+    Returns:
+        ``(row_starts, col_starts, rows, cols)``: two ``(num_windows,)`` integer arrays and the window shape.
+
+    >>> r, c, rows, cols = farms_windows(300, 120, size=100, per_dim=2)
+    >>> r.tolist(), c.tolist(), (rows, cols)
+    ([0, 0, 100, 100, 200, 200], [0, 20, 0, 20, 0, 20], (100, 100))
+    """
+    if n < m:
+        raise ValueError(f"farms_windows needs N >= M, got {n} x {m}")
+    if size < 1 or per_dim < 1 or not q >= 1:
+        raise ValueError(f"need size >= 1, per_dim >= 1 and q >= 1, got size={size}, per_dim={per_dim}, q={q}")
+    cols = max(1, min(int(size), m, int(n // q)))
+    rows = min(n, int(round(q * cols)))
+
+    def starts(length: int, window: int) -> np.ndarray:
+        k = min(length - window + 1, max(per_dim, -(-length // window)))
+        return np.round(np.linspace(0, length - window, k)).astype(int)
+
+    r, c = np.meshgrid(starts(n, rows), starts(m, cols), indexing="ij")
+    return r.ravel(), c.ravel(), rows, cols
+
+
+@jax.jit(static_argnames=("rows", "cols"))
+def window_stack(w: jax.Array, row_starts: jax.Array, col_starts: jax.Array, rows: int, cols: int) -> jax.Array:
+    """The ``(num_windows, rows, cols)`` submatrices of one ``(N, M)`` matrix at the given starts (vmapped, jittable)."""
+    return jax.vmap(lambda r, c: jax.lax.dynamic_slice(w, (r, c), (rows, cols)))(row_starts, col_starts)
+
+
+def farms_eigenvalues(w: ArrayLike, *, size: int = 100, q: float = 1.0, per_dim: int = 10, normalize: bool = False,
+                      rtol: float = 0.0, backend: str = "auto") -> jax.Array:
+    """The FARMS ESD: eigenvalues of every fixed-aspect-ratio window of ``W``, pooled (Hu et al., ICML 2025).
+
+    Hu, Goel, Killiakov, Yang, "Eigenspectrum Analysis of Neural Networks without Aspect Ratio Bias",
+    ICML 2025: the ESD of a matrix depends on its aspect ratio, so exponents of matrices of different
+    shapes are compared on the pooled ESD of same-shape submatrices instead (docs/theory.md#farms).
+    Windows as :func:`farms_windows`; each window's ``W_w^T W_w`` by :func:`eigenvalues` (``normalize``
+    divides by the window's rows), all of them concatenated and sorted.
+
+    Args:
+        w: ``(N, M)`` or ``(k, N, M)`` matrices, transposed if needed so that ``N >= M`` (the ``k``
+            slices of a conv layer are windowed alike and pooled).
+        size, q, per_dim: the windows (:func:`farms_windows`).
+        normalize: ``lambda = s^2 / rows`` per window instead of ``s^2``.
+        rtol: eigenvalues whose singular value is at most ``rtol`` times its window's largest are set
+            to 0 (null at the data's precision, :mod:`rmtkit.resolution`); the fits leave zeros out.
+        backend: as :func:`eigenvalues` (NumPy/LAPACK on a CPU, where XLA's batched eigensolver is
+            ~50x slower on 100 x 100 windows; JAX, jittable, elsewhere).
+
+    Returns:
+        ``(k num_windows cols,)`` eigenvalues, ascending, in ``w``'s float dtype.
+    """
+    if np.ndim(w) not in (2, 3):
+        raise ValueError(f"w must have shape (N, M) or (k, N, M), got {np.shape(w)}")
+    if np.shape(w)[-2] < np.shape(w)[-1]:
+        w = (np if backend == "numpy" or not isinstance(w, jax.Array) else jnp).swapaxes(w, -1, -2)
+    n, m = np.shape(w)[-2:]
+    r, c, rows, cols = farms_windows(n, m, size=size, q=q, per_dim=per_dim)
+    mats = w if np.ndim(w) == 3 else w[None]
+    if backend == "auto":
+        backend = "numpy" if not isinstance(w, jax.core.Tracer) and jax.default_backend() == "cpu" else "jax"
+    if backend == "numpy":
+        mats = np.asarray(mats)
+        stack = np.concatenate([np.lib.stride_tricks.sliding_window_view(x, (rows, cols))[r, c] for x in mats])
+    else:
+        mats = jnp.asarray(mats)
+        stack = jnp.concatenate([window_stack(x, jnp.asarray(r), jnp.asarray(c), rows, cols) for x in mats])
+    xp = np if backend == "numpy" else jnp  # host arrays stay on the host: no small XLA programs per shape
+    ev = xp.asarray(eigenvalues(stack, normalize=normalize, backend=backend))
+    if rtol > 0:
+        top = ev[:, -1:]
+        ev = xp.where(xp.sqrt(ev / xp.where(top > 0, top, 1)) <= rtol, 0, ev)
+    return jnp.asarray(xp.sort(ev.reshape(-1)))
