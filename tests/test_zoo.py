@@ -34,7 +34,7 @@ from simulations.zoo.config import (
     sweep_of,
 )
 from simulations.zoo.job import analyse_in_child
-from simulations.zoo.run import analyse, finished
+from simulations.zoo.run import analyse, checkpoint_identity, finished
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -149,6 +149,19 @@ def test_a_rerun_skips_a_finished_model_unless_its_checkpoint_or_options_changed
     assert finished(moved, tmp_path / "out") is not None
     os.utime(copy, ns=(copy.stat().st_atime_ns, copy.stat().st_mtime_ns + 10**9))  # the checkpoint changed
     assert finished(moved, tmp_path / "out") is None
+
+
+def test_a_folder_checkpoint_is_identified_by_every_file_in_it(tmp_path):
+    (tmp_path / "hf" / "sub").mkdir(parents=True)
+    (tmp_path / "hf" / "model.safetensors").write_bytes(b"x" * 24)
+    (tmp_path / "hf" / "sub" / "config.json").write_bytes(b"{}")
+    before = checkpoint_identity(str(tmp_path / "hf"))
+    assert before["path"] == str(tmp_path / "hf")
+    assert {name: size for name, (size, _) in before["files"].items()} == {"model.safetensors": 24, "sub/config.json": 2}
+    shard = tmp_path / "hf" / "sub" / "config.json"
+    os.utime(shard, ns=(shard.stat().st_atime_ns, shard.stat().st_mtime_ns + 10**9))
+    assert checkpoint_identity(str(tmp_path / "hf")) != before
+    assert checkpoint_identity(str(tmp_path / "gone")) == {"path": str(tmp_path / "gone"), "files": {}}
 
 
 def test_other_fit_options_reuse_the_spectra_cache_and_match_a_fresh_run(zoo, tmp_path):

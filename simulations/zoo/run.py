@@ -27,9 +27,11 @@ RESULT = "layers.csv"
 def checkpoint_identity(checkpoint: str) -> dict:
     """The checkpoint's absolute path and, per file (every file of a folder), its size and modification time (ns)."""
     path = Path(os.path.abspath(os.path.expanduser(checkpoint)))
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    return {"path": str(path), "files": {str(p.relative_to(path)) if p != path else p.name:
-                                         [p.stat().st_size, p.stat().st_mtime_ns] for p in files if p.exists()}}
+    if path.is_dir():
+        files = {str(p.relative_to(path)): p for p in sorted(path.rglob("*")) if p.is_file()}
+    else:
+        files = {path.name: path} if path.exists() else {}
+    return {"path": str(path), "files": {name: [p.stat().st_size, p.stat().st_mtime_ns] for name, p in files.items()}}
 
 
 def job_key(cfg: ZooConfig) -> dict:
