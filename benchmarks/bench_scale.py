@@ -1,8 +1,8 @@
 """Time and peak memory of ``rmtkit analyze`` at scale, beside WeightWatcher 0.7.7, in one run (issue 14).
 
-    nice -n 19 python benchmarks/bench_scale.py --out bench_scale.json    # everything (about an hour: see below)
-    python benchmarks/bench_scale.py --quick                    # tiny shapes, every code path, ~a minute
-    python benchmarks/bench_scale.py --models small medium --no-peer
+    nice -n 19 python benchmarks/bench_scale.py --out bench_scale.json    # everything (~40 min quiet: see below)
+    python benchmarks/bench_scale.py --quick                    # tiny shapes, every code path, 1-2 min
+    python benchmarks/bench_scale.py --models small,medium --no-peer
     python benchmarks/bench_scale.py --models big --big-gb 30 --scratch /big/disk
     python benchmarks/bench_scale.py --device                   # on an accelerator: a 7B-shaped model
 
