@@ -87,22 +87,25 @@ def stream_safetensors(path: Path, shapes: dict[str, tuple[int, ...]], rng: np.r
 
 
 #: Runs the command given as its arguments, passes its stdout and stderr on, then prints its exit
-#: status and the peak RSS of its children (KiB) as a last line: a fresh process per measurement,
+#: status, the peak RSS of its children (KiB) and their CPU seconds (user + system) as a last line: a fresh process per measurement,
 #: so that no earlier child's maximum (nor the benchmark's own, e.g. the checkpoint writer's) is counted.
 _WRAPPER = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True); "
             "sys.stderr.buffer.write(r.stderr); sys.stdout.buffer.write(r.stdout); "
-            "print(); print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+            "u = resource.getrusage(resource.RUSAGE_CHILDREN); print(); print(r.returncode, u.ru_maxrss, "
+            "u.ru_utime + u.ru_stime)")
 
 
 @dataclass(frozen=True)
 class Measured:
-    """One child process: wall seconds (the wrapper's ~0.05 s Python start-up included), peak RSS in GiB."""
+    """One child process: wall seconds (the wrapper's ~0.05 s Python start-up included), peak RSS in GiB,
+    CPU seconds (user + system, all threads: on a loaded machine a steadier figure than the wall time)."""
 
     seconds: float
     peak_gib: float
     returncode: int
     stdout: str
     stderr: str
+    cpu_s: float
 
 
 def measure(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Measured:
@@ -111,10 +114,10 @@ def measure(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None 
     out = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], capture_output=True, text=True, env=env, cwd=cwd)
     wall = time.perf_counter() - start
     stdout, _, last = out.stdout.rstrip("\n").rpartition("\n")
-    if out.returncode != 0 or len(last.split()) != 2:
+    if out.returncode != 0 or len(last.split()) != 3:
         raise RuntimeError(f"measuring wrapper failed ({out.returncode}): {out.stderr[-2000:]}")
-    code, peak_kib = (int(v) for v in last.split())
-    return Measured(wall, peak_kib / 2**20, code, stdout, out.stderr)
+    code, peak_kib, cpu = last.split()
+    return Measured(wall, int(peak_kib) / 2**20, int(code), stdout, out.stderr, float(cpu))
 
 
 def run_cli(path: Path, package_dir: Path | None) -> tuple[float, float, int]:

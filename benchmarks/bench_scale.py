@@ -33,7 +33,8 @@ Each tool runs in a child process: ``python -m rmtkit analyze FOLDER --format cs
 WeightWatcher reads the folder's safetensors itself, bf16 included, through PyTorch, with its
 ``analyze()`` defaults). The peak RSS of each is read by a fresh wrapper process around it
 (``benchmarks/bench_memory.py:measure``), so neither the writer's memory nor another run's is
-counted. rmtkit runs twice per model: the first with an empty compilation cache (what a first-ever
+counted; it also reads their CPU seconds (user + system), steadier than the wall time when the
+machine is shared. rmtkit runs twice per model: the first with an empty compilation cache (what a first-ever
 process pays), then again with it (what any later process pays); the ratios use the second. The
 checkpoint was just written, so both tools read it from the page cache, except ``big``, which does
 not fit in it. The two tools need not analyse the same matrices (WeightWatcher's defaults skip
@@ -192,19 +193,23 @@ def measure_model(name: str, args: argparse.Namespace, scratch: Path, peer: bool
     cache = scratch / f"jax-cache-{name}"
     first, counts = run_rmtkit(folder, cache)
     row |= dict(rmtkit_first_s=round(first.seconds, 2), rmtkit_first_rss_gib=round(first.peak_gib, 3),
-                rmtkit_rows=counts)
+                rmtkit_first_cpu_s=round(first.cpu_s, 1), rmtkit_rows=counts)
     if name in ("big", "llama7b"):
         again = first  # one run: compiling is seconds of minutes here
     else:
         again, _ = run_rmtkit(folder, cache)
-    row |= dict(rmtkit_s=round(again.seconds, 2), rmtkit_rss_gib=round(again.peak_gib, 3))
-    print(f"{name}: rmtkit {again.seconds:.1f} s, {again.peak_gib:.2f} GiB, rows {counts}", flush=True)
+    row |= dict(rmtkit_s=round(again.seconds, 2), rmtkit_rss_gib=round(again.peak_gib, 3),
+                rmtkit_cpu_s=round(again.cpu_s, 1))
+    print(f"{name}: rmtkit {again.seconds:.1f} s ({again.cpu_s:.0f} s of CPU), {again.peak_gib:.2f} GiB, "
+          f"rows {counts}", flush=True)
     if peer and name in ("small", "medium", "tinyllama"):
         print(f"{name}: WeightWatcher ...", flush=True)
         ww, layers = run_peer(folder)
-        row |= dict(ww_s=round(ww.seconds, 2), ww_rss_gib=round(ww.peak_gib, 3), ww_layers=layers,
+        row |= dict(ww_s=round(ww.seconds, 2), ww_rss_gib=round(ww.peak_gib, 3), ww_cpu_s=round(ww.cpu_s, 1),
+                    ww_layers=layers,
                     time_ratio=round(again.seconds / ww.seconds, 3), rss_ratio=round(again.peak_gib / ww.peak_gib, 3))
-        print(f"{name}: WeightWatcher {ww.seconds:.1f} s, {ww.peak_gib:.2f} GiB, {layers} layers", flush=True)
+        print(f"{name}: WeightWatcher {ww.seconds:.1f} s ({ww.cpu_s:.0f} s of CPU), {ww.peak_gib:.2f} GiB, "
+              f"{layers} layers", flush=True)
     shutil.rmtree(folder)
     return row
 
@@ -249,8 +254,9 @@ def print_table(rows: list[dict], machine: dict) -> None:
           "figure twice). rows: matrices analysed (rmtkit: status ok/partial; WW: layers in its table). "
           "Ratios: rmtkit / WeightWatcher.")
     for r in rows:
+        cpu = f"rmtkit {r['rmtkit_cpu_s']:.0f} s" + (f", WeightWatcher {r['ww_cpu_s']:.0f} s" if "ww_cpu_s" in r else "")
         print(f"  {r['model']}: {r['label']}; largest file {r['largest_file_bytes'] / GB:.3f} GB; written in "
-              f"{r['write_s']:.0f} s (not measured)")
+              f"{r['write_s']:.0f} s (not measured); CPU time (user + system) {cpu}")
 
 
 def main() -> None:
