@@ -67,7 +67,7 @@ def test_the_analysis_options_are_analyze_options_with_their_defaults():
     ours = {f.name: getattr(ZooAnalysisConfig(), f.name) for f in dataclasses.fields(ZooAnalysisConfig)}
     theirs = {f.name: getattr(AnalyzeOptions(), f.name) for f in dataclasses.fields(AnalyzeOptions)}
     assert {"layers", "min_evals", "normalize", "precision", "pl_method", "randomize", "seed"} <= set(ours)
-    assert ours == {name: theirs[name] for name in ours}
+    assert ours == theirs
 
 
 def test_model_names_are_stable_readable_and_apart(tmp_path, monkeypatch):

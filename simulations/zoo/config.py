@@ -36,7 +36,13 @@ class ZooAnalysisConfig:
     pl_method: str = "csn"
     pl_xmax: Any = None  # None, "max" or a number
     randomize: bool = False
-    seed: int = 0
+    seed: int = 0  # of randomize and of traps
+    esd: str = "full"  # the ESD of the power-law fit: "full" or "farms" (docs/theory.md#farms)
+    farms_size: int = 100
+    farms_q: float = 1.0
+    farms_windows: int = 10
+    vectors: bool = False  # eigenvector-localization columns
+    traps: bool = False  # correlation-trap columns (seeded)
 
 
 @dataclass
