@@ -12,6 +12,8 @@ SGD of the same seed. Written to ``--out``:
 - ``summary.csv``: per setting, model and optimiser: test accuracy mean and std over seeds, and
   against plain SGD the paired difference (mean, std), the paired t-test's p value, the exact
   Wilcoxon signed-rank test's p value and how many seeds improved;
+- ``alphadecay_vs_weightdecay.csv``: the same paired comparison of AlphaDecay with uniform weight
+  decay at its base value (what the per-matrix map adds beyond weight decay as such);
 - ``paired.png``: test accuracy per seed, the runs of one seed joined by a line;
 - ``tables.md``: the README's table, made from ``summary.csv``.
 
@@ -64,25 +66,46 @@ def load_runs(runs: str | Path) -> pd.DataFrame:
     return out.sort_values(["setting", "model", "optimizer", "seed"])
 
 
+def _paired(acc: pd.Series, ref: pd.Series) -> dict:
+    """``acc - ref`` over the seeds both have: mean, std, wins, losses, paired t and exact Wilcoxon p."""
+    seeds = acc.index.intersection(ref.index)
+    diff = acc[seeds] - ref[seeds]
+    row = {"paired_seeds": len(seeds), "diff_mean": diff.mean(), "diff_std": diff.std(ddof=1),
+           "wins": int((diff > 0).sum()), "losses": int((diff < 0).sum())}
+    if len(seeds) >= 2 and np.ptp(diff.to_numpy()) > 0:
+        row["t_p"] = scipy.stats.ttest_rel(acc[seeds], ref[seeds]).pvalue
+    if len(seeds) >= 2 and (diff != 0).any():
+        row["wilcoxon_p"] = scipy.stats.wilcoxon(diff, method="exact").pvalue
+    return row
+
+
+def _accuracies(group: pd.DataFrame, opt: str) -> pd.Series:
+    return group[group["optimizer"] == opt].set_index("seed")["test_acc"]
+
+
 def paired_summary(runs: pd.DataFrame) -> pd.DataFrame:
     """Per setting, model and optimiser: accuracy over seeds, and the paired comparison with plain SGD."""
     rows = []
     for (setting, model), group in runs.groupby(["setting", "model"], sort=True, observed=True):
-        base = group[group["optimizer"] == BASE].set_index("seed")["test_acc"]
+        base = _accuracies(group, BASE)
         for opt in sorted(group["optimizer"].unique(), key=lambda o: (ORDER + (o,)).index(o)):
-            acc = group[group["optimizer"] == opt].set_index("seed")["test_acc"]
+            acc = _accuracies(group, opt)
             row = {"setting": setting, "model": model, "optimizer": opt, "seeds": len(acc),
                    "test_acc_mean": acc.mean(), "test_acc_std": acc.std(ddof=1)}
             if opt != BASE:
-                seeds = acc.index.intersection(base.index)
-                diff = acc[seeds] - base[seeds]
-                row.update(paired_seeds=len(seeds), diff_mean=diff.mean(), diff_std=diff.std(ddof=1),
-                           wins=int((diff > 0).sum()), losses=int((diff < 0).sum()))
-                if len(seeds) >= 2 and np.ptp(diff.to_numpy()) > 0:
-                    row["t_p"] = scipy.stats.ttest_rel(acc[seeds], base[seeds]).pvalue
-                if len(seeds) >= 2 and (diff != 0).any():
-                    row["wilcoxon_p"] = scipy.stats.wilcoxon(diff, method="exact").pvalue
+                row.update(_paired(acc, base))
             rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def paired_against(runs: pd.DataFrame, opt: str, ref: str) -> pd.DataFrame:
+    """``opt`` minus ``ref`` per setting and model, paired by seed (e.g. AlphaDecay against uniform decay)."""
+    rows = []
+    for (setting, model), group in runs.groupby(["setting", "model"], sort=True, observed=True):
+        acc, base = _accuracies(group, opt), _accuracies(group, ref)
+        if len(acc) and len(base):
+            rows.append({"setting": setting, "model": model, "optimizer": opt, "reference": ref,
+                         **_paired(acc, base)})
     return pd.DataFrame(rows)
 
 
@@ -90,8 +113,15 @@ def _pm(mean: float, std: float, scale: float = 100.0) -> str:
     return f"{scale * mean:.2f} +- {scale * std:.2f}"
 
 
-def tables_md(summary: pd.DataFrame) -> str:
-    """The README's table: accuracy in percent, paired difference in points, both tests' p values."""
+def _test_cells(r) -> str:
+    t_p = f"{r['t_p']:.3f}" if pd.notna(r.get("t_p")) else "-"
+    w_p = f"{r['wilcoxon_p']:.3f}" if pd.notna(r.get("wilcoxon_p")) else "-"
+    return (f"| {100 * r['diff_mean']:+.2f} +- {100 * r['diff_std']:.2f} | {r['wins']:.0f} / {r['losses']:.0f} "
+            f"| {t_p} | {w_p} |")
+
+
+def tables_md(summary: pd.DataFrame, against: pd.DataFrame | None = None) -> str:
+    """The README's tables: accuracy in percent, paired differences in points, both tests' p values."""
     lines = ["| setting | model | optimiser | seeds | test accuracy (%) | paired difference to SGD (points) "
              "| better / worse seeds | paired t p | Wilcoxon p |", "|" + " --- |" * 9]
     for _, r in summary.iterrows():
@@ -99,11 +129,13 @@ def tables_md(summary: pd.DataFrame) -> str:
         if r["optimizer"] == BASE:
             lines.append(f"| {r['setting']} | {r['model']} | {r['optimizer']} | {r['seeds']} | {acc} | | | | |")
             continue
-        t_p = f"{r['t_p']:.3f}" if pd.notna(r.get("t_p")) else "-"
-        w_p = f"{r['wilcoxon_p']:.3f}" if pd.notna(r.get("wilcoxon_p")) else "-"
-        lines.append(f"| {r['setting']} | {r['model']} | {r['optimizer']} | {r['seeds']} | {acc} "
-                     f"| {100 * r['diff_mean']:+.2f} +- {100 * r['diff_std']:.2f} | {r['wins']:.0f} / {r['losses']:.0f} "
-                     f"| {t_p} | {w_p} |")
+        lines.append(f"| {r['setting']} | {r['model']} | {r['optimizer']} | {r['seeds']} | {acc} " + _test_cells(r))
+    if against is not None and len(against):
+        lines += ["", "| setting | model | comparison | seeds | paired difference (points) | better / worse seeds "
+                  "| paired t p | Wilcoxon p |", "|" + " --- |" * 8]
+        for _, r in against.iterrows():
+            lines.append(f"| {r['setting']} | {r['model']} | {r['optimizer']} - {r['reference']} "
+                         f"| {r['paired_seeds']} " + _test_cells(r))
     return "\n".join(lines) + "\n"
 
 
@@ -141,11 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     runs = load_runs(args.runs)
     summary = paired_summary(runs)
+    against = paired_against(runs, "sgd+alphadecay", "sgd+weightdecay")
     runs.to_csv(out / "runs.csv", index=False)
     summary.to_csv(out / "summary.csv", index=False)
+    against.to_csv(out / "alphadecay_vs_weightdecay.csv", index=False)
     paired_figure(runs, out)
-    (out / "tables.md").write_text(tables_md(summary))
-    print(tables_md(summary))
+    (out / "tables.md").write_text(tables_md(summary, against))
+    print(tables_md(summary, against))
     print(f"written to {out}")
     return 0
 

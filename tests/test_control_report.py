@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulations.control_report import load_runs, main, paired_summary
+from simulations.control_report import load_runs, main, paired_against, paired_summary
 
 # test accuracy per (optimizer, seed); seed 3 of tempbalance failed.
 ACC = {"sgd": [0.80, 0.82, 0.81, 0.79], "sgd+tempbalance": [0.81, 0.85, 0.80, None]}
@@ -56,3 +56,13 @@ def test_main_writes_tables(tmp_path, capsys):
     assert pd.read_csv(tmp_path / "out" / "runs.csv").shape[0] == 7
     assert (tmp_path / "out" / "paired.png").stat().st_size > 10_000
     assert "left out (failed)" in capsys.readouterr().err
+
+
+def test_paired_against_any_reference(tmp_path):
+    _write_runs(tmp_path)
+    runs = load_runs(tmp_path)
+    rev = paired_against(runs, "sgd", "sgd+tempbalance").iloc[0]  # the reverse comparison: signs flip
+    assert rev["paired_seeds"] == 3
+    assert rev["diff_mean"] == pytest.approx(-0.01)
+    assert (rev["wins"], rev["losses"]) == (1, 2)
+    assert rev["wilcoxon_p"] == pytest.approx(0.75)
