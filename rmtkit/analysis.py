@@ -135,6 +135,7 @@ class LayerResult(NamedTuple):
     warning: str | None
     randomized: np.ndarray | None  # the shuffled W's spectrum (randomize=True)
     randomized_mp: MPFit | None
+    tail_evals: np.ndarray | None = None  # with esd="farms": the pooled ESD that ``pl`` was fitted to
 
 
 @dataclass(frozen=True, eq=False)
@@ -222,7 +223,8 @@ class Analysis:
             pl=_row(self.pl, i), metrics={k: np.asarray(v)[i].item() for k, v in self.metrics.items()},
             phase=self.phases[i]["phase"], phase_reason=self.phases[i]["reason"], phase_features=dict(self.phases[i]),
             warning=_text(row.get("warning")), randomized=rand,
-            randomized_mp=None if self.randomized is None else _row(self.randomized.mp, i))
+            randomized_mp=None if self.randomized is None else _row(self.randomized.mp, i),
+            tail_evals=None if self.farms is None else self.tail_spectrum(name))
 
     def __len__(self) -> int:
         return len(self.names)

@@ -317,7 +317,8 @@ def layer_figure(layer):
     """The figure of one layer (:meth:`rmtkit.analysis.Analysis.layer`): its ESD beside its log-log tail.
 
     The ESD is on linear axes with the MP fit where that fit holds (:func:`rmtkit.phases.mp_bulk_holds`),
-    on log axes otherwise; the shuffled-``W`` ESD is overlaid when the analysis has it.
+    on log axes otherwise; the shuffled-``W`` ESD is overlaid when the analysis has it. The tail panel
+    shows the eigenvalues the power-law fit read: with ``esd="farms"``, the windows' pooled ESD.
     """
     from rmtkit.phases import mp_bulk_holds
 
@@ -325,7 +326,9 @@ def layer_figure(layer):
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
     plot_esd(layer.evals, q=layer.mp_q, fit=layer.mp, bins=80, log_x=not holds, mp_holds=holds,
              randomized=layer.randomized, title=f"{layer.name}\nESD: {layer.phase or 'no phase'}", ax=a1)
-    plot_tail(layer.evals, fit=layer.pl, warning=layer.warning, title=f"{layer.name}\ntail", ax=a2)
+    farms = layer.tail_evals is not None  # esd="farms": the fit read the pooled ESD of the windows
+    plot_tail(layer.tail_evals if farms else layer.evals, fit=layer.pl, warning=layer.warning,
+              title=f"{layer.name}\ntail" + (" (FARMS: pooled ESD of the windows)" if farms else ""), ax=a2)
     # Fixed margins, not tight_layout: the same layout, at a third less drawing time per figure.
     fig.subplots_adjust(left=0.07, right=0.985, bottom=0.13, top=0.85, wspace=0.2)
     return fig

@@ -120,3 +120,23 @@ def test_cli_esd_farms_round_trips(tmp_path, capsys):
     for row in payload["layers"]:
         if row["status"] == "ok":
             assert row["alpha"] == pytest.approx(api.loc[row["name"], "alpha"], rel=1e-9)  # JSON keeps 10 digits
+
+
+def test_layer_figure_draws_the_esd_the_fit_read():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rmtkit.plot import layer_figure
+
+    m = model()
+    farms = rmtkit.analyze(m, esd="farms", **OPTIONS)
+    layer = farms.layer("tall")
+    np.testing.assert_array_equal(layer.tail_evals, farms.tail_spectrum("tall"))
+    fig = layer_figure(layer)
+    ccdf = fig.axes[1].lines[0].get_xdata()  # the tail panel's ccdf points: the pooled ESD, not W's
+    assert len(ccdf) == int(np.sum(layer.tail_evals > 0)) != int(np.sum(layer.evals > 0))
+    assert "FARMS" in fig.axes[1].get_title()
+    plt.close(fig)
+    assert rmtkit.analyze(m, **OPTIONS).layer("tall").tail_evals is None
