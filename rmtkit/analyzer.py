@@ -115,11 +115,11 @@ def _spectra(layers: list[Layer], dtype, normalize: bool, progress) -> tuple[dic
 
 def _spectra_host(layers, dtype, normalize, progress):
     def one(layer: Layer) -> np.ndarray | str:
-        w, why = _as_compute(layer, dtype)
+        w, why = _as_compute(layer, dtype, upcast=False)  # upcast in blocks inside the Gram product
         if why:
             return why
         try:
-            ev = eigenvalues_numpy(w).reshape(-1) / (layer.n if normalize else 1)
+            ev = eigenvalues_numpy(w, dtype=dtype).reshape(-1) / (layer.n if normalize else 1)
         except FloatingPointError:
             return _non_finite_reason(w)
         except np.linalg.LinAlgError as err:
@@ -136,12 +136,19 @@ def _spectra_host(layers, dtype, normalize, progress):
     return spectra, failures
 
 
-def _as_compute(layer: Layer, dtype) -> tuple[np.ndarray | None, str | None]:
-    """The layer's matrices in the compute dtype, or why they cannot be: NaN/Inf stored, or entries the dtype cannot hold."""
+def _as_compute(layer: Layer, dtype, upcast: bool = True) -> tuple[np.ndarray | None, str | None]:
+    """The layer's matrices in the compute dtype, or why they cannot be: NaN/Inf stored, or entries the dtype cannot hold.
+
+    ``upcast=False``: a matrix stored in a lower floating precision than ``dtype`` (float32 or bf16
+    under float64) is returned as stored, every entry being representable in ``dtype``; the caller
+    upcasts it piecewise (:func:`rmtkit.spectrum.eigenvalues_numpy`'s ``dtype``).
+    """
     stored = np.asarray(layer.matrices)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is what is being checked
         if not (np.isfinite(stored.sum()) or np.isfinite(stored).all()):  # one cheap pass; a sum may overflow alone
             return None, _non_finite_reason(stored)
+        if not upcast and stored.dtype != dtype and np.can_cast(stored.dtype, dtype, "safe"):
+            return stored, None
         w = stored.astype(dtype, copy=False)
         fits = np.isfinite(w.sum()) or np.isfinite(w).all()
     if not fits:

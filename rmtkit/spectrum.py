@@ -66,17 +66,34 @@ def eigenvalues(w: ArrayLike, *, normalize: bool = True, method: str = "gram", b
     return _eigenvalues_jax(w, method, scale)
 
 
-def eigenvalues_numpy(w: np.ndarray, method: str = "gram") -> np.ndarray:
+#: Rows per block when :func:`eigenvalues_numpy` upcasts ``W`` while forming ``W^T W`` (bounded copies).
+UPCAST_BLOCK_BYTES = 32 * 2**20
+
+
+def _gram(x: np.ndarray, dtype: np.dtype | None) -> np.ndarray:
+    """``x^T x`` in ``dtype``; a lower-precision ``x`` is upcast in blocks of rows, never whole."""
+    if dtype is None or x.dtype == dtype:
+        return x.T @ x  # one BLAS call per matrix: a stacked matmul of a transposed view falls off the BLAS path
+    rows = max(1, UPCAST_BLOCK_BYTES // (x.shape[1] * np.dtype(dtype).itemsize))
+    g = np.zeros((x.shape[1], x.shape[1]), dtype)
+    for start in range(0, x.shape[0], rows):
+        block = x[start:start + rows].astype(dtype)
+        g += block.T @ block
+    return g
+
+
+def eigenvalues_numpy(w: np.ndarray, method: str = "gram", dtype: np.dtype | None = None) -> np.ndarray:
     """LAPACK eigenvalues of ``W^T W`` for ``(..., N, M)`` float NumPy matrices with ``N >= M``, ascending.
 
     The host path of :func:`eigenvalues` (no normalisation, no transposition). Raises
     ``FloatingPointError`` when ``W^T W`` is not finite (NaN/Inf entries or overflow), checked on its
-    trace, which costs ``O(M)`` instead of a pass over ``W``.
+    trace, which costs ``O(M)`` instead of a pass over ``W``. ``dtype`` (``"gram"`` only): the
+    precision of ``W^T W`` and its eigenvalues when ``W`` is stored in a lower one (float32, bf16): ``W``
+    is upcast in blocks of rows as the Gram matrix is formed, so no upcast copy of ``W`` is held.
     """
     flat = w.reshape((-1,) + w.shape[-2:])
     if method == "gram":
-        # One BLAS call per matrix: a stacked matmul of a transposed view falls off the BLAS path.
-        grams = [x.T @ x for x in flat]
+        grams = [_gram(x, None if dtype is None else np.dtype(dtype)) for x in flat]
         if not all(np.isfinite(np.trace(g)) for g in grams):
             raise FloatingPointError("W^T W is not finite")
         ev = np.stack([np.linalg.eigvalsh(g) for g in grams])

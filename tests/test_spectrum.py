@@ -77,3 +77,24 @@ def test_host_map_keeps_order_limits_blas_and_propagates_errors():
 
     with pytest.raises(RuntimeError, match="item 3"):
         host_map(fail, range(5))
+
+
+@pytest.mark.parametrize("stored", ["float32", "bfloat16"])
+def test_host_gram_upcasts_in_blocks(stored, monkeypatch):
+    import tracemalloc
+
+    import ml_dtypes
+
+    import rmtkit.spectrum as spectrum
+
+    dtype = np.float32 if stored == "float32" else ml_dtypes.bfloat16
+    x = (np.random.default_rng(0).standard_t(4, (4000, 200)) * 0.02).astype(dtype)
+    whole = spectrum.eigenvalues_numpy(x.astype(np.float64))
+    monkeypatch.setattr(spectrum, "UPCAST_BLOCK_BYTES", 200 * 8 * 333)  # 333 rows a block, a ragged last one
+    tracemalloc.start()
+    ev = spectrum.eigenvalues_numpy(x, dtype=np.float64)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert ev.dtype == np.float64
+    np.testing.assert_allclose(ev, whole, rtol=0, atol=1e-13 * whole.max())
+    assert peak < 0.25 * x.size * 8  # never a float64 copy of W (6.4 MB); blocks of 0.53 MB and the Gram matrix
