@@ -89,10 +89,12 @@ def train_model(control: bool, seed: int = 0):
             idx = order[i * BATCH:(i + 1) * BATCH]
             step(model, opt, jnp.asarray(x_train[idx]), jnp.asarray(y_train[idx]))
         acc = float((jnp.argmax(model(jnp.asarray(x_test)), -1) == y_test).mean())
-        tb = opt.opt_state[1] if control else None
-        history.append({"test_acc": acc, **({f"{k}": (float(tb.exponents[k]["kernel"][...]),
-                                                       float(tb.factors[k]["kernel"][...]))
-                                             for k in ("fc1", "fc2")} if control else {})})
+        record = {"test_acc": acc}
+        if control:  # the state in force: (exponent, factor) of each balanced kernel
+            tb = opt.opt_state[1]
+            record |= {k: (float(tb.exponents[k]["kernel"][...]), float(tb.factors[k]["kernel"][...]))
+                       for k in ("fc1", "fc2")}
+        history.append(record)
     return history
 
 

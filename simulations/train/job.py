@@ -8,24 +8,19 @@ jobs with it; should that happen anyway, the child dies with its worker rather t
 rerun. Rerunning the sweep resumes the killed job from its last saved epoch.
 
 The child: ``python -m simulations.train.job OUT_DIR LOG_FILE PARENT_PID`` with the ``TrainConfig`` as JSON on stdin;
-exit status 0 finished, 1 failed (``FAILED.json`` written).
+exit status 0 finished, 1 failed (``FAILED.json`` written); :mod:`simulations.child` holds what the
+training suite and the model zoo share.
 """
 
 from __future__ import annotations
 
-import ctypes
-import dataclasses
 import json
 import logging
-import os
-import signal
-import subprocess
 import sys
 import traceback
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
+from simulations.child import child_main, run_child
 from simulations.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -64,51 +59,15 @@ def run_in_child(cfg: TrainConfig, out: Path, log_file: str | None = None) -> di
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "FAILED.json").unlink(missing_ok=True)  # this attempt's outcome replaces the last one's
-    proc = subprocess.run([sys.executable, "-m", "simulations.train.job", str(out), log_file or "", str(os.getpid())],
-                          input=json.dumps(dataclasses.asdict(cfg)), text=True, check=False)
-    if proc.returncode == 0:
+    code, error = run_child("simulations.train.job", cfg, out, log_file, "training")
+    if code == 0:
         return json.loads((out / "DONE.json").read_text())
-    if proc.returncode == 1 and (out / "FAILED.json").exists():
+    if error is None:
         return None
-    if proc.returncode < 0:
-        name = signal.Signals(-proc.returncode).name
-        error = f"killed by {name}" + (" (the OOM killer sends it when memory runs out)" if name == "SIGKILL" else "")
-    else:
-        error = f"the training process exited with status {proc.returncode}"
     log.error("run failed: %s; rerun the sweep to resume it from its last saved epoch", error)
-    atomic_write(out / "FAILED.json", json.dumps({"error": error, "returncode": proc.returncode}, indent=1))
+    atomic_write(out / "FAILED.json", json.dumps({"error": error, "returncode": code}, indent=1))
     return None
 
 
-#: Added to the child's OOM badness (-1000..1000): out of memory, the kernel kills the training, not its worker.
-OOM_SCORE_ADJ = 500
-
-
-def _child_of(parent: int) -> None:
-    """Linux: be the OOM killer's first choice, and die with the worker that waits on this process."""
-    try:
-        adj = Path("/proc/self/oom_score_adj")
-        adj.write_text(str(max(int(adj.read_text()), OOM_SCORE_ADJ)))  # raising it needs no privilege
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError, ValueError):  # not Linux: the sweep is as robust as its launcher
-        return
-    if os.getppid() != parent:  # the worker died before prctl took effect
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _child(argv: list[str]) -> int:
-    out, log_file, parent = Path(argv[0]), argv[1], int(argv[2])
-    _child_of(parent)
-    fmt = logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")  # Hydra's job format
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
-    if log_file:
-        handlers.append(logging.FileHandler(log_file, mode="a"))
-    for h in handlers:
-        h.setFormatter(fmt)
-    logging.basicConfig(level=logging.INFO, handlers=handlers)
-    cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainConfig), json.loads(sys.stdin.read())))
-    return 0 if run_job(cfg, out) is not None else 1
-
-
 if __name__ == "__main__":
-    sys.exit(_child(sys.argv[1:]))
+    sys.exit(child_main(sys.argv[1:], TrainConfig, run_job))
