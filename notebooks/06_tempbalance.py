@@ -30,7 +30,6 @@
 # %%
 import os
 
-import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
