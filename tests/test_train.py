@@ -101,6 +101,22 @@ def test_minialexnet_follows_the_authors_keras_script(conv_width, c2):
     assert old.fc1.kernel.shape == (49 * c2, 384)  # the earlier variant, kept as a named option
 
 
+@pytest.mark.parametrize("c1", [4, 12])
+def test_minialexnet_channels_give_the_papers_fc1_for_a_narrow_conv1(c1):
+    # FC1's shape depends only on conv2's channels: c2 = 256 gives the paper's 4096 x 384 (Q = 10.67).
+    cfg = ModelConfig(name="minialexnet", conv_width=0.125, channels=[c1, 256])
+    assert cfg.conv_channels() == (c1, 256)
+    shapes = {k: v.shape for k, v in weight_matrices(build_model(cfg, seed=0)).items()}
+    assert shapes["fc1"] == (4096, 384) and shapes["fc2"] == (384, 192)
+    assert shapes["conv1"] == (5, 5, 1, c1) and shapes["conv2"] == (5, 5, c1, 256)
+
+
+@pytest.mark.parametrize("bad", [[12], [12, 0], [12, 2.5], [1, 2, 3]])
+def test_minialexnet_channels_refuse_anything_but_two_positive_integers(bad):
+    with pytest.raises(ValueError, match="model.channels must be two positive integers"):
+        ModelConfig(name="minialexnet", channels=bad).conv_channels()
+
+
 def test_softmax_mse_is_keras_mse_on_probabilities():
     from flax import nnx
 
@@ -224,6 +240,7 @@ def test_run_writes_history_checkpoints_figures_and_skips_when_done(tmp_path):
     for name in ("DONE.json", "final_weights.safetensors", "phases.png", "esd_fc1.png", "config.json"):
         assert (tmp_path / name).stat().st_size > 0
     assert not (tmp_path / "state").exists()
+    assert json.loads((tmp_path / "DONE.json").read_text())["layer_shapes"] == {"fc1": [784, 32], "fc2": [32, 10]}
     assert json.loads((tmp_path / "DONE.json").read_text())["fc1_phase"] in (
         "random-like", "bleeding-out", "bulk+spikes", "bulk-decay", "heavy-tailed", "rank-collapse")
     start = time.perf_counter()

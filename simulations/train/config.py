@@ -13,12 +13,31 @@ from hydra.core.config_store import ConfigStore
 
 @dataclass
 class ModelConfig:
-    """Which model, and its size knobs (``width`` for MLP3/Tiny, ``conv_width`` and ``pool_stride`` for MiniAlexNet)."""
+    """Which model, and its size knobs.
+
+    Attributes:
+        name: ``mlp3``, ``lenet5``, ``minialexnet`` or ``tiny``.
+        width: hidden width of MLP3/Tiny.
+        conv_width: MiniAlexNet's uniform channel scale: conv1 ``round(96 w)``, conv2 ``round(256 w)``.
+        channels: MiniAlexNet's conv channels ``[c1, c2]``, set separately (overrides ``conv_width``).
+            FC1's shape depends only on ``c2`` (``16 c2`` x 384), the cost mostly on ``c1 * c2``:
+            ``channels=[12, 256]`` gives the paper's FC1 of 4096 x 384 at a fraction of the full cost.
+        pool_stride: MiniAlexNet's pool stride (3: the authors' Keras pools; 2: the earlier variant).
+    """
 
     name: str = "lenet5"
     width: int = 512
     conv_width: float = 1.0
+    channels: list[int] | None = None
     pool_stride: int = 3
+
+    def conv_channels(self) -> tuple[int, int]:
+        """MiniAlexNet's ``(c1, c2)``: ``channels`` if set, else the paper's (96, 256) scaled by ``conv_width``."""
+        if self.channels is None:
+            return max(1, round(96 * self.conv_width)), max(1, round(256 * self.conv_width))
+        if len(self.channels) != 2 or any(int(c) != c or c < 1 for c in self.channels):
+            raise ValueError(f"model.channels must be two positive integers [c1, c2], got {list(self.channels)}")
+        return int(self.channels[0]), int(self.channels[1])
 
 
 @dataclass

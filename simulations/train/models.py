@@ -141,15 +141,16 @@ class MiniAlexNet(nnx.Module):
     28 -> 10 -> 4 and FC1 is ``16 * c2`` x 384 (4096 x 384 at full width, Q = 10.67); BatchNorm with
     Keras' defaults (momentum 0.99, epsilon 1e-3); Glorot-normal kernels and biases 0.1 in every layer.
     The output is the logits; the paper's softmax is applied by the loss (``loss="softmax_mse"``).
-    ``conv_width`` scales the conv channels (96, 256) as a budget knob; FC1/FC2 keep 384/192 units.
+    ``conv_width`` scales the conv channels (96, 256) as a budget knob; ``channels=(c1, c2)`` sets them
+    separately (FC1 is ``16 * c2`` x 384 whatever ``c1``). FC1/FC2 keep 384/192 units.
     ``pool_stride=2`` is the earlier variant of this suite (overlapping pools, FC1 ``49 * c2`` x 384).
     """
 
-    def __init__(self, *, conv_width: float = 1.0, pool_stride: int = 3, num_classes: int = 10, bias: float = 0.1,
-                 rngs: nnx.Rngs):
+    def __init__(self, *, conv_width: float = 1.0, channels: tuple[int, int] | None = None, pool_stride: int = 3,
+                 num_classes: int = 10, bias: float = 0.1, rngs: nnx.Rngs):
         if pool_stride not in (2, 3):
             raise ValueError(f"pool_stride must be 3 (the authors' Keras pools) or 2, got {pool_stride}")
-        c1, c2 = max(1, round(96 * conv_width)), max(1, round(256 * conv_width))
+        c1, c2 = channels if channels is not None else (max(1, round(96 * conv_width)), max(1, round(256 * conv_width)))
         self.pool_stride = pool_stride
         side = math.ceil(math.ceil(28 / pool_stride) / pool_stride)  # after two 'same' pools of stride s
         self.conv1 = _conv(1, c1, 5, bias, "SAME", rngs)
@@ -200,7 +201,7 @@ def build_model(cfg: ModelConfig, *, seed: int) -> nnx.Module:
         case "lenet5":
             return LeNet5(rngs=rngs)
         case "minialexnet":
-            return MiniAlexNet(conv_width=cfg.conv_width, pool_stride=cfg.pool_stride, rngs=rngs)
+            return MiniAlexNet(channels=cfg.conv_channels(), pool_stride=cfg.pool_stride, rngs=rngs)
     raise ValueError(f"unknown model {cfg.name!r}; choose one of {sorted(MODELS)}")
 
 

@@ -479,6 +479,9 @@ def _finish(model, data: Data, cfg: TrainConfig, out: Path, metrics: pd.DataFram
              "train_seconds": float(metrics["train_seconds"].sum()),
              "analysis_seconds": float(metrics["analysis_seconds"].sum())}
     final["gap"] = final["train_acc"] - final["test_acc"]
+    final["layer_shapes"] = {k: list(v.shape) for k, v in weight_matrices(model).items()}
+    if cfg.model.name == "minialexnet":
+        final["conv_channels"] = list(cfg.model.conv_channels())
     final.update({f"{k}_dead_units": v for k, v in dead_units(model, data.train.x).items()})
     last = spectral[(spectral["epoch"] == spectral["epoch"].max()) & (spectral["status"] == "ok")]
     for row in last.itertuples():
