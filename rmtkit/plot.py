@@ -8,7 +8,10 @@ analysis made (nothing is loaded or fitted again).
 Figures follow a few rules so they can be shown as they are: text of at least ``MIN_TEXT_PT``
 points, an ESD on log axes unless its MP fit holds (a bulk, a few spikes), the MP curve and spike
 marks only where it holds (spikes as a light rug and a count), one colour-blind-safe phase palette
-(:data:`PHASE_COLORS`).
+(:data:`PHASE_COLORS`). On log axes an ESD is drawn as counts per log-spaced bin, never as a
+density per unit ``lambda`` (which turns one eigenvalue near ``1e-7`` into a bar of ``1e5``); a
+tail panel spans at most ``TAIL_DECADES`` below ``xmin``, so the fit is not squeezed into its last
+decade.
 """
 
 from __future__ import annotations
@@ -31,6 +34,12 @@ PHASE_COLORS = {"random-like": "#0072B2", "bleeding-out": "#009E73", "bulk+spike
                 "bulk-decay": "#CC79A7", "heavy-tailed": "#D55E00", "rank-collapse": "#000000"}
 #: Colours of the fits and of the shuffled-W baseline (Okabe-Ito, apart from the phases').
 _FIT, _SPIKE, _RANDOM = "#0072B2", "#D55E00", "#56B4E9"
+#: Styles of the further densities of :func:`plot_esd` (Okabe-Ito colours, distinct dashes).
+_CURVE_STYLES = ({"color": "#009E73", "ls": "--"}, {"color": "#CC79A7", "ls": "-."}, {"color": "0.3", "ls": ":"})
+#: Decades of eigenvalues a tail panel shows below ``xmin`` (below the largest eigenvalue: twice as many).
+TAIL_DECADES = 2
+#: The y label of an ESD on log axes.
+LOG_BIN_LABEL = "eigenvalues per log-spaced bin"
 
 
 def _axes(ax):
@@ -47,9 +56,14 @@ def plot_esd(
     title: str | None = None,
     mp_holds: bool | None = None,
     randomized: ArrayLike | None = None,
+    curves: Sequence[tuple[str, ArrayLike, ArrayLike]] = (),
     ax=None,
 ):
-    """Histogram of one ESD (density); where the MP fit holds, its density, ``l+`` and the spikes.
+    """Histogram of one ESD; where the MP fit holds, its density, ``l+`` and the spikes.
+
+    On linear axes the histogram is a density per unit ``lambda``; with ``log_x`` it counts the
+    eigenvalues in each log-spaced bin (one eigenvalue is a bar of height 1, wherever it lies), and
+    every density curve is drawn as the count it predicts per bin, ``n rho(lambda) lambda dln(lambda)``.
 
     Args:
         eigs: ``(M,)`` eigenvalues. Exact zeros (null eigenvalues set to 0 by the analysis) are
@@ -63,6 +77,8 @@ def plot_esd(
         mp_holds: whether the MP fit describes the bulk (the analyzer's verdict,
             :func:`rmtkit.phases.mp_bulk_holds`); ``None``: wherever the fit succeeded.
         randomized: eigenvalues of the elementwise-shuffled ``W``, overlaid as an outline.
+        curves: further densities per unit ``lambda`` to overlay, ``(label, lambda, rho(lambda))``
+            each (e.g. the MP law of a random matrix of the same shape), in the panel's units.
     """
     ax = _axes(ax)
     x = np.asarray(eigs, float)
@@ -81,24 +97,28 @@ def plot_esd(
     if log_x:
         pos = x[x > 0]
         both = pos if rand is None or not rand.size else np.concatenate([pos, rand])
-        edges = np.geomspace(both.min(), both.max() * (1 + 1e-9), 60 if bins == "auto" else int(bins))
-        ax.hist(pos, bins=edges, density=True, color="0.7", label=label)
+        edges = np.geomspace(both.min(), both.max() * (1 + 1e-9), (60 if bins == "auto" else int(bins)) + 1)
+        ax.hist(pos, bins=edges, color="0.7", label=label)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        per_bin = pos.size * np.log(edges[1] / edges[0])  # n dln(lambda)
     else:
         both = x if rand is None or not rand.size else np.concatenate([x, rand])
         lo, hi = (float(both.min()), float(both.max())) if both.size else (0.0, 1.0)
         pad = 1e-3 * max(abs(hi), 1e-300) if hi - lo <= 1e-6 * abs(hi) else 0.0  # all equal: one visible bar
         edges = np.histogram_bin_edges(x, bins=bins, range=(lo - pad, hi + pad))
         ax.hist(x, bins=edges, density=True, color="0.7", label=label)
+
+    def units(grid, rho):  # a density per unit lambda in the panel's units (log axes: its count per bin)
+        return np.asarray(rho) * (np.asarray(grid) * per_bin if log_x else 1.0)
     if rand is not None and rand.size:
-        ax.hist(rand, bins=edges, density=True, histtype="step", color=_RANDOM, lw=1.2, label="shuffled W")
+        ax.hist(rand, bins=edges, density=not log_x, histtype="step", color=_RANDOM, lw=1.2, label="shuffled W")
     holds = fit is not None and (int(fit.status) == 0 if mp_holds is None else bool(mp_holds))
     if holds:
         lp, thr, sigma = float(fit.lambda_plus), float(fit.threshold), float(fit.sigma)
         if q is not None:
             grid = np.linspace(float(fit.lambda_minus), lp, 400)[1:-1]
-            ax.plot(grid, np.asarray(marchenko_pastur_pdf(grid, q, sigma)), color=_FIT,
+            ax.plot(grid, units(grid, marchenko_pastur_pdf(grid, q, sigma)), color=_FIT,
                     label=f"MP fit: sigma={sigma:.3g}, D={float(fit.D):.3f}")
         ax.axvline(lp, color=_FIT, ls="--", lw=1, label=r"$\lambda_+$")
         ax.axvline(thr, color=_SPIKE, ls=":", lw=1, label=r"$\lambda_+ + 3\,\Delta_{TW}$")
@@ -106,12 +126,36 @@ def plot_esd(
         if spikes.size:  # a light rug at the bottom (x in data, y in axes units: visible on log axes too)
             ax.vlines(spikes, 0, 0.05, transform=ax.get_xaxis_transform(), color=_SPIKE, lw=0.8, alpha=0.6,
                       label=f"{spikes.size} spike{'s' * (spikes.size != 1)}")
+    for i, (name, grid, rho) in enumerate(curves):
+        ax.plot(np.asarray(grid), units(grid, rho), lw=1.5, label=name, **_CURVE_STYLES[i % len(_CURVE_STYLES)])
+    if log_x:
+        ax.set_ylim(bottom=0.5)  # a bin of one eigenvalue stays visible
+        ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))  # counts: 1, 10, 100
     ax.set_xlabel(r"eigenvalue $\lambda$")
-    ax.set_ylabel("density")
+    ax.set_ylabel(LOG_BIN_LABEL if log_x else "density")
     if title:
         ax.set_title(title, fontsize=9)
     ax.legend(fontsize=MIN_TEXT_PT)
     return ax
+
+
+def log_histogram(ax, values: ArrayLike, bins: int = 60, **style) -> float:
+    """Counts per log-spaced bin of the positive ``values`` on log-log axes (an ESD with no MP bulk).
+
+    One eigenvalue is a bar of height 1 wherever it lies (a density per unit ``lambda`` would make
+    one eigenvalue near ``1e-7`` a bar of ``1e5``). Returns ``n dln(lambda)``: a density per unit
+    ``lambda``, ``rho``, is drawn in the panel's units as ``rho(lambda) * lambda * n dln(lambda)``.
+    """
+    pos = np.asarray(values, float)
+    pos = pos[np.isfinite(pos) & (pos > 0)]
+    edges = np.geomspace(pos.min(), pos.max() * (1 + 1e-9), bins + 1)
+    ax.hist(pos, bins=edges, **style)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=0.5)
+    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_ylabel(LOG_BIN_LABEL)
+    return pos.size * float(np.log(edges[1] / edges[0]))
 
 
 def plot_tail(
@@ -128,9 +172,12 @@ def plot_tail(
     """Log-log complementary cdf of an ESD with the fitted power-law tail ``P(X > x) ∝ x^(1 - alpha)`` from ``xmin``.
 
     Args:
-        eigs: ``(M,)`` eigenvalues (only the positive ones are drawn; the x range is theirs).
-        fit: an unbatched :class:`~rmtkit.PowerLawFit`: the line, and a box with ``alpha +- sigma``,
-            ``xmin``, ``n_tail`` and ``D``. Or give ``alpha``, ``xmin`` (and ``xmax``) alone.
+        eigs: ``(M,)`` eigenvalues. The positive ones are drawn from ``TAIL_DECADES`` below ``xmin``
+            (without a fit: twice as many below the largest) to the largest; the box counts those
+            left of the axis (the ccdf keeps counting them).
+        fit: an unbatched :class:`~rmtkit.PowerLawFit`: the line (bounded at its ``xmax``, if any), and
+            a box with ``alpha +- sigma``, ``xmin``, ``n_tail`` and ``D``. Or give ``alpha``, ``xmin``
+            (and ``xmax``) alone.
         warning: the analysis' ``warning`` for the layer, added to the box.
         title: axes title.
     """
@@ -138,42 +185,51 @@ def plot_tail(
     x = np.sort(np.asarray(eigs, float))
     x = x[(x > 0) & np.isfinite(x)]
     ccdf = 1 - np.arange(x.size) / x.size
-    ax.loglog(x, ccdf, ".", ms=3, color="0.5", label="ESD (ccdf)")
     if fit is not None:
         alpha, xmin, xmax = float(fit.alpha), float(fit.xmin), float(fit.xmax)
     alpha, xmin = _number(alpha), _number(xmin)
+    fitted = np.isfinite(alpha) and np.isfinite(xmin) and x.size
     lines = []
-    if np.isfinite(alpha) and np.isfinite(xmin) and x.size:
+    if x.size:  # the tail and TAIL_DECADES below xmin: the fit is not squeezed into the last decade
+        left = max(x[0], xmin / 10**TAIL_DECADES if fitted else x[-1] / 10 ** (2 * TAIL_DECADES))
+        hidden = int(np.sum(x < left))
+        if hidden:
+            lines.append(f"{hidden} smaller eigenvalue{'s' * (hidden != 1)} left of the axis")
+        shown = x >= left
+        ax.loglog(x[shown], ccdf[shown], ".", ms=3, color="0.5", label="ESD (ccdf)")
+    if fitted:
         bounded = xmax is not None and np.isfinite(xmax)
         frac = np.mean(x >= xmin)
         top = xmax if bounded else x[-1]
         grid = np.geomspace(xmin, top, 100)
-        if bounded:  # truncated law: ccdf falls to 0 at xmax
+        if bounded:  # bounded law: ccdf falls to 0 at xmax
             model = frac * (grid ** (1 - alpha) - top ** (1 - alpha)) / (xmin ** (1 - alpha) - top ** (1 - alpha))
         else:
             model = frac * (grid / xmin) ** (1 - alpha)
-        ax.loglog(grid[model > 0], model[model > 0], "-", color=_SPIKE, lw=1.5, label="power-law fit")
+        ax.loglog(grid[model > 0], model[model > 0], "-", color=_SPIKE, lw=1.5,
+                  label=f"power law bounded at xmax = {top:.3g}" if bounded else "power-law fit")
         ax.axvline(xmin, color=_SPIKE, ls=":", lw=1, label=r"$x_{min}$")
         if fit is not None:
-            lines = [rf"$\alpha$ = {alpha:.2f} $\pm$ {float(fit.sigma):.2f}", f"xmin = {xmin:.3g}",
-                     f"n_tail = {int(fit.n_tail)}", f"D = {float(fit.D):.3f}"]
+            lines[:0] = [rf"$\alpha$ = {alpha:.2f} $\pm$ {float(fit.sigma):.2f}", f"xmin = {xmin:.3g}",
+                         f"n_tail = {int(fit.n_tail)}", f"D = {float(fit.D):.3f}"]
         else:
-            lines = [rf"$\alpha$ = {alpha:.2f}", f"xmin = {xmin:.3g}"]
+            lines[:0] = [rf"$\alpha$ = {alpha:.2f}", f"xmin = {xmin:.3g}"]
     elif fit is not None:
-        lines = ["no power-law fit"]
+        lines.insert(0, "no power-law fit")
     if warning:
         lines += textwrap.wrap(f"warning: {warning}", 34, break_on_hyphens=False)
-    if lines:
-        ax.text(0.03, 0.03, "\n".join(lines), transform=ax.transAxes, fontsize=MIN_TEXT_PT, va="bottom", ha="left",
-                bbox={"boxstyle": "round", "fc": "white", "ec": "0.8", "alpha": 0.9})
     if x.size:
-        ax.set_xlim(x[0] / 1.3, x[-1] * 1.3)
+        ax.set_xlim(left / 1.3, x[-1] * 1.3)
         ax.set_ylim(0.5 / x.size, 1.5)
     ax.set_xlabel(r"eigenvalue $\lambda$")
     ax.set_ylabel(r"P($\Lambda > \lambda$)")
     if title:
         ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=MIN_TEXT_PT, loc="best")
+    # One box (the fit's numbers above the line keys), where the points are not: a ccdf falls from the
+    # upper left to the lower right, so "best" finds an empty corner.
+    legend = ax.legend(fontsize=MIN_TEXT_PT, title="\n".join(lines) or None, title_fontsize=MIN_TEXT_PT,
+                       alignment="left", loc="best")
+    legend.get_frame().set_alpha(0.9)
     return ax
 
 

@@ -130,13 +130,14 @@ def data_figure(layer, title: str) -> plt.Figure:
     axes beside the MP law of a random matrix of the same shape and variance, and its tail with the power-law fit."""
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.9), layout="constrained")
     holds = mp_holds(layer)
-    plot.plot_esd(layer.evals, q=layer.mp_q, fit=layer.mp, mp_holds=holds, log_x=True, bins=70,
-                  title=f"{title}: ESD (analysis: {layer.phase})", ax=a1)
     minus, plus = (float(v) for v in rmtkit.marchenko_pastur_edges(layer.q, 1.0))
     grid = np.geomspace(minus, plus, 400)[1:-1]
-    a1.plot(grid, np.asarray(rmtkit.marchenko_pastur_pdf(grid, layer.q, 1.0)), "--", color="#009E73", lw=1.5,
-            label="MP law of a random matrix\nof the same shape and variance")
-    a1.legend(fontsize=8, loc="upper right")
+    reference = ("MP law of a random matrix\nof the same shape and variance", grid,
+                 np.asarray(rmtkit.marchenko_pastur_pdf(grid, layer.q, 1.0)))
+    plot.plot_esd(layer.evals, q=layer.mp_q, fit=layer.mp, mp_holds=holds, log_x=True, bins=70, curves=[reference],
+                  title=f"{title}: ESD (analysis: {layer.phase})", ax=a1)
+    # Below the panel: on log-log axes the histogram and the MP curve leave no corner free.
+    a1.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2, frameon=False)
     # The analysis' warning speaks of training (under-/over-trained): not shown for data.
     plot.plot_tail(layer.evals, fit=layer.pl, title=f"{title}: tail", ax=a2)
     for ax in (a1, a2):

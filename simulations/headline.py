@@ -133,7 +133,7 @@ def esd_grid(pooled: dict, layer: str, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     import rmtkit
-    from rmtkit.plot import PHASE_COLORS
+    from rmtkit.plot import LOG_BIN_LABEL, PHASE_COLORS, log_histogram
 
     sizes = sorted(bs for bs, la in pooled if la == layer)
     cols = 4
@@ -153,15 +153,14 @@ def esd_grid(pooled: dict, layer: str, path: Path) -> None:
             ax.set_xlabel(r"$\lambda$ ($s^2$)", fontsize=8)
         else:
             pos = ev[ev > 0]
-            ax.hist(pos, bins=np.geomspace(pos.min(), pos.max(), 60), density=True, color="0.65")
-            ax.set_xscale("log")
-            ax.set_yscale("log")
+            per_bin = log_histogram(ax, pos, 60, color="0.65")  # counts per log-spaced bin
+            ax.set_ylabel(LOG_BIN_LABEL, fontsize=8)
             if np.isfinite(float(pl.alpha)):
                 xm = float(pl.xmin)
                 grid = np.geomspace(xm, pos.max(), 50)
                 frac = np.mean(pos >= xm)
                 dens = frac * (float(pl.alpha) - 1) / xm * (grid / xm) ** (-float(pl.alpha))
-                ax.plot(grid, dens, color="k", lw=1.2, label=rf"power law $\alpha$={float(pl.alpha):.2f}")
+                ax.plot(grid, dens * grid * per_bin, color="k", lw=1.2, label=rf"power law $\alpha$={float(pl.alpha):.2f}")
             ax.set_xlabel(r"$\lambda$ ($s^2$, log)", fontsize=8)
         ax.set_title(f"batch {bs}: {phase}", fontsize=9, color=PHASE_COLORS.get(phase, "k"))
         ax.tick_params(labelsize=8)

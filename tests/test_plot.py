@@ -58,7 +58,7 @@ def test_heavy_tailed_layer_log_axes_no_mp_curve_annotated_tail(analysis):
     assert not [line for line in esd.get_lines() if line.get_label().startswith("MP fit")]
     assert not [c for c in esd.collections if isinstance(c, LineCollection)]  # no spike marks, no edge lines
     assert not any("spike" in label for label in _labels(esd))
-    box = "\n".join(t.get_text() for t in tail.texts)
+    box = tail.get_legend().get_title().get_text()  # one box: the fit's numbers above the line keys
     pl = layer.pl
     assert f"{float(pl.alpha):.2f} $\\pm$ {float(pl.sigma):.2f}" in box
     assert f"xmin = {float(pl.xmin):.3g}" in box and f"n_tail = {int(pl.n_tail)}" in box
@@ -131,3 +131,74 @@ def test_layer_groups():
 
 def test_docstring_says_which_function_writes_files():
     assert "save_model_plots` is the one function here that writes files" in plot.__doc__
+
+
+def test_log_esd_counts_per_bin_so_one_small_eigenvalue_never_towers():
+    """A bulk of 500 eigenvalues in [1, 10] and one at 1e-7: as a density per unit lambda that one would be a bar
+    of ~1e5 (1/500 over a bin of width ~1e-8); counted per log-spaced bin it is a bar of height 1."""
+    rng = np.random.default_rng(0)
+    eigs = np.concatenate([[1e-7], rng.uniform(1.0, 10.0, 500)])
+    ax = plot.plot_esd(eigs, log_x=True, bins=40)
+    heights = np.array([p.get_height() for p in ax.patches])
+    counts, _ = np.histogram(eigs, np.geomspace(1e-7, eigs.max() * (1 + 1e-9), 41))
+    np.testing.assert_array_equal(heights, counts)
+    assert heights[0] == 1 and heights.sum() == 501 and heights.max() < 501
+    assert ax.get_ylabel() == plot.LOG_BIN_LABEL and ax.get_ylim()[0] == 0.5
+    plt.close(ax.figure)
+
+
+def test_log_esd_curves_are_drawn_as_expected_counts_per_bin():
+    """A density overlaid on a log-binned ESD is n rho(lambda) lambda dln(lambda): for Uniform(1, 10) data the
+    curve of its own density must follow the bars (to within Poisson noise) and hold n in total."""
+    rng = np.random.default_rng(1)
+    eigs = rng.uniform(1.0, 10.0, 20000)
+    grid = np.geomspace(1.0, 10.0, 50)
+    ax = plot.plot_esd(eigs, log_x=True, bins=20, curves=[("uniform", grid, np.full(50, 1 / 9))])
+    line = next(line for line in ax.get_lines() if line.get_label() == "uniform")
+    dln = np.log(10.0) / 20
+    np.testing.assert_allclose(line.get_ydata(), 20000 * grid / 9 * dln, rtol=1e-3)
+    heights = np.array([p.get_height() for p in ax.patches])
+    centres = np.sqrt(np.geomspace(1, 10, 21)[:-1] * np.geomspace(1, 10, 21)[1:])
+    np.testing.assert_allclose(heights, 20000 * centres / 9 * dln, rtol=0.1)
+    plt.close(ax.figure)
+
+
+def _covered_points(ax, legend, xs, ys) -> int:
+    ax.figure.canvas.draw()
+    box = legend.get_window_extent()
+    pts = ax.transData.transform(np.column_stack([xs, ys]))
+    return sum(bool(box.contains(*p)) for p in pts)
+
+
+def test_tail_panel_spans_a_few_decades_below_xmin_with_the_legend_off_the_data():
+    """An MP-like spectrum with eigenvalues down to 1e-8 (as MiniLM's pooler): the panel starts TAIL_DECADES
+    below xmin, not 8 decades lower, the box says how many eigenvalues are left of the axis, and the one box
+    (fit numbers and line keys) covers no point."""
+    rng = np.random.default_rng(2)
+    eigs = np.sort(np.concatenate([10 ** rng.uniform(-8, -3, 40), rng.uniform(0.001, 0.12, 344)]))
+    fit = rmtkit.fit_power_law(eigs, method="csn")
+    ax = plot.plot_tail(eigs, fit=fit, warning="under-trained, unreliable: MP-like")
+    lo, hi = ax.get_xlim()
+    xmin = float(fit.xmin)
+    assert lo == pytest.approx(max(eigs[0], xmin / 10**plot.TAIL_DECADES) / 1.3)
+    assert np.log10(hi / lo) <= np.log10(eigs[-1] / xmin) + plot.TAIL_DECADES + 0.3
+    hidden = int(np.sum(eigs < xmin / 10**plot.TAIL_DECADES))
+    legend = ax.get_legend()
+    assert hidden > 0 and f"{hidden} smaller eigenvalues left of the axis" in legend.get_title().get_text()
+    assert f"n_tail = {int(fit.n_tail)}" in legend.get_title().get_text()
+    assert legend.get_title().get_fontsize() >= plot.MIN_TEXT_PT
+    points = ax.get_lines()[0]
+    assert _covered_points(ax, legend, *points.get_data()) == 0
+    plt.close(ax.figure)
+
+
+def test_bounded_tail_fit_is_drawn_bounded_and_says_so():
+    """With xmax the line is the bounded law's ccdf, frac (x^(1-a) - xmax^(1-a)) / (xmin^(1-a) - xmax^(1-a))."""
+    x = np.sort(np.random.default_rng(3).pareto(1.0, 2000) + 1.0)
+    ax = plot.plot_tail(x, alpha=2.0, xmin=2.0, xmax=50.0)
+    line = next(line for line in ax.get_lines() if line.get_label().startswith("power law bounded at xmax = 50"))
+    gx, gy = line.get_data()
+    frac = np.mean(x >= 2.0)
+    np.testing.assert_allclose(gy, frac * (1 / gx - 1 / 50) / (1 / 2 - 1 / 50), rtol=1e-9)
+    assert gx.max() < 50 and gy.min() < frac * 0.02  # it falls towards 0 at xmax
+    plt.close(ax.figure)

@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 from matplotlib.text import Text
 
+import rmtkit
+from rmtkit import plot
 from rmtkit.analysis import LayerResult
 from rmtkit.marchenko_pastur import MPFit
 from rmtkit.plot import PHASE_COLORS
@@ -279,6 +281,15 @@ def test_demo_data_figure_is_log_log_with_the_random_reference(small_gallery):
     ref = next(line for line in a1.get_lines() if line.get_label().startswith("MP law"))
     x = ref.get_xdata()
     assert x.min() == pytest.approx((1 - 2 ** -0.5) ** 2, rel=0.01) and x.max() == pytest.approx((1 + 2 ** -0.5) ** 2, rel=0.01)
+    # drawn as the count it predicts per log-spaced bin (n rho(lambda) lambda dln(lambda)), as the bars are
+    ev = small_gallery.layer("pareto").evals
+    dln = np.log(ev.max() * (1 + 1e-9) / ev.min()) / 70
+    rho = np.asarray(rmtkit.marchenko_pastur_pdf(x, 2.0, 1.0))
+    np.testing.assert_allclose(ref.get_ydata(), rho * x * ev.size * dln, rtol=1e-6)
+    assert a1.get_ylabel() == plot.LOG_BIN_LABEL
+    # the legend sits below the panel, on neither the bars nor the MP curve
+    fig.canvas.draw()
+    assert a1.get_legend().get_window_extent().y1 < a1.get_window_extent().y0
     for ax in (a1, a2):
         assert ax.get_xlabel() and ax.get_ylabel()
     _assert_readable(fig)
@@ -297,7 +308,9 @@ def test_esd_over_training_is_log_log_with_one_outline_per_saved_epoch(tmp_path)
     ax = fig.axes[0]
     assert ax.get_xscale() == ax.get_yscale() == "log"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["epoch 1", "epoch 2", "epoch 3"]
-    assert ax.get_ylabel() == "density" and "eigenvalue" in ax.get_xlabel()
+    assert ax.get_ylabel() == plot.LOG_BIN_LABEL and "eigenvalue" in ax.get_xlabel()
+    # counts per log-spaced bin: no outline above the 32 eigenvalues of one epoch, whatever the bin widths
+    assert max(p.get_xy()[:, 1].max() for p in ax.patches) <= 32
     labels = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
     assert labels and not any("times" in t.get_text() for t in labels) and _overlaps(labels) == []
     _assert_readable(fig)

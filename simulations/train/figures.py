@@ -18,7 +18,7 @@ from matplotlib.ticker import MaxNLocator
 
 import rmtkit
 from rmtkit import io
-from rmtkit.plot import PHASE_COLORS
+from rmtkit.plot import LOG_BIN_LABEL, PHASE_COLORS
 from simulations.calibration.figures import readable_log_ticks
 
 #: Smallest text in these figures (points).
@@ -132,11 +132,13 @@ def esd_over_training_figure(checkpoints: list[Path], layer: str, *, normalize: 
     edges = np.geomspace(lo, hi * (1 + 1e-9), int(np.clip(2 * np.sqrt(per_epoch), 10, 50)) + 1)
     colors = plt.get_cmap("viridis_r")(np.linspace(0.15, 1.0, len(spectra)))
     for color, (epoch, ev) in zip(colors, sorted(spectra.items()), strict=True):
-        ax.hist(ev, bins=edges, histtype="step", density=True, color=color, lw=1.4, label=f"epoch {epoch}")
+        # Counts per log-spaced bin: a density per unit lambda would make one tiny eigenvalue a towering bar.
+        ax.hist(ev, bins=edges, histtype="step", color=color, lw=1.4, label=f"epoch {epoch}")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_ylim(bottom=0.5)
     ax.set_xlabel(r"eigenvalue $\lambda$" + (r" of $W^TW/N$" if normalize else r" of $W^TW$"))
-    ax.set_ylabel("density")
+    ax.set_ylabel(LOG_BIN_LABEL)
     ax.set_title(f"ESD of {layer} over training", fontsize=9)
     ax.tick_params(labelsize=TEXT_PT)
     readable_log_ticks(ax)
