@@ -66,3 +66,31 @@ def test_paired_against_any_reference(tmp_path):
     assert rev["diff_mean"] == pytest.approx(-0.01)
     assert (rev["wins"], rev["losses"]) == (1, 2)
     assert rev["wilcoxon_p"] == pytest.approx(0.75)
+
+
+def test_paired_figure_tick_labels_do_not_run_together(tmp_path):
+    """Four optimisers per panel, 3.6 inches wide: no two x labels of a panel may overlap, none under 8 pt."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from simulations.control_report import paired_figure
+
+    rows = [{"setting": s, "model": "mlp3", "optimizer": opt, "seed": seed, "test_acc": 0.8 + 0.01 * seed}
+            for s in ("Fashion-MNIST", "20% label noise", "headline protocol", "x")
+            for opt in ("sgd", "sgd+tempbalance", "sgd+alphadecay", "sgd+weightdecay") for seed in range(3)]
+    captured = {}
+    close = plt.close
+    plt.close = lambda fig=None: captured.setdefault("fig", fig)  # keep the figure to measure it
+    try:
+        paired_figure(pd.DataFrame(rows), tmp_path)
+    finally:
+        plt.close = close
+    fig = captured["fig"]
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels()]
+        assert len(boxes) == 4 and min(t.get_fontsize() for t in ax.get_xticklabels()) >= 8
+        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:]), ax.get_title()
+    plt.close(fig)
