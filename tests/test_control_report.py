@@ -90,7 +90,14 @@ def test_paired_figure_tick_labels_do_not_run_together(tmp_path):
     fig = captured["fig"]
     renderer = fig.canvas.get_renderer()
     for ax in fig.axes:
-        boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels()]
-        assert len(boxes) == 4 and min(t.get_fontsize() for t in ax.get_xticklabels()) >= 8
-        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:]), ax.get_title()
+        labels = ax.get_xticklabels()
+        assert len(labels) == 4 and min(t.get_fontsize() for t in labels) >= 8
+        rotation = np.deg2rad(labels[0].get_rotation())
+        if rotation == 0:  # side by side: their boxes must not overlap
+            boxes = [t.get_window_extent(renderer) for t in labels]
+            assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:]), ax.get_title()
+        else:  # parallel slanted lines, one per tick: their distance must exceed a line of text
+            ticks = ax.transData.transform(np.column_stack([ax.get_xticks(), np.zeros(4)]))[:, 0]
+            height = 1.2 * labels[0].get_fontsize() * fig.dpi / 72
+            assert np.diff(ticks).min() * np.sin(rotation) >= height, ax.get_title()
     plt.close(fig)
