@@ -41,10 +41,10 @@ def checkpoint() -> Path:
 
 
 def floor_seconds(path: Path, min_evals: int = 50) -> float:
-    from rmtkit import io
+    from rmtkit.checkpoints import read_safetensors
 
     start = time.perf_counter()
-    for w in io.read_safetensors(path).values():
+    for w in read_safetensors(path).values():
         if w.ndim == 2 and min(w.shape) >= min_evals and np.issubdtype(w.dtype, np.floating):
             x = np.asarray(w, np.float64)
             x = x if x.shape[0] >= x.shape[1] else x.T
@@ -94,11 +94,11 @@ def plots_cost(path: Path, label: str) -> None:
 
 def large_layer_checkpoint(folder: Path, n: int = 4096) -> Path:
     """One ``n x n`` float32 layer of Student-t(3) entries (64 MB at n = 4096), as a .safetensors file."""
-    from rmtkit import io
+    from rmtkit.checkpoints import write_safetensors
 
     w = np.random.default_rng(0).standard_t(3.0, (n, n)).astype(np.float32)
     path = folder / "large.safetensors"
-    io.write_safetensors(path, {"layer.weight": w})
+    write_safetensors(path, {"layer.weight": w})
     return path
 
 

@@ -41,7 +41,7 @@ import optax
 import pandas as pd
 from flax import nnx
 
-from rmtkit import io
+from rmtkit.checkpoints import read_safetensors
 from rmtkit.optim import layer_exponents, leaf_path
 from rmtkit.prune import prune_magnitude
 from simulations.train.data import DataConfig, Split, load_data
@@ -56,7 +56,7 @@ def rebuild(run: Path, data, refit_steps: int) -> nnx.Module:
     """The run's model with its trained kernels; biases and BatchNorm re-fitted with the kernels frozen."""
     cfg = json.loads((run / "config.json").read_text())
     model = build_model(ModelConfig(**cfg["model"]), seed=cfg["seed"])
-    kernels = io.read_safetensors(run / "final_weights.safetensors")
+    kernels = read_safetensors(run / "final_weights.safetensors")
     for name, w in kernels.items():
         getattr(model, name).kernel[...] = jnp.asarray(w)
     labels = lambda params: jax.tree_util.tree_map_with_path(  # noqa: E731

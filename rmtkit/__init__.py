@@ -10,8 +10,8 @@ from rmtkit import ensembles, io, phases
 from rmtkit.analysis import Analysis
 from rmtkit.analyzer import analyze, layer_spectra, summarize
 from rmtkit.batch import pad_spectra
+from rmtkit.checkpoints import CheckpointError, load_weights
 from rmtkit.compare import analyze_series, compare
-from rmtkit.io import CheckpointError, load_weights
 from rmtkit.marchenko_pastur import (
     MPFit,
     bbp_threshold,
@@ -46,8 +46,7 @@ from rmtkit.powerlaw import (
 )
 from rmtkit.spectrum import eigenvalues
 from rmtkit.status import FitStatus, status_reason
-
-__version__ = "0.1.0"
+from rmtkit.version import __version__ as __version__
 
 __all__ = [
     "Analysis",

@@ -2,7 +2,7 @@
 
 The pipeline ([MM-JMLR] §3-5, [MPM-NC]; docs/theory.md §1-5):
 
-1. load the tensors (:func:`rmtkit.io.load_weights`) and split them into weight matrices and
+1. load the tensors (:func:`rmtkit.checkpoints.load_weights`) and split them into weight matrices and
    skipped tensors with reasons (:func:`rmtkit.layers.extract_layers`);
 2. eigenvalues of ``W^T W`` (``normalize=True`` divides by ``N``) in batches of same-shape matrices,
    on the fastest correct path for the backend (:func:`rmtkit.eigenvalues`), in float64 by default;
@@ -42,32 +42,30 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from rmtkit import io, metrics, phases
+from rmtkit import metrics, phases
 from rmtkit._parallel import host_map
 from rmtkit.analysis import Analysis, AnalyzeOptions, PooledESD, Randomization, as_frame
 from rmtkit.batch import pad_spectra
 from rmtkit.cache import cached_spectra
-from rmtkit.extra import TRAP_COLUMNS, VECTOR_COLUMNS, layer_extras
+from rmtkit.checkpoints import load_weights
+from rmtkit.columns import (
+    COLUMNS,
+    INTEGER_COLUMNS,
+    RANDOMIZE_COLUMNS,
+    RENAMED_COLUMNS,
+    TRAP_COLUMNS,
+    VECTOR_COLUMNS,
+)
+from rmtkit.diagnostics import layer_extras
 from rmtkit.layers import Layer, extract_layers
 from rmtkit.marchenko_pastur import MPFit, fit_marchenko_pastur
 from rmtkit.powerlaw import PowerLawFit, fit_power_law
 from rmtkit.resolution import ResolvedSpectrum, resolve_spectrum
 from rmtkit.spectrum import eigenvalues, eigenvalues_numpy, farms_eigenvalues, farms_windows
 from rmtkit.status import FitStatus
+from rmtkit.version import __version__
 
-COLUMNS = [
-    "name", "kind", "shape", "N", "M", "Q", "num_evals", "lambda_max", "alpha", "xmin", "D", "sigma", "n_tail",
-    "mp_sigma", "lambda_plus", "num_spikes", "mp_D", "mp_soft_rank", "stable_rank", "hard_rank", "rank_loss",
-    "entropy", "log_norm", "log_spectral_norm", "alpha_weighted", "log_alpha_norm", "phase", "phase_reason",
-    "warning", "mp_status", "pl_status", "status", "reason",
-]
-#: Columns added by ``randomize=True``.
-RANDOMIZE_COLUMNS = ["rand_lambda_plus", "rand_num_spikes", "correlation_traps", "rand_distance"]
-#: Former column names, as files written before the rename hold them: old -> current (``read_results`` maps them).
-RENAMED_COLUMNS = {"mp_softrank": "mp_soft_rank"}
-#: Columns that hold counts: integers wherever they are not missing (written and printed as integers).
-INTEGER_COLUMNS = ["N", "M", "num_evals", "n_tail", "num_spikes", "hard_rank", "rank_loss", "rand_num_spikes",
-                   "correlation_traps", "traps"]
+__all__ = ["COLUMNS", "INTEGER_COLUMNS", "RANDOMIZE_COLUMNS", "RENAMED_COLUMNS", "analyze", "layer_spectra", "summarize"]
 
 #: Thresholds of the ``warning`` column (docs/columns.md#warning).
 UNDER_TRAINED_ALPHA = 6.0  # [MM-JMLR], WeightWatcher: alpha > 6, the layer is close to random (under-trained)
@@ -187,7 +185,7 @@ def _options(options: dict[str, Any]) -> AnalyzeOptions:
 
 def _select(model: Any, opts: AnalyzeOptions):
     """The layers to fit, the skipped tensors, and every tensor's position in the model (for row order)."""
-    weights = io.load_weights(model)
+    weights = load_weights(model)
     layers, skipped = extract_layers(weights, layers=opts.layers, exclude=opts.exclude, types=opts.types,
                                      min_evals=opts.min_evals, max_evals=opts.max_evals, conv_layout=opts.conv_layout)
     return layers, skipped, {name: i for i, name in enumerate(weights)}
@@ -218,7 +216,7 @@ def analyze(model: Any, *, progress: bool | None = None, spectra_cache: str | os
     """Analyse every weight matrix of ``model``: spectra, fits, metrics and phases, one entry per tensor.
 
     Args:
-        model: anything :func:`rmtkit.io.load_weights` reads: a path (``.safetensors``, HF directory,
+        model: anything :func:`rmtkit.checkpoints.load_weights` reads: a path (``.safetensors``, HF directory,
             ``.npz``, PyTorch file), a Flax NNX module or state, a Linen params pytree, a dict of arrays.
         progress: show a progress bar with ETA (default: only for models with more than 20 matrices).
         spectra_cache: a folder of eigenvalues (:mod:`rmtkit.cache`): layers found there are not
@@ -233,7 +231,7 @@ def analyze(model: Any, *, progress: bool | None = None, spectra_cache: str | os
         convention. ``phase`` is one of :class:`rmtkit.phases.Phase`'s labels.
 
     Raises:
-        rmtkit.io.CheckpointError: the model cannot be read.
+        rmtkit.CheckpointError: the model cannot be read.
         ValueError: an unknown option value.
     """
     opts = _options(options)
@@ -540,7 +538,7 @@ def summarize(results: Analysis | pd.DataFrame) -> pd.Series:
     Means are over the finite values only: a failed fit's NaN never enters an average.
 
     ``results`` is an :class:`rmtkit.analysis.Analysis` or its table (``.to_frame()``, or one read
-    back by :func:`rmtkit.io.read_results`).
+    back by :func:`rmtkit.results.read_results`).
     """
     df = as_frame(results)
     analysed = df[df["status"].isin(["ok", "partial"])]
@@ -571,6 +569,4 @@ def _scalar(v):
 
 
 def _version() -> str:
-    from rmtkit import __version__
-
     return __version__

@@ -5,7 +5,7 @@ convention), ``precision`` and ``conv_layout``; the fits (``pl_method``, ``pl_xm
 from them. :func:`cached_spectra` looks each layer up before computing and stores what it
 computed, keyed by
 
-- for a tensor of a checkpoint file (:class:`rmtkit.io.LazyTensor`): the file's resolved path, size
+- for a tensor of a checkpoint file (:class:`rmtkit.checkpoints.LazyTensor`): the file's resolved path, size
   and modification time (ns) and the tensor's name, offset, shape and dtype. One ``.npz`` per
   checkpoint file and option set holds its layers; when the file's size or time differ from the
   ones recorded, every entry of that file is dropped and rewritten (a changed checkpoint never
@@ -13,7 +13,7 @@ computed, keyed by
 - for arrays in memory (a Flax model, a dict, a ``.npz``): a SHA-256 of the bytes, shape and dtype,
   one ``.npy`` per layer.
 
-Entries are written atomically (:func:`rmtkit.io.write_atomically`); a corrupt or unreadable entry
+Entries are written atomically (:func:`rmtkit.atomic.write_atomically`); a corrupt or unreadable entry
 is a miss, recomputed and overwritten. Layers whose spectrum failed are not stored (the reason is
 recomputed with them).
 """
@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from rmtkit.io import LazyTensor, write_atomically
+from rmtkit.atomic import write_atomically
+from rmtkit.checkpoints.lazy import LazyTensor
 from rmtkit.layers import Layer
 
 #: Bumped when the way eigenvalues are computed changes, so that older entries are not reused.

@@ -39,7 +39,7 @@ class _Version(argparse.Action):
     """``--version``: imports rmtkit only when asked (the import loads JAX)."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from rmtkit import __version__
+        from rmtkit.version import __version__
 
         _print(f"rmtkit {__version__}\n", sys.stdout)
         parser.exit(EXIT_OK)
@@ -139,8 +139,9 @@ def _check_plots_folder(path: Path) -> None:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    import rmtkit
-    from rmtkit import io
+    from rmtkit.analyzer import analyze, summarize
+    from rmtkit.checkpoints import CheckpointError
+    from rmtkit.results import results_sidecar, write_results
 
     _check_arguments(args)
     options = {k: v for k, v in dict(layers=args.layers, exclude=args.exclude, types=args.types,
@@ -154,19 +155,19 @@ def _analyze(args: argparse.Namespace) -> int:
             return _series(args, options)
         from rmtkit.compare import weight_delta
 
-        analysis = rmtkit.analyze(args.path[0] if args.base is None else weight_delta(args.path[0], args.base), **options)
-    except (io.CheckpointError, ValueError) as err:
+        analysis = analyze(args.path[0] if args.base is None else weight_delta(args.path[0], args.base), **options)
+    except (CheckpointError, ValueError) as err:
         raise UsageError(str(err)) from None
     df = analysis.to_frame()
     status = df["status"]
     analysed = status.isin(["ok", "partial"]).sum()
-    summary = rmtkit.summarize(df) if analysed else None
+    summary = summarize(df) if analysed else None
     table = {}
     if args.format == "table":
         columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
         table = dict(columns=columns, wide=args.wide, show_all=args.show_all)
     try:
-        text = io.write_results(df, args.output, args.format, summary, **table)
+        text = write_results(df, args.output, args.format, summary, **table)
     except OSError as err:
         raise UsageError(f"-o {args.output}: cannot write ({err.strerror or err})") from None
     except ValueError as err:  # an unknown --columns name
@@ -174,7 +175,7 @@ def _analyze(args: argparse.Namespace) -> int:
     if args.output is None:
         _print(text, sys.stdout)
     else:
-        side = f" (provenance in {io.results_sidecar(args.output).resolve()})" if args.format == "csv" else ""
+        side = f" (provenance in {results_sidecar(args.output).resolve()})" if args.format == "csv" else ""
         _print(f"rmtkit: results written to {Path(args.output).resolve()}{side}\n", sys.stderr)
     if args.plots and analysed:
         _plots(args, analysis)
@@ -190,14 +191,14 @@ def _analyze(args: argparse.Namespace) -> int:
 
 def _series(args: argparse.Namespace, options: dict) -> int:
     """``rmtkit analyze A B C ...``: one long table; with --plots, the trajectories figure."""
-    from rmtkit import io
     from rmtkit.compare import analyze_series, plot_trajectories
+    from rmtkit.results import write_results
     from rmtkit.table import DEFAULT_COLUMNS
 
     df = analyze_series(args.path, **options)
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else ["step", *DEFAULT_COLUMNS]
     table = dict(columns=columns, wide=args.wide, show_all=args.show_all) if args.format == "table" else {}
-    text = io.write_results(df, args.output, args.format, None, **table)
+    text = write_results(df, args.output, args.format, None, **table)
     if args.output is None:
         _print(text, sys.stdout)
     if args.plots:
@@ -209,18 +210,20 @@ def _series(args: argparse.Namespace, options: dict) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from rmtkit import io
+    from rmtkit.atomic import write_atomically
+    from rmtkit.checkpoints import CheckpointError
     from rmtkit.compare import compare
+    from rmtkit.results import write_results
 
     try:
         df = compare(args.a, args.b, normalize=args.normalize, spectra_cache=args.spectra)
-    except (io.CheckpointError, ValueError) as err:
+    except (CheckpointError, ValueError) as err:
         raise UsageError(str(err)) from None
-    text = df.to_string(index=False) + "\n" if args.format == "table" else io.write_results(df, None, args.format)
+    text = df.to_string(index=False) + "\n" if args.format == "table" else write_results(df, None, args.format)
     if args.output is None:
         _print(text, sys.stdout)
     else:
-        io.write_atomically(args.output, text.encode("utf-8"))
+        write_atomically(args.output, text.encode("utf-8"))
     return EXIT_OK
 
 

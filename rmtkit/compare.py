@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rmtkit import io
+from rmtkit.checkpoints import LazyArray, UnsupportedTensor, load_weights
 from rmtkit.layers import extract_layers
 
 #: Columns of the analysis table that are not metrics (sizes and text): no ``delta_`` column for them.
@@ -57,8 +57,8 @@ def spectra_of(result: Any, model: Any, options: dict, spectra_cache=None) -> di
 
 def relative_frobenius(a: Any, b: Any, **selection: Any) -> dict[str, float]:
     """``||W_b - W_a||_F / ||W_a||_F`` per weight matrix present in both with the same shape (one layer in memory at a time)."""
-    la = {layer.name: layer for layer in extract_layers(io.load_weights(a), **selection)[0]}
-    lb = {layer.name: layer for layer in extract_layers(io.load_weights(b), **selection)[0]}
+    la = {layer.name: layer for layer in extract_layers(load_weights(a), **selection)[0]}
+    lb = {layer.name: layer for layer in extract_layers(load_weights(b), **selection)[0]}
     out = {}
     for name in la.keys() & lb.keys():
         if la[name].matrices.shape != lb[name].matrices.shape:
@@ -137,7 +137,7 @@ def _label(model: Any) -> str:
 # ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, eq=False)
-class WeightDelta(io.LazyArray):
+class WeightDelta(LazyArray):
     """``W - W_base`` of one tensor, computed (in float32 or wider) only when read."""
 
     tuned: Any
@@ -160,20 +160,20 @@ def weight_delta(model: Any, base: Any) -> dict[str, Any]:
     """``{name: W - W_base}`` (lazy :class:`WeightDelta` s) of the tensors of ``model``.
 
     A tensor absent from ``base`` or of another shape there is kept as an
-    :class:`rmtkit.io.UnsupportedTensor` (a skipped row saying why); tensors of ``base`` alone are
+    :class:`rmtkit.checkpoints.UnsupportedTensor` (a skipped row saying why); tensors of ``base`` alone are
     ignored.
     """
-    tuned, reference = io.load_weights(model), io.load_weights(base)
+    tuned, reference = load_weights(model), load_weights(base)
     out: dict[str, Any] = {}
     for name, w in tuned.items():
         shape = tuple(int(s) for s in np.shape(w))
         dtype = str(w.dtype) if hasattr(w, "dtype") else "unknown"
-        if isinstance(w, io.UnsupportedTensor):
+        if isinstance(w, UnsupportedTensor):
             out[name] = w
         elif name not in reference:
-            out[name] = io.UnsupportedTensor(shape, dtype, "not in the base model: no delta")
+            out[name] = UnsupportedTensor(shape, dtype, "not in the base model: no delta")
         elif tuple(np.shape(reference[name])) != shape:
-            out[name] = io.UnsupportedTensor(shape, dtype, f"shape {tuple(np.shape(reference[name]))} in the base "
+            out[name] = UnsupportedTensor(shape, dtype, f"shape {tuple(np.shape(reference[name]))} in the base "
                                                            f"model: no delta")
         elif not np.issubdtype(np.dtype(w.dtype), np.floating) and str(w.dtype) not in (
                 "bfloat16", "float8_e4m3fn", "float8_e5m2"):

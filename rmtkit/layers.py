@@ -11,8 +11,8 @@
 
 Every tensor not analysed is returned as a :class:`Skipped` with the reason: nothing is dropped silently.
 
-Tensors of a checkpoint file stay on disk (:class:`rmtkit.io.LazyTensor`, or any
-:class:`rmtkit.io.LazyArray`): a layer's ``matrices`` are
+Tensors of a checkpoint file stay on disk (:class:`rmtkit.checkpoints.LazyTensor`, or any
+:class:`rmtkit.checkpoints.LazyArray`): a layer's ``matrices`` are
 then a :class:`LazyMatrices` whose shape is known at once and whose data are read, reshaped and
 handed over only when converted to an array, so a caller that works one layer at a time holds one
 layer in memory.
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from rmtkit.io import LazyArray
+from rmtkit.checkpoints.lazy import LazyArray
 
 #: Default smallest number of eigenvalues (per matrix, i.e. ``min(N, M)``) analysed: 10, WeightWatcher
 #: 0.7's ``DEFAULT_MIN_EVALS``, so that classifier heads (e.g. 256 x 10) get a row with numbers; a fit
@@ -157,7 +157,7 @@ def extract_layers(
     """Split named tensors into analysable :class:`Layer` s and :class:`Skipped` ones (with reasons).
 
     Args:
-        weights: ``{name: array}`` (see :func:`rmtkit.io.load_weights`).
+        weights: ``{name: array}`` (see :func:`rmtkit.checkpoints.load_weights`).
         layers: keep only names matching one of these globs / substrings / ``re:`` regexes.
         exclude: drop names matching any of these.
         types: keep only these kinds (``dense``, ``conv``, ``embedding``, ``dense_general``).
@@ -190,7 +190,7 @@ def extract_layers(
         def skip(reason: str, name=name, shape=shape, dtype=dtype) -> None:
             skipped.append(Skipped(name, shape, dtype, reason))
 
-        reason = getattr(a, "reason", None)  # an io.UnsupportedTensor: listed, but its data cannot be held
+        reason = getattr(a, "reason", None)  # a checkpoints.UnsupportedTensor: listed, but its data cannot be held
         if isinstance(reason, str):
             skip(reason)
             continue

@@ -10,6 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rmtkit.analysis import as_frame
+from rmtkit.columns import INTEGER_COLUMNS
+
 #: Columns printed by default: they fit 120 terminal columns on transformer checkpoints.
 DEFAULT_COLUMNS = ("name", "shape", "alpha", "D", "phase", "warning")
 #: Extra default columns when the table has the ``randomize=True`` baseline.
@@ -39,8 +42,6 @@ def format_table(df, summary: pd.Series | None = None, *, columns: list[str] | N
     Raises:
         ValueError: a name in ``columns`` is not a column of ``df``.
     """
-    from rmtkit.analysis import as_frame
-
     df = as_frame(df)
     if wide:
         shown, width = list(df.columns), None
@@ -77,16 +78,10 @@ def _cell(value: Any, column: str) -> str:
         return str(int(value))
     if isinstance(value, float | np.floating):
         v = float(value)
-        if v.is_integer() and (column in _integer_columns() or column.startswith(("layers_", "phase_", "warning_"))):
+        if v.is_integer() and (column in INTEGER_COLUMNS or column.startswith(("layers_", "phase_", "warning_"))):
             return str(int(v))
         return f"{v:.3f}" if 1e-3 <= abs(v) < 1e4 or v == 0 else f"{v:.3g}"
     return str(value)
-
-
-def _integer_columns() -> list[str]:
-    from rmtkit.analyzer import INTEGER_COLUMNS
-
-    return INTEGER_COLUMNS
 
 
 def _render(cells: pd.DataFrame) -> str:

@@ -50,11 +50,11 @@ def finished_runs(folder: Path) -> list[Path]:
 
 
 def _final_weights(run: Path) -> dict[str, np.ndarray]:
-    from rmtkit import io
+    from rmtkit.checkpoints import read_safetensors
 
     cfg = json.loads((run / "config.json").read_text())
     return {k: np.asarray(v, np.float64)
-            for k, v in io.read_safetensors(run / "checkpoints" / f"epoch_{cfg['epochs']:03d}.safetensors").items()}
+            for k, v in read_safetensors(run / "checkpoints" / f"epoch_{cfg['epochs']:03d}.safetensors").items()}
 
 
 def _knobs(run: Path) -> dict:

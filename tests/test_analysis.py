@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import rmtkit
-from rmtkit import analyzer, cli, io, marchenko_pastur, phases
+from rmtkit import analyzer, checkpoints, cli, marchenko_pastur, phases, results
 from rmtkit.analysis import Analysis
 
 
@@ -49,7 +49,7 @@ def test_analysis_holds_spectra_fits_metrics_and_reasons(analysis, weights):
 def test_to_frame_is_the_table_with_provenance_and_a_copy(analysis, weights):
     df = analysis.to_frame()
     assert list(df.columns) == analyzer.COLUMNS + analyzer.RANDOMIZE_COLUMNS
-    assert list(df["name"]) == list(io.load_weights(weights)) == ["bias", "gauss", "heavy", "nan"]  # model order
+    assert list(df["name"]) == list(checkpoints.load_weights(weights)) == ["bias", "gauss", "heavy", "nan"]  # model order
     assert df.attrs["rmtkit"] == dict(analysis.provenance) and df.attrs["rmtkit"]["options"]["seed"] == 3
     df.loc[0, "alpha"] = -1.0
     df.attrs["rmtkit"]["options"]["seed"] = 99
@@ -62,7 +62,7 @@ def test_summarize_write_results_and_table_take_the_analysis(analysis):
     pd.testing.assert_series_equal(rmtkit.summarize(analysis), rmtkit.summarize(analysis.to_frame()))
     assert rmtkit.summarize(analysis)["layers_analysed"] == 2
     for fmt in ("csv", "json", "table"):
-        assert io.write_results(analysis, None, fmt) == io.write_results(analysis.to_frame(), None, fmt)
+        assert results.write_results(analysis, None, fmt) == results.write_results(analysis.to_frame(), None, fmt)
 
 
 def _counting(monkeypatch, module, name, calls):
@@ -116,8 +116,8 @@ def test_cli_plots_reuse_the_analysis(tmp_path, monkeypatch, capsys):
     rng = np.random.default_rng(5)
     np.savez(tmp_path / "w.npz", a=rng.standard_normal((120, 80)), b=rng.standard_t(2.0, (150, 100)))
     loads, eig_calls, mp_batches, mp_anywhere = [], [], [], []
-    load = io.load_weights
-    monkeypatch.setattr(io, "load_weights", lambda source: loads.append(source) or load(source))
+    load = checkpoints.load_weights
+    monkeypatch.setattr(analyzer, "load_weights", lambda source: loads.append(source) or load(source))
     _counting(monkeypatch, analyzer, "eigenvalues_numpy", eig_calls)
     _counting(monkeypatch, analyzer, "fit_marchenko_pastur", mp_batches)
     _counting(monkeypatch, marchenko_pastur, "fit_marchenko_pastur", mp_anywhere)  # a late import would find this one
@@ -132,8 +132,8 @@ def test_cli_plots_reuse_the_analysis(tmp_path, monkeypatch, capsys):
 
 def test_read_results_renames_the_old_soft_rank_column(tmp_path, analysis):
     old = analysis.to_frame().rename(columns={"mp_soft_rank": "mp_softrank"})
-    io.write_results(old, tmp_path / "old.csv", "csv", rmtkit.summarize(analysis).rename({"mean_mp_soft_rank": "mean_mp_softrank"}))
-    back = io.read_results(tmp_path / "old.csv")
+    results.write_results(old, tmp_path / "old.csv", "csv", rmtkit.summarize(analysis).rename({"mean_mp_soft_rank": "mean_mp_softrank"}))
+    back = results.read_results(tmp_path / "old.csv")
     pd.testing.assert_frame_equal(back, analysis.to_frame())
     assert back.attrs["rmtkit_summary"]["mean_mp_soft_rank"] == pytest.approx(rmtkit.summarize(analysis)["mean_mp_soft_rank"])
 

@@ -12,7 +12,7 @@ import pytest
 from flax import nnx
 
 import rmtkit
-from rmtkit import ensembles, io
+from rmtkit import checkpoints, ensembles, results
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -41,7 +41,7 @@ def test_minilm_alpha_equals_weightwatcher(minilm):
 
 
 def test_minilm_every_tensor_has_a_row(minilm):
-    weights = io.read_safetensors(minilm_path())
+    weights = checkpoints.read_safetensors(minilm_path())
     assert set(minilm["name"]) == set(weights)
     skipped = minilm[minilm.status == "skipped"].set_index("name")
     assert skipped.loc["embeddings.token_type_embeddings.weight", "reason"] == "too small: min(N, M) = 2 < min_evals = 10"
@@ -85,7 +85,7 @@ def test_inputs_nnx_linen_dict_npz_give_the_same_numbers(tmp_path):
     from_module = rmtkit.analyze(model).to_frame().set_index("name")
     kernel = np.asarray(model.kernel[...])
     np.savez(tmp_path / "w.npz", kernel=kernel)
-    io.write_safetensors(tmp_path / "w.safetensors", {"kernel": kernel})
+    checkpoints.write_safetensors(tmp_path / "w.safetensors", {"kernel": kernel})
     for source in ({"kernel": kernel}, tmp_path / "w.npz", tmp_path / "w.safetensors", nnx.state(model, nnx.Param)):
         other = rmtkit.analyze(source).to_frame().set_index("name")
         assert other.loc["kernel", "alpha"] == pytest.approx(from_module.loc["kernel", "alpha"], rel=1e-12)
@@ -144,18 +144,18 @@ def test_randomization_is_seeded_and_finds_correlation_traps():
 
 
 def test_results_serialise_with_provenance(tmp_path, minilm):
-    io.write_results(minilm, tmp_path / "r.csv", "csv")
+    results.write_results(minilm, tmp_path / "r.csv", "csv")
     back = pd.read_csv(tmp_path / "r.csv")
     assert len(back) == len(minilm) and back.alpha.notna().sum() == 39
-    side = json.loads(io.results_sidecar(tmp_path / "r.csv").read_text())
+    side = json.loads(results.results_sidecar(tmp_path / "r.csv").read_text())
     assert side["rmtkit"]["version"] == rmtkit.__version__ and side["rmtkit"]["convention"] == "lambda = s^2"
-    text = io.write_results(minilm, None, "json", rmtkit.summarize(minilm))
+    text = results.write_results(minilm, None, "json", rmtkit.summarize(minilm))
 
     payload = json.loads(text)
     assert payload["version"] == rmtkit.__version__ and payload["options"]["min_evals"] == 10
     assert len(payload["layers"]) == len(minilm) and payload["summary"]["layers_analysed"] == 39
     with pytest.raises(ValueError, match="format must be"):
-        io.write_results(minilm, None, "xml")
+        results.write_results(minilm, None, "xml")
 
 
 def test_bad_options():

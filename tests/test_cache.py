@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from rmtkit import io
+from rmtkit import checkpoints
 from rmtkit.cache import cached_spectra
 from rmtkit.layers import extract_layers
 
@@ -29,7 +29,7 @@ class Solver:
 
 def checkpoint(path, seed=0):
     rng = np.random.default_rng(seed)
-    io.write_safetensors(path, {"a.kernel": rng.standard_normal((60, 40)).astype(np.float32),
+    checkpoints.write_safetensors(path, {"a.kernel": rng.standard_normal((60, 40)).astype(np.float32),
                                 "b.kernel": rng.standard_normal((3, 3, 16, 24)).astype(np.float32),
                                 "bias": np.zeros(40, np.float32)})
 
@@ -38,13 +38,13 @@ def test_second_run_reuses_every_spectrum_of_a_file(tmp_path):
     path, cache = tmp_path / "m.safetensors", tmp_path / "cache"
     checkpoint(path)
     first, second = Solver(), Solver()
-    layers = extract_layers(io.load_weights(path))[0]
+    layers = extract_layers(checkpoints.load_weights(path))[0]
     spectra, _ = cached_spectra(first, layers, cache, **OPTS)
-    again, failures = cached_spectra(second, extract_layers(io.load_weights(path))[0], cache, **OPTS)
+    again, failures = cached_spectra(second, extract_layers(checkpoints.load_weights(path))[0], cache, **OPTS)
     assert sorted(first.asked) == ["a.kernel", "b.kernel"] and second.asked == [] and failures == {}
     for name in spectra:
         np.testing.assert_array_equal(again[name], spectra[name])  # bit for bit
-    w = io.read_safetensors(path)["a.kernel"].astype(np.float64)  # independent: singular values squared
+    w = checkpoints.read_safetensors(path)["a.kernel"].astype(np.float64)  # independent: singular values squared
     np.testing.assert_allclose(np.sort(again["a.kernel"]), np.sort(np.linalg.svd(w, compute_uv=False) ** 2), rtol=1e-9)
     assert len(list(cache.glob("*.npz"))) == 1  # one entry file per checkpoint file and option set
 
@@ -52,24 +52,24 @@ def test_second_run_reuses_every_spectrum_of_a_file(tmp_path):
 def test_changed_checkpoint_or_option_invalidates(tmp_path):
     path, cache = tmp_path / "m.safetensors", tmp_path / "cache"
     checkpoint(path, seed=0)
-    cached_spectra(Solver(), extract_layers(io.load_weights(path))[0], cache, **OPTS)
+    cached_spectra(Solver(), extract_layers(checkpoints.load_weights(path))[0], cache, **OPTS)
     checkpoint(path, seed=1)  # same names and shapes, other weights
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a rewrite within the clock's tick still differs
     solver = Solver()
-    spectra, _ = cached_spectra(solver, extract_layers(io.load_weights(path))[0], cache, **OPTS)
+    spectra, _ = cached_spectra(solver, extract_layers(checkpoints.load_weights(path))[0], cache, **OPTS)
     assert sorted(solver.asked) == ["a.kernel", "b.kernel"]
-    w = io.read_safetensors(path)["a.kernel"].astype(np.float64)
+    w = checkpoints.read_safetensors(path)["a.kernel"].astype(np.float64)
     np.testing.assert_allclose(spectra["a.kernel"], np.linalg.eigvalsh(w.T @ w), rtol=1e-10)  # the new weights'
     other = Solver()
-    cached_spectra(other, extract_layers(io.load_weights(path))[0], cache, **{**OPTS, "precision": "float32"})
+    cached_spectra(other, extract_layers(checkpoints.load_weights(path))[0], cache, **{**OPTS, "precision": "float32"})
     assert sorted(other.asked) == ["a.kernel", "b.kernel"]  # another precision: another entry
 
 
 def test_partial_runs_add_up_and_a_corrupt_entry_is_a_miss(tmp_path):
     path, cache = tmp_path / "m.safetensors", tmp_path / "cache"
     checkpoint(path)
-    weights = io.load_weights(path)
+    weights = checkpoints.load_weights(path)
     cached_spectra(Solver(), extract_layers(weights, layers=["a.kernel"])[0], cache, **OPTS)
     solver = Solver()
     cached_spectra(solver, extract_layers(weights)[0], cache, **OPTS)
@@ -100,8 +100,8 @@ def test_no_folder_computes_everything(tmp_path):
     path = tmp_path / "m.safetensors"
     checkpoint(path)
     solver = Solver()
-    cached_spectra(solver, extract_layers(io.load_weights(path))[0], None, **OPTS)
-    cached_spectra(solver, extract_layers(io.load_weights(path))[0], None, **OPTS)
+    cached_spectra(solver, extract_layers(checkpoints.load_weights(path))[0], None, **OPTS)
+    cached_spectra(solver, extract_layers(checkpoints.load_weights(path))[0], None, **OPTS)
     assert len(solver.asked) == 4 and list(tmp_path.iterdir()) == [path]
 
 
@@ -109,10 +109,10 @@ def test_no_folder_computes_everything(tmp_path):
 def test_every_option_the_eigenvalues_depend_on_is_in_the_key(tmp_path, bad):
     path, cache = tmp_path / "m.safetensors", tmp_path / "cache"
     checkpoint(path)
-    cached_spectra(Solver(), extract_layers(io.load_weights(path))[0], cache, **OPTS)
+    cached_spectra(Solver(), extract_layers(checkpoints.load_weights(path))[0], cache, **OPTS)
     other = {**OPTS, bad: True if bad == "normalize" else "flax"}
     solver = Solver()
-    cached_spectra(solver, extract_layers(io.load_weights(path), conv_layout=other["conv_layout"])[0], cache, **other)
+    cached_spectra(solver, extract_layers(checkpoints.load_weights(path), conv_layout=other["conv_layout"])[0], cache, **other)
     assert sorted(solver.asked) == ["a.kernel", "b.kernel"]
 
 
@@ -124,7 +124,7 @@ def test_analyze_with_a_cache_equals_a_fresh_analysis_with_other_fit_options(tmp
 
     path = tmp_path / "m.safetensors"
     rng = np.random.default_rng(7)
-    io.write_safetensors(path, {f"l{i}.kernel": rng.standard_t(3, size=(90, 60)).astype(np.float32) for i in range(3)})
+    checkpoints.write_safetensors(path, {f"l{i}.kernel": rng.standard_t(3, size=(90, 60)).astype(np.float32) for i in range(3)})
     cache = tmp_path / "cache"
     rmtkit.analyze(path, spectra_cache=cache, progress=False)  # fills the cache (pl_method="csn")
     assert len(list(cache.glob("*.npz"))) == 1

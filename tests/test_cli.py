@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rmtkit import io
+from rmtkit import checkpoints
 from tests.test_analyzer import minilm_path
 
 
@@ -48,7 +48,7 @@ def test_exit_codes(tmp_path, case):
         code, message = 2, "no such file or directory"
     elif case == "corrupt":
         path = tmp_path / "bad.safetensors"
-        io.write_safetensors(path, {"w": np.ones((80, 60), np.float32)})
+        checkpoints.write_safetensors(path, {"w": np.ones((80, 60), np.float32)})
         path.write_bytes(path.read_bytes()[:100])
         out = rmtkit_cli("analyze", path)
         code, message = 2, "truncated or corrupt"

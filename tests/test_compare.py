@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rmtkit import io
+from rmtkit import checkpoints
 from rmtkit.compare import (
     analyze_delta,
     analyze_series,
@@ -71,8 +71,8 @@ def test_fine_tuning_delta_is_w_minus_base(tmp_path):
     tuned = {"fc.kernel": base["fc.kernel"] + 0.05 * rng.standard_normal((150, 100)).astype(np.float32),
              "head.kernel": rng.standard_normal((100, 30)).astype(np.float32),  # a new head: another shape
              "extra.kernel": rng.standard_normal((60, 40)).astype(np.float32)}
-    io.write_safetensors(tmp_path / "base.safetensors", base)
-    io.write_safetensors(tmp_path / "tuned.safetensors", tuned)
+    checkpoints.write_safetensors(tmp_path / "base.safetensors", base)
+    checkpoints.write_safetensors(tmp_path / "tuned.safetensors", tuned)
     delta = weight_delta(tmp_path / "tuned.safetensors", tmp_path / "base.safetensors")
     np.testing.assert_array_equal(np.asarray(delta["fc.kernel"]), tuned["fc.kernel"] - base["fc.kernel"])
     df = frame(analyze_delta(tmp_path / "tuned.safetensors", tmp_path / "base.safetensors", progress=False))
@@ -92,7 +92,7 @@ def test_series_is_one_long_table_in_step_order(tmp_path):
         w = rng.standard_t(3, size=(140, 90)).astype(np.float32) * (1 + step / 10)
         weights[step] = w
         paths.append(tmp_path / f"epoch_{step}.safetensors")
-        io.write_safetensors(paths[-1], {"fc.kernel": w, "fc.bias": np.zeros(90, np.float32)})
+        checkpoints.write_safetensors(paths[-1], {"fc.kernel": w, "fc.bias": np.zeros(90, np.float32)})
     series = analyze_series(paths, progress=False)
     assert list(series["step"]) == [1, 1, 2, 2, 10, 10]
     assert list(series["checkpoint"].drop_duplicates()) == [str(tmp_path / f"epoch_{s}.safetensors") for s in (1, 2, 10)]
@@ -113,7 +113,7 @@ def test_cli_series_base_and_compare(tmp_path, capsys):
     w0 = rng.standard_normal((100, 70)).astype(np.float32)
     w1 = w0 + 0.5 * rng.standard_normal((100, 70)).astype(np.float32)
     for step, w in ((0, w0), (1, w1)):
-        io.write_safetensors(tmp_path / f"epoch_{step}.safetensors", {"fc.kernel": w})
+        checkpoints.write_safetensors(tmp_path / f"epoch_{step}.safetensors", {"fc.kernel": w})
     e0, e1 = str(tmp_path / "epoch_0.safetensors"), str(tmp_path / "epoch_1.safetensors")
     assert main(["analyze", e1, e0, "--format", "csv", "-o", str(tmp_path / "s.csv"), "--plots", str(tmp_path / "p")]) == 0
     series = pd.read_csv(tmp_path / "s.csv")

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rmtkit
-from rmtkit import io
+from rmtkit import checkpoints
 from rmtkit.resolution import resolve_spectrum
 from rmtkit.status import FitStatus
 
@@ -89,8 +89,8 @@ def test_safetensors_reader_accepts_exactly_the_valid_headers(tmp_path, header, 
     path = tmp_path / "fuzz.safetensors"
     path.write_bytes(struct.pack("<Q", len(blob)) + blob + data[:data_size])
     try:
-        out = io.read_safetensors(path)
-    except io.CheckpointError as err:
+        out = checkpoints.read_safetensors(path)
+    except checkpoints.CheckpointError as err:
         assert str(err).startswith(f"{path}: ")
         assert not oracle(header, data_size), f"valid header refused: {err}"
         return
@@ -99,7 +99,7 @@ def test_safetensors_reader_accepts_exactly_the_valid_headers(tmp_path, header, 
     for name, tensor in out.items():
         e = header[name]
         assert tuple(tensor.shape) == tuple(e["shape"])
-        if isinstance(tensor, io.UnsupportedTensor):
+        if isinstance(tensor, checkpoints.UnsupportedTensor):
             assert e["dtype"] not in ITEMSIZE and tensor.reason == f"dtype {e['dtype']} is not supported by rmtkit"
         else:
             begin, end = e["data_offsets"]
@@ -112,8 +112,8 @@ def test_safetensors_reader_on_garbage_raises_checkpoint_error_only(tmp_path, ga
     path = tmp_path / "g.safetensors"
     path.write_bytes(struct.pack("<Q", declared) + garbage)
     try:
-        out = io.read_safetensors(path)
-    except io.CheckpointError as err:
+        out = checkpoints.read_safetensors(path)
+    except checkpoints.CheckpointError as err:
         assert str(err).startswith(f"{path}: ")
     else:  # a valid (probably empty) header made of garbage: then it really was one
         header = json.loads(garbage[:declared])
@@ -135,14 +135,14 @@ def test_index_never_reads_outside_the_model_folder(tmp_path_factory, paths):
     model, outside = root / "model", root / "outside"
     (model / "sub").mkdir(parents=True)
     outside.mkdir()
-    io.write_safetensors(model / "a.safetensors", {"a": np.ones(2, np.float32)})
-    io.write_safetensors(model / "sub" / "b.safetensors", {"b": np.ones(3, np.float32)})
-    io.write_safetensors(outside / "secret.safetensors", {"s": np.full(4, 7, np.float32)})
+    checkpoints.write_safetensors(model / "a.safetensors", {"a": np.ones(2, np.float32)})
+    checkpoints.write_safetensors(model / "sub" / "b.safetensors", {"b": np.ones(3, np.float32)})
+    checkpoints.write_safetensors(outside / "secret.safetensors", {"s": np.full(4, 7, np.float32)})
     (model / "link").symlink_to(outside)
     (model / "model.safetensors.index.json").write_text(json.dumps({"weight_map": paths}))
     try:
-        out = io.load_weights(model)
-    except io.CheckpointError as err:
+        out = checkpoints.load_weights(model)
+    except checkpoints.CheckpointError as err:
         assert str(model) in str(err) or "tensor" in str(err)
         return
     assert "s" not in out  # the secret never comes back

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from flax import linen, nnx
 
-from rmtkit import io
+from rmtkit import checkpoints
+from rmtkit.checkpoints import lazy as lazy_module
 from rmtkit.layers import extract_layers
 
 
@@ -18,8 +19,8 @@ def test_safetensors_roundtrip_including_bfloat16(tmp_path):
                "b": rng.standard_normal((3,)).astype(ml_dtypes.bfloat16),
                "c": np.arange(6, dtype=np.int64).reshape(2, 3), "d": rng.standard_normal((2, 2)).astype(np.float16)}
     path = tmp_path / "m.safetensors"
-    io.write_safetensors(path, tensors, metadata={"format": "np"})
-    back = io.read_safetensors(path)
+    checkpoints.write_safetensors(path, tensors, metadata={"format": "np"})
+    back = checkpoints.read_safetensors(path)
     assert set(back) == set(tensors)
     for k, v in tensors.items():
         assert back[k].dtype == v.dtype and back[k].shape == v.shape
@@ -29,7 +30,7 @@ def test_safetensors_roundtrip_including_bfloat16(tmp_path):
 @pytest.mark.parametrize("damage", ["truncate", "header", "empty", "offsets"])
 def test_corrupt_safetensors_gives_clear_error(tmp_path, damage):
     path = tmp_path / "m.safetensors"
-    io.write_safetensors(path, {"w": np.ones((50, 60), np.float32)})
+    checkpoints.write_safetensors(path, {"w": np.ones((50, 60), np.float32)})
     raw = path.read_bytes()
     if damage == "truncate":
         path.write_bytes(raw[: len(raw) // 2])
@@ -39,18 +40,18 @@ def test_corrupt_safetensors_gives_clear_error(tmp_path, damage):
         path.write_bytes(b"")
     else:
         path.write_bytes(raw.replace(b'"data_offsets":[0,12000]', b'"data_offsets":[0,99999]'))
-    with pytest.raises(io.CheckpointError, match=r"m\.safetensors: .*(truncated|corrupt)"):
-        io.read_safetensors(path)
+    with pytest.raises(checkpoints.CheckpointError, match=r"m\.safetensors: .*(truncated|corrupt)"):
+        checkpoints.read_safetensors(path)
 
 
 def test_missing_path_and_unknown_format(tmp_path):
-    with pytest.raises(io.CheckpointError, match="no such file or directory"):
-        io.load_weights(tmp_path / "nope.safetensors")
+    with pytest.raises(checkpoints.CheckpointError, match="no such file or directory"):
+        checkpoints.load_weights(tmp_path / "nope.safetensors")
     (tmp_path / "w.txt").write_text("x")
-    with pytest.raises(io.CheckpointError, match="unknown checkpoint format"):
-        io.load_weights(tmp_path / "w.txt")
-    with pytest.raises(io.CheckpointError, match="no \\*.safetensors"):
-        io.load_weights(tmp_path)
+    with pytest.raises(checkpoints.CheckpointError, match="unknown checkpoint format"):
+        checkpoints.load_weights(tmp_path / "w.txt")
+    with pytest.raises(checkpoints.CheckpointError, match="no \\*.safetensors"):
+        checkpoints.load_weights(tmp_path)
 
 
 def test_hf_directories_single_and_sharded(tmp_path):
@@ -58,42 +59,42 @@ def test_hf_directories_single_and_sharded(tmp_path):
     a, b = rng.standard_normal((60, 50)).astype(np.float32), rng.standard_normal((80, 70)).astype(np.float32)
     single = tmp_path / "single"
     single.mkdir()
-    io.write_safetensors(single / "model.safetensors", {"a": a, "b": b})
+    checkpoints.write_safetensors(single / "model.safetensors", {"a": a, "b": b})
     sharded = tmp_path / "sharded"
     sharded.mkdir()
-    io.write_safetensors(sharded / "model-00001-of-00002.safetensors", {"a": a})
-    io.write_safetensors(sharded / "model-00002-of-00002.safetensors", {"b": b})
+    checkpoints.write_safetensors(sharded / "model-00001-of-00002.safetensors", {"a": a})
+    checkpoints.write_safetensors(sharded / "model-00002-of-00002.safetensors", {"b": b})
     index = {"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}
     (sharded / "model.safetensors.index.json").write_text(json.dumps(index))
     for folder in (single, sharded):
-        w = io.load_weights(folder)
+        w = checkpoints.load_weights(folder)
         np.testing.assert_array_equal(w["a"], a)
         np.testing.assert_array_equal(w["b"], b)
     index["weight_map"]["c"] = "model-00002-of-00002.safetensors"
     (sharded / "model.safetensors.index.json").write_text(json.dumps(index))
-    with pytest.raises(io.CheckpointError, match="absent from the shards"):
-        io.load_weights(sharded)
+    with pytest.raises(checkpoints.CheckpointError, match="absent from the shards"):
+        checkpoints.load_weights(sharded)
 
 
 def test_npz_nested_dict_linen_and_nnx(tmp_path):
     rng = np.random.default_rng(2)
     np.savez(tmp_path / "w.npz", dense=rng.standard_normal((60, 55)))
-    assert io.load_weights(tmp_path / "w.npz")["dense"].shape == (60, 55)
+    assert checkpoints.load_weights(tmp_path / "w.npz")["dense"].shape == (60, 55)
     nested = {"block": {"fc": {"kernel": np.ones((3, 4))}}, "head": np.zeros(2)}
-    assert set(io.load_weights(nested)) == {"block.fc.kernel", "head"}
+    assert set(checkpoints.load_weights(nested)) == {"block.fc.kernel", "head"}
     params = linen.Dense(64).init(jax.random.key(0), np.ones((1, 80)))["params"]
-    assert {k: v.shape for k, v in io.load_weights(params).items()} == {"kernel": (80, 64), "bias": (64,)}
+    assert {k: v.shape for k, v in checkpoints.load_weights(params).items()} == {"kernel": (80, 64), "bias": (64,)}
     model = nnx.Sequential(nnx.Linear(80, 64, rngs=nnx.Rngs(0)), nnx.Linear(64, 10, rngs=nnx.Rngs(1)))
-    flat = io.load_weights(model)
+    flat = checkpoints.load_weights(model)
     assert flat["layers.0.kernel"].shape == (80, 64) and flat["layers.1.bias"].shape == (10,)
-    assert set(io.load_weights(nnx.state(model, nnx.Param))) == set(flat)
+    assert set(checkpoints.load_weights(nnx.state(model, nnx.Param))) == set(flat)
 
 
 def test_torch_state_dict_when_torch_is_installed(tmp_path):
     torch = pytest.importorskip("torch")
     path = tmp_path / "sd.pt"
     torch.save({"fc.weight": torch.ones(60, 50)}, path)
-    assert io.load_weights(path)["fc.weight"].shape == (60, 50)
+    assert checkpoints.load_weights(path)["fc.weight"].shape == (60, 50)
 
 
 def test_extract_layers_kinds_and_reasons():
@@ -159,20 +160,20 @@ def test_lazy_tensors_read_the_files_bytes_in_every_float_dtype(tmp_path, monkey
                (("f32", np.float32), ("f16", np.float16), ("bf16", ml_dtypes.bfloat16),
                 ("e4m3", ml_dtypes.float8_e4m3fn), ("e5m2", ml_dtypes.float8_e5m2))}
     path = tmp_path / "m.safetensors"
-    io.write_safetensors(path, tensors)
-    monkeypatch.setattr(io, "_READ_CHUNK", 7)  # many partial reads, as a > 1 GiB tensor is read
-    lazy = io.load_weights(path)
+    checkpoints.write_safetensors(path, tensors)
+    monkeypatch.setattr(lazy_module, "READ_CHUNK", 7)  # many partial reads, as a > 1 GiB tensor is read
+    lazy = checkpoints.load_weights(path)
     for name, a in tensors.items():
-        assert isinstance(lazy[name], io.LazyTensor) and lazy[name].dtype == a.dtype and lazy[name].shape == (13, 11)
+        assert isinstance(lazy[name], checkpoints.LazyTensor) and lazy[name].dtype == a.dtype and lazy[name].shape == (13, 11)
         assert np.asarray(lazy[name]).tobytes() == a.tobytes()  # the same bits, not just close values
 
 
 def test_lazy_tensor_of_a_file_truncated_after_its_header_was_read(tmp_path):
     path = tmp_path / "m.safetensors"
-    io.write_safetensors(path, {"a": np.ones((40, 30), np.float32)})
-    lazy = io.load_weights(path)["a"]
+    checkpoints.write_safetensors(path, {"a": np.ones((40, 30), np.float32)})
+    lazy = checkpoints.load_weights(path)["a"]
     path.write_bytes(path.read_bytes()[:-100])
-    with pytest.raises(io.CheckpointError, match="ended 100 bytes early"):
+    with pytest.raises(checkpoints.CheckpointError, match="ended 100 bytes early"):
         np.asarray(lazy)
 
 
@@ -182,12 +183,12 @@ def test_layers_of_a_file_are_read_one_at_a_time(tmp_path):
 
     rng = np.random.default_rng(5)
     path = tmp_path / "many.safetensors"
-    io.write_safetensors(path, {f"block.{i}.kernel": rng.standard_normal((1000, 500)).astype(np.float32)
+    checkpoints.write_safetensors(path, {f"block.{i}.kernel": rng.standard_normal((1000, 500)).astype(np.float32)
                                 for i in range(20)})
     one = 1000 * 500 * 4
     tracemalloc.start()
     try:
-        layers, skipped = extract_layers(io.load_weights(path))
+        layers, skipped = extract_layers(checkpoints.load_weights(path))
         _, extract_peak = tracemalloc.get_traced_memory()
         assert len(layers) == 20 and not skipped
         assert all(layer.matrices.reads == 0 for layer in layers)  # shapes come from the header alone
@@ -199,7 +200,7 @@ def test_layers_of_a_file_are_read_one_at_a_time(tmp_path):
         tracemalloc.stop()
     assert all(layer.matrices.reads == 1 for layer in layers)
     assert peak < 4 * one  # float32 read + its float64 copy (3x one tensor), never the 20 tensors (20x)
-    direct = io.read_safetensors(path)  # the memory-mapped reader, independent of the lazy one
+    direct = checkpoints.read_safetensors(path)  # the memory-mapped reader, independent of the lazy one
     np.testing.assert_allclose(norms, [np.linalg.norm(direct[f"block.{i}.kernel"].astype(np.float64))
                                        for i in range(20)], rtol=1e-12)
 
@@ -213,14 +214,32 @@ def test_lazy_conv_and_sharded_layers_match_the_eager_ones(tmp_path):
     folder = tmp_path / "sharded"
     folder.mkdir()
     names = list(tensors)
-    io.write_safetensors(folder / "s1.safetensors", {n: tensors[n] for n in names[:2]})
-    io.write_safetensors(folder / "s2.safetensors", {n: tensors[n] for n in names[2:]})
+    checkpoints.write_safetensors(folder / "s1.safetensors", {n: tensors[n] for n in names[:2]})
+    checkpoints.write_safetensors(folder / "s2.safetensors", {n: tensors[n] for n in names[2:]})
     (folder / "model.safetensors.index.json").write_text(json.dumps(
         {"weight_map": {n: "s1.safetensors" if i < 2 else "s2.safetensors" for i, n in enumerate(names)}}))
-    lazy = {la.name: la for la in extract_layers(io.load_weights(folder))[0]}
+    lazy = {la.name: la for la in extract_layers(checkpoints.load_weights(folder))[0]}
     eager = {la.name: la for la in extract_layers(tensors)[0]}
     assert set(lazy) == set(eager) == set(names)
     for name in names:
         assert lazy[name].matrices.shape == eager[name].matrices.shape, name
         assert (lazy[name].n, lazy[name].m, lazy[name].num_evals) == (eager[name].n, eager[name].m, eager[name].num_evals)
         np.testing.assert_array_equal(np.asarray(lazy[name].matrices), np.asarray(eager[name].matrices))
+
+
+def test_the_format_table_names_every_suffix_once():
+    from rmtkit.checkpoints import npz, pytorch, safetensors
+
+    assert checkpoints.READERS == {".safetensors": safetensors.read, ".npz": npz.read, ".npy": npz.read,
+                                   ".bin": pytorch.read, ".pt": pytorch.read, ".pth": pytorch.read,
+                                   ".ckpt": pytorch.read}
+
+
+def test_rmtkit_io_is_the_old_address_of_the_same_functions():
+    import rmtkit
+    from rmtkit import atomic, results
+
+    assert rmtkit.io.load_weights is checkpoints.load_weights is rmtkit.load_weights
+    assert rmtkit.io.CheckpointError is checkpoints.CheckpointError is rmtkit.CheckpointError
+    assert (rmtkit.io.write_results, rmtkit.io.read_results) == (results.write_results, results.read_results)
+    assert rmtkit.io.write_atomically is atomic.write_atomically

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import rmtkit
-from rmtkit import io
+from rmtkit import results
 from rmtkit.analyzer import COLUMNS, RANDOMIZE_COLUMNS, layer_warning
 from tests.test_analyzer import minilm_path
 
@@ -67,22 +67,22 @@ def test_small_model_rows_warnings_and_summary(small):
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 def test_read_results_round_trip(tmp_path, small, fmt):
     path = tmp_path / f"r.{fmt}"
-    io.write_results(small, path, fmt)
-    back = io.read_results(path)
+    results.write_results(small, path, fmt)
+    back = results.read_results(path)
     pd.testing.assert_frame_equal(back, small)
     assert back.attrs["rmtkit"] == small.attrs["rmtkit"] and back.attrs["rmtkit"]["options"]["seed"] == 1
 
 
 def test_plain_pandas_reads_the_csv_and_json_has_integers(tmp_path, small):
-    io.write_results(small, tmp_path / "r.csv", "csv", rmtkit.summarize(small))
+    results.write_results(small, tmp_path / "r.csv", "csv", rmtkit.summarize(small))
     plain = pd.read_csv(tmp_path / "r.csv")
     assert list(plain.columns) == list(small.columns) and len(plain) == 5
     assert plain["num_evals"].dropna().tolist() == [300, 200, 10, 60]  # the bias row has none
     assert "num_evals" in (tmp_path / "r.csv").read_text().splitlines()[0]  # the header is the first line
     assert ",300," in (tmp_path / "r.csv").read_text().splitlines()[1]  # counts written as integers
-    side = json.loads(io.results_sidecar(tmp_path / "r.csv").read_text())
+    side = json.loads(results.results_sidecar(tmp_path / "r.csv").read_text())
     assert side["summary"]["layers_analysed"] == 3 and side["dtypes"]["alpha"] == "float64"
-    payload = json.loads(io.write_results(small, None, "json"))
+    payload = json.loads(results.write_results(small, None, "json"))
     row = payload["layers"][0]
     assert isinstance(row["num_evals"], int) and isinstance(row["n_tail"], int) and isinstance(row["N"], int)
 
@@ -125,7 +125,7 @@ def test_cli_version_output_line_and_columns(tmp_path):
     out = rmtkit_cli("analyze", tmp_path / "w.npz", "--randomize", "--format", "csv", "-o", tmp_path / "r.csv")
     assert out.returncode == 0, out.stderr
     assert f"results written to {(tmp_path / 'r.csv').resolve()}" in out.stderr
-    assert io.read_results(tmp_path / "r.csv").attrs["rmtkit"]["options"]["randomize"] is True
+    assert results.read_results(tmp_path / "r.csv").attrs["rmtkit"]["options"]["randomize"] is True
     out = rmtkit_cli("analyze", tmp_path / "w.npz", "--randomize")
     assert out.stdout.splitlines()[0].split()[-2:] == ["correlation_traps", "rand_distance"]
     out = rmtkit_cli("analyze", tmp_path / "w.npz", "--columns", "name,nope")

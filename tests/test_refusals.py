@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 import rmtkit
-from rmtkit import cli, io
+from rmtkit import checkpoints, cli
+from rmtkit.checkpoints import validation
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
@@ -66,7 +67,7 @@ def test_orthogonal_matrix_is_degenerate_at_its_storage_precision(dtype):
 
 
 def test_orthogonal_float32_checkpoint_does_not_exit_0(tmp_path, capsys, monkeypatch):
-    io.write_safetensors(tmp_path / "o.safetensors", {"w": orthogonal().astype(np.float32)})
+    checkpoints.write_safetensors(tmp_path / "o.safetensors", {"w": orthogonal().astype(np.float32)})
     code, out, err = run_cli(capsys, monkeypatch, tmp_path / "o.safetensors", "--format", "csv")
     assert code == cli.EXIT_LAYER_FAILED and "1 partly" in err
     row = pd.read_csv(pd.io.common.StringIO(out), comment="#").iloc[0]
@@ -182,21 +183,21 @@ F32_40 = {"dtype": "F32", "shape": [10], "data_offsets": [0, 40]}
 ])
 def test_lying_header_entries_are_refused_naming_file_and_tensor(tmp_path, entry, message):
     path = raw_safetensors(tmp_path / "m.safetensors", {"ok": F32_40, "bad": entry}, bytes(40))
-    with pytest.raises(io.CheckpointError) as err:
-        io.read_safetensors(path)
+    with pytest.raises(checkpoints.CheckpointError) as err:
+        checkpoints.read_safetensors(path)
     assert str(err.value).startswith(f"{path}: tensor 'bad': ") and message in str(err.value)
 
 
 def test_overlapping_offsets_and_duplicate_keys_are_refused(tmp_path):
     path = raw_safetensors(tmp_path / "o.safetensors",
                            {"a": F32_40, "b": {"dtype": "F32", "shape": [10], "data_offsets": [20, 60]}}, bytes(60))
-    with pytest.raises(io.CheckpointError, match=r"tensors 'a' \(bytes 0..40\) and 'b' \(bytes 20..60\) overlap"):
-        io.read_safetensors(path)
+    with pytest.raises(checkpoints.CheckpointError, match=r"tensors 'a' \(bytes 0..40\) and 'b' \(bytes 20..60\) overlap"):
+        checkpoints.read_safetensors(path)
     header = b'{"a": {"dtype": "F32", "shape": [10], "data_offsets": [0, 40]}, "a": {"dtype": "F32", "shape": [10], ' \
              b'"data_offsets": [40, 80]}}'
     path = raw_safetensors(tmp_path / "d.safetensors", header, bytes(80))
-    with pytest.raises(io.CheckpointError, match=r"d\.safetensors: safetensors header names 'a' twice"):
-        io.read_safetensors(path)
+    with pytest.raises(checkpoints.CheckpointError, match=r"d\.safetensors: safetensors header names 'a' twice"):
+        checkpoints.read_safetensors(path)
 
 
 def sharded(folder, weight_map):
@@ -208,7 +209,7 @@ def sharded(folder, weight_map):
 @pytest.fixture
 def outside(tmp_path):
     (tmp_path / "outside").mkdir()
-    io.write_safetensors(tmp_path / "outside" / "secret.safetensors", {"s": np.ones((60, 60), np.float32)})
+    checkpoints.write_safetensors(tmp_path / "outside" / "secret.safetensors", {"s": np.ones((60, 60), np.float32)})
     return tmp_path / "outside"
 
 
@@ -217,38 +218,38 @@ def test_index_paths_stay_inside_the_model_folder(tmp_path, outside):
     for shard, message in [("../outside/secret.safetensors", "must be relative and stay inside"),
                            (str(outside / "secret.safetensors"), "must be relative and stay inside")]:
         sharded(model, {"s": shard})
-        with pytest.raises(io.CheckpointError, match=message):
-            io.load_weights(model)
+        with pytest.raises(checkpoints.CheckpointError, match=message):
+            checkpoints.load_weights(model)
     (model / "link").symlink_to(outside)
     sharded(model, {"s": "link/secret.safetensors"})
-    with pytest.raises(io.CheckpointError, match="leads outside .*a symlink escaping the model folder"):
-        io.load_weights(model)
+    with pytest.raises(checkpoints.CheckpointError, match="leads outside .*a symlink escaping the model folder"):
+        checkpoints.load_weights(model)
 
 
 def test_a_name_in_two_shards_or_two_nestings_is_refused(tmp_path):
     model = tmp_path / "model"
     model.mkdir()
-    io.write_safetensors(model / "a.safetensors", {"w": np.ones((3, 3), np.float32)})
-    io.write_safetensors(model / "b.safetensors", {"w": np.zeros((3, 3), np.float32)})
-    with pytest.raises(io.CheckpointError, match=r"tensor 'w' is stored in both .*a\.safetensors and .*b\.safetensors"):
-        io.load_weights(model)  # without an index: every *.safetensors
+    checkpoints.write_safetensors(model / "a.safetensors", {"w": np.ones((3, 3), np.float32)})
+    checkpoints.write_safetensors(model / "b.safetensors", {"w": np.zeros((3, 3), np.float32)})
+    with pytest.raises(checkpoints.CheckpointError, match=r"tensor 'w' is stored in both .*a\.safetensors and .*b\.safetensors"):
+        checkpoints.load_weights(model)  # without an index: every *.safetensors
     sharded(model, {"w": "a.safetensors"})
     (model / "b.safetensors").rename(model / "c.safetensors")
-    io.write_safetensors(model / "a.safetensors", {"w": np.ones((3, 3), np.float32), "v": np.ones(2, np.float32)})
+    checkpoints.write_safetensors(model / "a.safetensors", {"w": np.ones((3, 3), np.float32), "v": np.ones(2, np.float32)})
     sharded(model, {"w": "a.safetensors", "v": "c.safetensors"})
-    io.write_safetensors(model / "c.safetensors", {"v": np.ones(2, np.float32)})
-    with pytest.raises(io.CheckpointError, match="tensor 'v' is stored in both"):
-        io.load_weights(model)
-    with pytest.raises(io.CheckpointError, match="two tensors flatten to the same name 'a.b'"):
-        io.load_weights({"a": {"b": np.ones((60, 60))}, "a.b": np.zeros((60, 60))})
+    checkpoints.write_safetensors(model / "c.safetensors", {"v": np.ones(2, np.float32)})
+    with pytest.raises(checkpoints.CheckpointError, match="tensor 'v' is stored in both"):
+        checkpoints.load_weights(model)
+    with pytest.raises(checkpoints.CheckpointError, match="two tensors flatten to the same name 'a.b'"):
+        checkpoints.load_weights({"a": {"b": np.ones((60, 60))}, "a.b": np.zeros((60, 60))})
 
 
 def test_index_that_is_not_an_object_is_refused(tmp_path):
     model = tmp_path / "model"
     model.mkdir()
     (model / "model.safetensors.index.json").write_text("[1, 2]")
-    with pytest.raises(io.CheckpointError, match=r"index\.json: not a safetensors index"):
-        io.load_weights(model)
+    with pytest.raises(checkpoints.CheckpointError, match=r"index\.json: not a safetensors index"):
+        checkpoints.load_weights(model)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,33 +274,33 @@ def alarm():
 @pytest.mark.parametrize("name", ["w.npz", "w.npy", "w.safetensors"])
 def test_fifo_is_refused_without_hanging(tmp_path, alarm, name):
     os.mkfifo(tmp_path / name)
-    with pytest.raises(io.CheckpointError, match="not a regular file"):
-        io.load_weights(tmp_path / name)
+    with pytest.raises(checkpoints.CheckpointError, match="not a regular file"):
+        checkpoints.load_weights(tmp_path / name)
 
 
 def test_truncated_npz_permission_and_long_names(tmp_path, monkeypatch):
     np.savez(tmp_path / "t.npz", a=np.ones((100, 100)), b=np.ones((100, 100)))
     raw = (tmp_path / "t.npz").read_bytes()
     (tmp_path / "t.npz").write_bytes(raw[: len(raw) // 2])
-    with pytest.raises(io.CheckpointError, match=r"t\.npz: (cannot read \.npz|array 'b' cannot be read)"):
-        io.load_weights(tmp_path / "t.npz")
-    with pytest.raises(io.CheckpointError, match="File name too long"):
-        io.load_weights(tmp_path / ("x" * 300 + ".npz"))
-    io.write_safetensors(tmp_path / "p.safetensors", {"w": np.ones(3, np.float32)})
+    with pytest.raises(checkpoints.CheckpointError, match=r"t\.npz: (cannot read \.npz|array 'b' cannot be read)"):
+        checkpoints.load_weights(tmp_path / "t.npz")
+    with pytest.raises(checkpoints.CheckpointError, match="File name too long"):
+        checkpoints.load_weights(tmp_path / ("x" * 300 + ".npz"))
+    checkpoints.write_safetensors(tmp_path / "p.safetensors", {"w": np.ones(3, np.float32)})
 
     def denied(*_args, **_kw):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(io, "open", denied, raising=False)  # root ignores chmod 000: deny at open()
-    with pytest.raises(io.CheckpointError, match=r"p\.safetensors: cannot read \(Permission denied\)"):
-        io.load_weights(tmp_path / "p.safetensors")
+    monkeypatch.setattr(validation, "open", denied, raising=False)  # root ignores chmod 000: deny at open()
+    with pytest.raises(checkpoints.CheckpointError, match=r"p\.safetensors: cannot read \(Permission denied\)"):
+        checkpoints.load_weights(tmp_path / "p.safetensors")
 
 
 def test_unsupported_tensors_are_skipped_rows(tmp_path, capsys, monkeypatch):
     # Was: a U32 or C64 tensor, or a (0, 5) tensor with --min-evals 0, failed the whole file with exit 2.
     rng = np.random.default_rng(9)
     good = rng.standard_normal((80, 60)).astype(np.float32)
-    io.write_safetensors(tmp_path / "m.safetensors", {"good": good, "u": np.ones((80, 60), np.uint32),
+    checkpoints.write_safetensors(tmp_path / "m.safetensors", {"good": good, "u": np.ones((80, 60), np.uint32),
                                                      "c": np.ones((80, 60), np.complex64), "z": np.zeros((0, 5), np.float32)})
     code, out, err = run_cli(capsys, monkeypatch, tmp_path / "m.safetensors", "--min-evals", "0", "--format", "csv")
     assert code == cli.EXIT_OK, err
@@ -331,7 +332,7 @@ def test_cli_malformed_checkpoint_is_one_line_exit_2(tmp_path, capsys, monkeypat
 
 @pytest.mark.parametrize("case", ["regex", "missing_folder", "dev_full", "plots_file", "min_evals"])
 def test_cli_arguments_are_checked_before_the_analysis(tmp_path, capsys, monkeypatch, case):
-    io.write_safetensors(tmp_path / "m.safetensors", {"w": np.random.default_rng(0).standard_normal((80, 60))})
+    checkpoints.write_safetensors(tmp_path / "m.safetensors", {"w": np.random.default_rng(0).standard_normal((80, 60))})
     model = tmp_path / "m.safetensors"
     args, needle = {
         "regex": (["--layers", "re:["], "bad regular expression 're:['"),

@@ -297,11 +297,11 @@ def test_demo_data_figure_is_log_log_with_the_random_reference(small_gallery):
 
 
 def test_esd_over_training_is_log_log_with_one_outline_per_saved_epoch(tmp_path):
-    from rmtkit import io
+    from rmtkit import checkpoints
 
     rng = np.random.default_rng(2)
     for epoch in (1, 2, 3):
-        io.write_safetensors(tmp_path / f"epoch_{epoch:03d}.safetensors",
+        checkpoints.write_safetensors(tmp_path / f"epoch_{epoch:03d}.safetensors",
                              {"fc1": rng.standard_normal((64, 32)).astype(np.float32)})
     ckpts = sorted(tmp_path.glob("epoch_*.safetensors"))
     fig = train_figures.esd_over_training_figure(ckpts, "fc1")

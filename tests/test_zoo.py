@@ -22,7 +22,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 import rmtkit
 from rmtkit.analysis import AnalyzeOptions
-from rmtkit.io import write_safetensors
+from rmtkit.checkpoints import write_safetensors
 from simulations.entry import CONFIG_DIR
 from simulations.zoo import collect
 from simulations.zoo.config import (

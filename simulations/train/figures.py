@@ -17,7 +17,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 import rmtkit
-from rmtkit import io
+from rmtkit.checkpoints import read_safetensors
 from rmtkit.plot import LOG_BIN_LABEL, PHASE_COLORS
 from simulations.calibration.figures import readable_log_ticks
 
@@ -119,7 +119,7 @@ def esd_over_training_figure(checkpoints: list[Path], layer: str, *, normalize: 
     chosen = list(dict.fromkeys(checkpoints[:: max(1, len(checkpoints) // 4)] + checkpoints[-1:]))
     spectra = {}
     for path in chosen:
-        w = io.read_safetensors(path).get(layer)
+        w = read_safetensors(path).get(layer)
         if w is not None:
             ev = np.asarray(rmtkit.eigenvalues(np.asarray(w, np.float64), normalize=normalize))
             spectra[int(path.stem.split("_")[-1])] = ev[ev > 0]

@@ -38,7 +38,7 @@ from flax import nnx
 from tqdm.auto import tqdm
 
 import rmtkit
-from rmtkit import io
+from rmtkit.checkpoints import write_safetensors
 from simulations.train.config import TrainConfig
 from simulations.train.control import split_name, with_control
 from simulations.train.data import Data, load_data
@@ -409,7 +409,7 @@ def run(cfg: TrainConfig, out_dir: str | Path) -> dict:
             spectral.append(analyse_weights(model, cfg, epoch))
             if cfg.analysis.checkpoints:
                 with _replacing(out / "checkpoints" / f"epoch_{epoch:03d}.safetensors") as tmp:
-                    io.write_safetensors(tmp, {k: np.asarray(v) for k, v in weight_matrices(model).items()
+                    write_safetensors(tmp, {k: np.asarray(v) for k, v in weight_matrices(model).items()
                                                if k in cfg.analysis.layers})
         analysis_seconds = time.perf_counter() - t1
         row = {"epoch": epoch, "train_loss": loss, "train_acc_running": acc, "val_acc": evaluate(model, data.val),
@@ -473,7 +473,7 @@ def _write_csvs(out: Path, cfg: TrainConfig, epoch: int, metrics: str, spectral:
 
 def _finish(model, data: Data, cfg: TrainConfig, out: Path, metrics: pd.DataFrame, spectral: pd.DataFrame) -> dict:
     with _replacing(out / "final_weights.safetensors") as tmp:
-        io.write_safetensors(tmp, {k: np.asarray(v) for k, v in weight_matrices(model).items()})
+        write_safetensors(tmp, {k: np.asarray(v) for k, v in weight_matrices(model).items()})
     final = {"train_acc": evaluate(model, data.train), "val_acc": evaluate(model, data.val),
              "test_acc": evaluate(model, data.test), "epochs": cfg.epochs,
              "train_seconds": float(metrics["train_seconds"].sum()),

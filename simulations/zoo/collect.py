@@ -35,7 +35,7 @@ def collect(sweep: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     Raises:
         FileNotFoundError: ``sweep`` holds no model folder (``config.json``).
     """
-    from rmtkit.io import read_results
+    from rmtkit.results import read_results
 
     tables, rows = [], []
     for folder, cfg in run_folders(sweep):
@@ -64,7 +64,8 @@ def collect(sweep: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def write(layers: pd.DataFrame, models: pd.DataFrame, out: str | Path) -> Path:
     """``layers.csv`` (with its sidecar), ``models.csv`` and ``failed.json`` into ``out``; prints an overview."""
-    from rmtkit.io import write_atomically, write_results
+    from rmtkit.atomic import write_atomically
+    from rmtkit.results import write_results
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -51,7 +51,7 @@ class ZooConfig:
 
     Attributes:
         checkpoint: this job's model: a ``.safetensors`` file, an HF model folder, a ``.npz`` or a
-            PyTorch file (whatever :func:`rmtkit.io.load_weights` reads).
+            PyTorch file (whatever :func:`rmtkit.checkpoints.load_weights` reads).
         checkpoints: paths and globs (``ckpts/epoch_*.safetensors``) swept as ``checkpoint`` by ``-m``.
         analysis: the options of :func:`rmtkit.analyze`.
         spectra_cache: a folder of eigenvalues shared by the jobs (:mod:`rmtkit.cache`): a rerun with

@@ -30,7 +30,7 @@ def analyse_in_child(cfg: ZooConfig, out: Path, log_file: str | None = None) -> 
 
     The child appends its log to ``log_file`` (the job's Hydra log) and prints it as this process would.
     """
-    from rmtkit.io import write_atomically
+    from rmtkit.atomic import write_atomically
 
     done = start(cfg, out)
     if done is not None:

@@ -55,7 +55,7 @@ def start(cfg: ZooConfig, out: Path) -> dict | None:
     if done is not None:
         log.info("%s already finished: skipping (%s)", done["model"], out / "DONE.json")
         return done
-    from rmtkit.io import write_atomically
+    from rmtkit.atomic import write_atomically
 
     write_atomically(out / "config.json", json.dumps(dataclasses.asdict(cfg), indent=1).encode())
     for stale in ("DONE.json", "FAILED.json"):  # this attempt's outcome replaces the last one's
@@ -69,7 +69,7 @@ def analyse(cfg: ZooConfig, out: Path) -> dict | None:
     Never raises for a model that cannot be analysed (an unreadable or corrupt checkpoint, a bad
     option): its error goes to ``FAILED.json`` and the log, so the other models of the zoo go on.
     """
-    from rmtkit.io import write_atomically
+    from rmtkit.atomic import write_atomically
 
     done = start(cfg, out)
     if done is not None:
@@ -78,7 +78,7 @@ def analyse(cfg: ZooConfig, out: Path) -> dict | None:
     try:
         key = job_key(cfg)
         import rmtkit
-        from rmtkit.io import write_results
+        from rmtkit.results import write_results
 
         analysis = rmtkit.analyze(cfg.checkpoint, progress=cfg.progress, spectra_cache=cfg.spectra_cache,
                                   **dataclasses.asdict(cfg.analysis))
