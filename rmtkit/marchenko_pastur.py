@@ -30,6 +30,20 @@ from rmtkit.status import FitStatus
 #: For a pure Gaussian matrix P(TW1 > 3) is about 1e-3 per matrix, so false spikes are rare, while
 #: spikes at a few times the BBP threshold sit many TW units above the edge.
 TW_FACTOR = 3.0
+
+
+def pooled_tw_factor(tw_factor: ArrayLike, pooled: ArrayLike) -> jnp.ndarray:
+    """The outlier margin for the largest of ``pooled`` independent matrices' edges, in Tracy-Widom units.
+
+    The eigenvalues of ``k`` independent random matrices pooled into one ESD (the slices of a conv
+    kernel, the layers of several seeds) have ``k`` independent top eigenvalues, so a margin of
+    ``tw_factor`` widths, exceeded by one matrix with probability ``p``, is exceeded by the pooled
+    ESD with probability about ``k p``. The TW1 law's right tail falls like ``exp(-(2/3) s^(3/2))``
+    (Tracy and Widom 1996); the margin with the same false-alarm rate as one matrix is therefore
+    ``(tw_factor^(3/2) + (3/2) ln k)^(2/3)``: 3.60 for ``k = 3``, 4.16 for 9 (3x3), 4.65 for 25 (5x5).
+    """
+    tw = as_float(tw_factor, jnp)
+    return (tw**1.5 + 1.5 * jnp.log(jnp.maximum(as_float(pooled, jnp), 1))) ** (2 / 3)
 _INV_PHI = (math.sqrt(5) - 1) / 2  # golden-section ratio
 
 
@@ -178,15 +192,18 @@ def _ks_distance(x: jnp.ndarray, bulk: jnp.ndarray, q: jnp.ndarray, s2: jnp.ndar
     return jnp.max(jnp.where(bulk, gap, 0), axis=-1)
 
 
-def _fit_sorted(x, valid, q, *, tw_factor, n_iter, n_grid, n_refine):
-    """Fit one ascending-sorted spectrum (padding at the end, ``valid`` a prefix mask)."""
+def _fit_sorted(x, valid, q, pooled, *, tw_factor, n_iter, n_grid, n_refine):
+    """Fit one ascending-sorted spectrum (padding at the end, ``valid`` a prefix mask) of ``pooled`` matrices."""
     dtype = x.dtype
     status = spectrum_status(x, valid, q)
     n = valid.sum()
     xs = jnp.where(valid, jnp.where(jnp.isfinite(x), x, 0), 0)
     xs = jnp.maximum(xs, 0)
     q = jnp.where((status == FitStatus.BAD_Q) | ~jnp.isfinite(q), 1, q).astype(dtype)
-    m = jnp.maximum(n, 1).astype(dtype)
+    # The edge fluctuates on the scale of one matrix's M, with the margin of the largest of ``pooled`` edges.
+    pooled = jnp.maximum(pooled, 1).astype(dtype)
+    m = jnp.maximum(n / pooled, 1).astype(dtype)
+    tw_factor = pooled_tw_factor(jnp.asarray(tw_factor, dtype), pooled)
 
     # Robust start: match the median (spikes shift it by O(k / M) ranks); fall back to the mean
     # when more than half the spectrum is zero (rank collapse).
@@ -251,14 +268,14 @@ def _fit_sorted(x, valid, q, *, tw_factor, n_iter, n_grid, n_refine):
 
 
 @functools.partial(jax.jit, static_argnames=("tw_factor", "n_iter", "n_grid", "n_refine"))
-def _fit_batch(evals, valid, q, *, tw_factor, n_iter, n_grid, n_refine):
+def _fit_batch(evals, valid, q, pooled, *, tw_factor, n_iter, n_grid, n_refine):
     # Sort each row with padding (and non-finite values) moved to the end, keeping the mask aligned.
     key = jnp.where(valid & ~jnp.isnan(evals), evals, jnp.inf)
     order = jnp.lexsort((key, ~valid), axis=-1)
     x = jnp.take_along_axis(evals, order, axis=-1)
     valid = jnp.arange(evals.shape[-1]) < valid.sum(-1, keepdims=True)
     fit = functools.partial(_fit_sorted, tw_factor=tw_factor, n_iter=n_iter, n_grid=n_grid, n_refine=n_refine)
-    return jax.vmap(fit)(x, valid, q)
+    return jax.vmap(fit)(x, valid, q, pooled)
 
 
 def fit_marchenko_pastur(
@@ -267,6 +284,7 @@ def fit_marchenko_pastur(
     *,
     lengths: ArrayLike | None = None,
     mask: ArrayLike | None = None,
+    pooled: ArrayLike = 1,
     tw_factor: float = TW_FACTOR,
     n_iter: int = 3,
     n_grid: int = 13,
@@ -287,7 +305,11 @@ def fit_marchenko_pastur(
         q: aspect ratio ``N / M >= 1``: a scalar, or ``(B,)`` for a batch.
         lengths: for a batch, ``(B,)`` number of valid entries at the start of each row.
         mask: for a batch, ``(B, M)`` bool, true on valid entries (instead of ``lengths``).
-        tw_factor: outlier threshold in Tracy-Widom units.
+        pooled: number of independent matrices whose eigenvalues a spectrum pools (scalar or
+            ``(B,)``; 1: one matrix). A conv kernel's ESD pools its ``kh * kw`` slices. The
+            Tracy-Widom scale is then that of one matrix (``M = n / pooled``) and the margin that of
+            the largest of ``pooled`` edges (:func:`pooled_tw_factor`).
+        tw_factor: outlier threshold in Tracy-Widom units (for one matrix).
         n_iter, n_grid, n_refine: spike-exclusion rounds, grid points and golden-section steps per round.
 
     Returns:
@@ -307,14 +329,25 @@ def fit_marchenko_pastur(
         x = check_eigenvalues(evals, name="evals")
         qf = check_q(q)
         x = jnp.asarray(x, as_float(evals, jnp).dtype)
-        fit = _fit_batch(x[None], jnp.ones((1, x.shape[0]), bool), jnp.asarray([qf], x.dtype), **kwargs)
+        k = _check_pooled(pooled, 1, x.dtype)
+        fit = _fit_batch(x[None], jnp.ones((1, x.shape[0]), bool), jnp.asarray([qf], x.dtype), k, **kwargs)
         return jax.tree.map(lambda a: a[0], fit)
     if np.ndim(evals) != 2:
         raise ValueError(f"evals must be 1-D (one spectrum) or 2-D (a batch), got shape {np.shape(evals)}")
     x = as_float(evals, jnp)
     valid = jnp.asarray(valid_mask(x.shape, lengths=lengths, mask=mask))
     qs = jnp.broadcast_to(jnp.asarray(q, x.dtype), x.shape[:1])
-    return _fit_batch(x, valid, qs, **kwargs)
+    return _fit_batch(x, valid, qs, _check_pooled(pooled, x.shape[0], x.dtype), **kwargs)
+
+
+def _check_pooled(pooled: ArrayLike, b: int, dtype) -> jnp.ndarray:
+    """``pooled`` as a ``(b,)`` array of matrix counts >= 1, or a ``ValueError``."""
+    k = np.asarray(pooled, float)
+    if k.ndim > 1 or (k.ndim == 1 and k.shape[0] != b) or not np.all(np.isfinite(k)) or np.any(k < 1) \
+            or np.any(k != np.round(k)):
+        raise ValueError(f"pooled must be a count >= 1 of matrices per spectrum (a scalar or one per row, {b} "
+                         f"rows), got {pooled!r}")
+    return jnp.asarray(np.broadcast_to(k, (b,)), dtype)
 
 
 def _check_knobs(tw_factor, n_iter, n_grid, n_refine) -> dict:

@@ -54,6 +54,7 @@ __all__ = [
     "classify_phases",
     "criteria_table",
     "RULES",
+    "RULE_CODES",
     "explain_phase",
     "mp_bulk_holds",
     "phase_reason",
@@ -100,20 +101,6 @@ def _null_count(x: np.ndarray, n: int, c: PhaseCriteria, hard_rank: int | None) 
     return count
 
 
-def _spike_gap(x: np.ndarray, n: int, num_spikes: int, lambda_plus: float) -> float:
-    """Widest ratio between consecutive outliers, the smallest measured from the bulk edge.
-
-    The outliers are the ``num_spikes`` largest eigenvalues; the smallest is compared with
-    ``max(lambda_plus, largest bulk eigenvalue)``. ``nan`` without outliers.
-    """
-    if num_spikes <= 0 or not np.isfinite(lambda_plus):
-        return math.nan
-    spikes = x[n - num_spikes : n]
-    edge = max(lambda_plus, x[n - num_spikes - 1]) if n > num_spikes else lambda_plus
-    below = np.concatenate([[edge], spikes[:-1]])
-    return float(np.max(spikes / below))
-
-
 # ----------------------------------------------------------------------------------------------
 # Criteria and the decision list.
 # ----------------------------------------------------------------------------------------------
@@ -137,12 +124,18 @@ class PhaseCriteria:
     MP bulk (docs/theory.md#marchenko-pastur; the fit's outliers lie beyond ``l+ + 3 Delta_TW``):
         few_spikes_fraction: more outliers than this fraction of M (0.05) means no MP bulk with a
             few spikes: bulk-decay or heavy-tailed.
-        bulk_ks_max: largest ``D * num_bulk`` of an MP bulk (6.0). The eigenvalues of a random
-            matrix are rigid, so the KS distance of a good MP fit shrinks like ``1/M`` (Gaussian
-            and spiked matrices give ``D * num_bulk`` of 2-4 for M = 200-1000, bulk-decay 8-70).
-        spike_gap: outliers separated from the bulk by a ratio of at least this much (the widest
-            ratio between consecutive outliers, the smallest measured from ``max(l+, top of the
-            bulk)``) make bulk+spikes; below it they bleed out (2.0).
+        bulk_ks_max: largest ``D * num_bulk / sqrt(pooled)`` of an MP bulk (6.0). The eigenvalues
+            of a random matrix are rigid, so the KS distance of a good MP fit shrinks like ``1/M``
+            (Gaussian and spiked matrices give ``D * num_bulk`` of 1.3-3.3 for M = 16-1000,
+            bulk-decay 8-70). A spectrum pooled from ``k`` independent matrices (conv slices,
+            seeds) averages ``k`` rigid ESDs: its ``D`` falls like ``1 / (M sqrt(k))`` while
+            ``num_bulk`` is ``k M``, hence the ``sqrt(pooled)`` (docs/phases.md, calibration).
+        spike_edge_ratio: an outlier at least this many times the MP edge (``lambda_max >= 2 l+``)
+            makes bulk+spikes; outliers all closer to the edge bleed out (2.0). By the BBP
+            formula a planted rank-1 spike lands at ``2 l+`` for a strength of 2.3-2.6 times the
+            BBP threshold (Q = 1-10), between the bleeding-out (1.4-2.0x) and bulk+spikes (3-6x)
+            generators; the distance is from the bulk, not between outliers (trained layers'
+            outliers are spread, not clustered).
 
     Heavy-tailed versus bulk-decay (both without an MP bulk):
         top_k: number of largest eigenvalues in the Hill estimate of the top's exponent (5).
@@ -160,7 +153,7 @@ class PhaseCriteria:
     null_min_above_fraction: float = 0.01
     few_spikes_fraction: float = 0.05
     bulk_ks_max: float = 6.0
-    spike_gap: float = 2.0
+    spike_edge_ratio: float = 2.0
     top_k: int = 5
     ht_hill_alpha: float = 2.6
     ht_hill_alpha_soft: float = 4.0
@@ -208,6 +201,7 @@ def phase_features(
     pl: PowerLawFit | None = None,
     pl_calibrated: bool | None = None,
     hard_rank: ArrayLike | None = None,
+    pooled: ArrayLike = 1,
     criteria: PhaseCriteria = PhaseCriteria(),
 ) -> dict[str, np.ndarray]:
     """The scale-free features the phase criteria look at, one value per spectrum.
@@ -217,7 +211,7 @@ def phase_features(
     Returns:
         A dict of ``(B,)`` arrays: ``length``, ``mp_status``, ``null_fraction`` (near-zero
         eigenvalues / M), ``num_spikes`` and ``spike_fraction`` (MP outliers), ``bulk_ks``
-        (``D * num_bulk`` of the MP fit), ``spike_gap``, ``top_ratio`` (``lambda_max / l+``),
+        (``D * num_bulk / sqrt(pooled)`` of the MP fit), ``top_ratio`` (``lambda_max / l+``),
         ``hill_alpha`` (top ``top_k``), ``decades`` (``log10(lambda_max / median)``), and from
         the calibrated power-law fit (CSN, no ``xmax``): ``alpha``, ``tail_ks``
         (``D sqrt(n_tail)``) and ``pl_status`` (NaN where the row has no such fit: the given fit
@@ -227,8 +221,9 @@ def phase_features(
     x, lens = _batch(evals, lengths, mask)
     b = x.shape[0]
     qs = np.broadcast_to(np.asarray(q, x.dtype), (b,))
+    pool = np.broadcast_to(np.asarray(pooled, float), (b,))
     if mp is None:
-        mp = fit_marchenko_pastur(x, qs, lengths=lens)
+        mp = fit_marchenko_pastur(x, qs, lengths=lens, pooled=pool)
     calibrated = pl is not None and (calibrated_power_law(pl) if pl_calibrated is None else pl_calibrated)
     hard = None if hard_rank is None else np.asarray(hard_rank).reshape(-1).astype(int)
     mp_status = np.asarray(mp.status)
@@ -245,8 +240,8 @@ def phase_features(
             null_fraction=null / np.maximum(lens, 1),
             num_spikes=nspk,
             spike_fraction=nspk / np.maximum(lens, 1),
-            bulk_ks=np.asarray(mp.D) * np.asarray(mp.num_bulk),
-            spike_gap=np.array([_spike_gap(x[i], lens[i], nspk[i], lp[i]) for i in rows]),
+            pooled=pool.astype(int),
+            bulk_ks=np.asarray(mp.D) * np.asarray(mp.num_bulk) / np.sqrt(pool),
             top_ratio=top / lp,
             hill_alpha=np.array([hill_top_alpha(x[i], lens[i], criteria.top_k) for i in rows]),
             decades=np.log10(top / med),
@@ -313,7 +308,7 @@ def _decide(f: dict[str, np.ndarray], c: PhaseCriteria) -> tuple[np.ndarray, np.
     assign(no_bulk & power_top, Phase.HEAVY_TAILED, "no_bulk_power_top")
     assign(no_bulk, Phase.BULK_DECAY, "no_bulk")
     assign(f["num_spikes"] == 0, Phase.RANDOM_LIKE, "bulk_no_outlier")
-    assign(f["spike_gap"] >= c.spike_gap, Phase.BULK_PLUS_SPIKES, "separated")
+    assign(f["top_ratio"] >= c.spike_edge_ratio, Phase.BULK_PLUS_SPIKES, "separated")
     assign(np.ones(b, bool), Phase.BLEEDING_OUT, "not_separated")
     return code, rule
 
@@ -326,9 +321,27 @@ RULES = {
     "no_bulk_power_top": "heavy-tailed: no MP bulk, and the top eigenvalues follow a power law",
     "no_bulk": "bulk-decay: no MP bulk, and the top is not a power law",
     "bulk_no_outlier": "random-like: an MP bulk and no eigenvalue beyond l+ + 3 Delta_TW",
-    "separated": "bulk+spikes: an MP bulk and outliers separated from it by a ratio >= spike_gap",
-    "not_separated": "bleeding-out: an MP bulk and outliers closer to it than spike_gap",
+    "separated": "bulk+spikes: an MP bulk and an outlier at spike_edge_ratio x l+ or beyond",
+    "not_separated": "bleeding-out: an MP bulk and outliers all closer to it than spike_edge_ratio x l+",
 }
+
+#: A short code per rule, for tables (the CSV's ``phase_reason`` keeps the full line with the numbers):
+#: what part of the spectrum decided, and by which test.
+RULE_CODES = {
+    "invalid": "spectrum:invalid",
+    "null": "rank:null",
+    "mp_failed": "mp:failed",
+    "no_bulk_power_top": "tail:hill",
+    "no_bulk": "bulk:ks",
+    "bulk_no_outlier": "edge:tw",
+    "separated": "spikes:edge",
+    "not_separated": "spikes:near",
+}
+
+
+def _bulk_stat(f: dict[str, Any]) -> str:
+    k = int(f.get("pooled", 1))
+    return "D*n_bulk" if k == 1 else f"D*n_bulk/sqrt({k})"
 
 
 def _no_bulk_text(f: dict[str, Any], c: PhaseCriteria) -> str:
@@ -336,7 +349,7 @@ def _no_bulk_text(f: dict[str, Any], c: PhaseCriteria) -> str:
     if f["spike_fraction"] > c.few_spikes_fraction:
         why.append(f"{f['num_spikes']} outliers = {f['spike_fraction']:.1%} of M > {c.few_spikes_fraction:.0%}")
     if f["bulk_ks"] > c.bulk_ks_max:
-        why.append(f"D*n_bulk {f['bulk_ks']:.3g} > {c.bulk_ks_max:g}")
+        why.append(f"{_bulk_stat(f)} {f['bulk_ks']:.3g} > {c.bulk_ks_max:g}")
     return "no MP bulk (" + "; ".join(why) + ")"
 
 
@@ -367,13 +380,13 @@ def phase_reason(key: str, f: dict[str, Any], c: PhaseCriteria = PhaseCriteria()
         else:
             top = f"Hill {hill:.3g} > {c.ht_hill_alpha:g} and tail D*sqrt(n){made} {tail:.3g} > {c.ht_tail_ks:g}"
         return f"{_no_bulk_text(f, c)}; top not a power law ({top}): bulk-decay"
-    bulk = f"MP bulk (D*n_bulk {f['bulk_ks']:.3g} <= {c.bulk_ks_max:g})"
+    bulk = f"MP bulk ({_bulk_stat(f)} {f['bulk_ks']:.3g} <= {c.bulk_ks_max:g})"
     if key == "bulk_no_outlier":
         return f"{bulk}, no outlier beyond l+ + 3 Delta_TW: random-like"
-    gap = f"{f['num_spikes']} outliers, widest gap {f['spike_gap']:.3g}x"
+    far = f"{f['num_spikes']} outliers, the largest at {f['top_ratio']:.3g} x l+"
     if key == "separated":
-        return f"{bulk}, {gap} >= {c.spike_gap:g}: bulk+spikes"
-    return f"{bulk}, {gap} < {c.spike_gap:g}: bleeding-out"
+        return f"{bulk}, {far} >= {c.spike_edge_ratio:g}: bulk+spikes"
+    return f"{bulk}, {far} < {c.spike_edge_ratio:g}: bleeding-out"
 
 
 def classify_phases(
@@ -386,6 +399,7 @@ def classify_phases(
     pl: PowerLawFit | None = None,
     pl_calibrated: bool | None = None,
     hard_rank: ArrayLike | None = None,
+    pooled: ArrayLike = 1,
     criteria: PhaseCriteria = PhaseCriteria(),
 ) -> np.ndarray:
     """The [MM-JMLR] phase of each spectrum of a padded batch, by the decision list of this module.
@@ -410,6 +424,9 @@ def classify_phases(
             :func:`calibrated_power_law` from its ``xmax`` and KS side).
         hard_rank: ``(B,)`` numerical ranks, if known (e.g. from an SVD); counted towards
             rank-collapse where they cut the spectrum at a gap (see :class:`PhaseCriteria`).
+        pooled: ``(B,)`` (or scalar) number of independent matrices each spectrum pools (a conv
+            kernel's ``kh * kw`` slices; seeds): the MP fit's outlier margin and the bulk test are
+            calibrated for it (:func:`rmtkit.fit_marchenko_pastur`, :class:`PhaseCriteria`).
         criteria: the thresholds.
 
     Returns:
@@ -423,7 +440,7 @@ def classify_phases(
     ['random-like']
     """
     f = phase_features(evals, q, lengths=lengths, mask=mask, mp=mp, pl=pl, pl_calibrated=pl_calibrated,
-                       hard_rank=hard_rank, criteria=criteria)
+                       hard_rank=hard_rank, pooled=pooled, criteria=criteria)
     code, _ = _decide(f, criteria)
     labels = Phase.labels()
     return np.array([labels[c] if c >= 0 else None for c in code], dtype=object)
@@ -439,12 +456,13 @@ def explain_phase(
     pl: PowerLawFit | None = None,
     pl_calibrated: bool | None = None,
     hard_rank: ArrayLike | None = None,
+    pooled: ArrayLike = 1,
     criteria: PhaseCriteria = PhaseCriteria(),
 ) -> list[dict[str, Any]]:
     """Per spectrum: the phase, the rule that decided it (a key of :data:`RULES`), a ``reason`` line with
     the numbers the rule compared (:func:`phase_reason`) and every feature (arguments as :func:`classify_phases`)."""
     f = phase_features(evals, q, lengths=lengths, mask=mask, mp=mp, pl=pl, pl_calibrated=pl_calibrated,
-                       hard_rank=hard_rank, criteria=criteria)
+                       hard_rank=hard_rank, pooled=pooled, criteria=criteria)
     code, rule = _decide(f, criteria)
     labels = Phase.labels()
     out = []

@@ -99,7 +99,7 @@ def test_failure_rows_are_undetermined(clear200):
     info = phases.explain_phase(batch, q)
     assert info[2]["rule"] == "invalid" and info[4]["rule"] == "mp_failed"
     assert info[0]["reason"].endswith("no outlier beyond l+ + 3 Delta_TW: random-like")
-    assert info[1]["reason"].endswith(f"< {phases.PhaseCriteria().spike_gap:g}: bleeding-out")
+    assert info[1]["reason"].endswith(f"< {phases.PhaseCriteria().spike_edge_ratio:g}: bleeding-out")
     assert info[4]["reason"].startswith("no phase: the MP fit failed")
     # An MP fit handed in with a failed (NaN) row: that row has no phase, the others keep theirs.
     mp = rmtkit.fit_marchenko_pastur(ev, 2.0)
@@ -137,13 +137,13 @@ def test_criteria_are_used_and_explained(clear200):
     ev, q = clear200
     info = phases.explain_phase(ev, q)
     assert [r["phase"] for r in info] == Phase.labels()
-    assert info[2]["spike_gap"] >= PhaseCriteria().spike_gap > info[1]["spike_gap"]
+    assert info[2]["top_ratio"] >= PhaseCriteria().spike_edge_ratio > info[1]["top_ratio"]
     assert info[0]["num_spikes"] == 0 and info[5]["null_fraction"] >= 0.25
-    # Raising the spike gap turns bulk+spikes into bleeding-out; nothing else moves.
-    strict = dataclasses.replace(PhaseCriteria(), spike_gap=100.0)
+    # Raising the edge ratio turns bulk+spikes into bleeding-out; nothing else moves.
+    strict = dataclasses.replace(PhaseCriteria(), spike_edge_ratio=100.0)
     got = phases.classify_phases(ev, q, criteria=strict).tolist()
     assert got == ["random-like", "bleeding-out", "bleeding-out", "bulk-decay", "heavy-tailed", "rank-collapse"]
-    assert dict(phases.criteria_table())["spike_gap"] == 2.0
+    assert dict(phases.criteria_table())["spike_edge_ratio"] == 2.0
 
 
 def test_given_fits_are_used_and_truncated_power_law_refitted(clear200):
