@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
@@ -39,3 +40,41 @@ def test_bridge_on_a_smoke_label_noise_sweep(tmp_path):
     assert final.loc[0.8, "val_error"] > final.loc[0.0, "val_error"]
     assert (sweep / "bridge.png").stat().st_size > 0
     assert bridge.main([str(tmp_path / "empty")]) == 2
+
+
+def test_bridge_figure_resolves_alpha_2_to_6_with_whole_epochs_and_a_readable_legend():
+    """alpha from 2 to 30 over 20 epochs: the colour scale is logarithmic and 2 < alpha < 6 covers most of it
+    (a linear scale to 30 made it all black), the epoch ticks are whole numbers, the legend >= 8 pt, off the map."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+
+    from rmtkit.plot import MIN_TEXT_PT
+
+    rows = [{"subset": s, "label_noise": n, "epoch": e, "val_error": 0.2 + n / 2, "fc1_alpha": 2 + 28 * (e == 1) + e / 5,
+             "fc1_phase": "bulk-decay" if e > 8 else "bleeding-out"}
+            for s in (1000, 4000) for n in (0.0, 0.4, 0.8) for e in range(1, 21)]
+    fig = bridge.draw(pd.DataFrame(rows))
+    alpha_maps = [ax.images[0] for ax in fig.axes if "alpha" in ax.get_title()]
+    assert len(alpha_maps) == 2
+    for im in alpha_maps:
+        norm = im.norm
+        assert isinstance(norm, LogNorm) and (norm.vmin, norm.vmax) == bridge.ALPHA_RANGE
+        share = (np.log(6) - np.log(2)) / (np.log(norm.vmax) - np.log(norm.vmin))
+        assert share > 0.5  # 2 < alpha < 6 spans more than half the colours
+        assert norm(2.5) < norm(5.5) - 0.3  # two alphas of the well-trained range look different
+    for bar in [ax for ax in fig.axes if ax.get_label() == "<colorbar>"][1::2]:
+        assert [t.get_text() for t in bar.get_yticklabels()] == ["2", "3", "4", "6", "8", "12"]
+    fig.canvas.draw()
+    for ax in fig.axes:
+        if ax.get_label() == "<colorbar>":
+            continue
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+        if "phase" in ax.get_title():
+            legend = ax.get_legend()
+            assert min(t.get_fontsize() for t in legend.get_texts()) >= MIN_TEXT_PT
+            assert legend.get_window_extent().x0 >= ax.get_window_extent().x1  # beside the map
+    plt.close(fig)

@@ -44,15 +44,22 @@ def collect(sweep: str | Path) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-def figure(table: pd.DataFrame, out: Path, layer: str = "fc1") -> Path:
+#: The colour range of alpha: logarithmic, so 2 < alpha < 6 spans most of it; larger alphas (up to ~30 in
+#: the first epochs of a random-like layer) take the top colour, and the colour bar says so with an arrow.
+ALPHA_RANGE = (1.5, 12.0)
+
+
+def draw(table: pd.DataFrame, layer: str = "fc1"):
+    """The figure of :func:`figure`: per subset size, maps of validation error, ``layer``'s alpha and phase."""
     import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
+    from matplotlib.colors import ListedColormap, LogNorm
+    from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
 
     from rmtkit.phases import Phase
-    from rmtkit.plot import PHASE_COLORS
+    from rmtkit.plot import MIN_TEXT_PT, PHASE_COLORS
 
     subsets = sorted(table["subset"].dropna().unique())
-    fig, axes = plt.subplots(len(subsets), 3, figsize=(15, 3.6 * len(subsets)), squeeze=False)
+    fig, axes = plt.subplots(len(subsets), 3, figsize=(16, 3.6 * len(subsets)), squeeze=False)
     labels = Phase.labels()
     for row, subset in zip(axes, subsets, strict=True):
         t = table[table["subset"] == subset]
@@ -62,13 +69,23 @@ def figure(table: pd.DataFrame, out: Path, layer: str = "fc1") -> Path:
                                                                           values=col, aggfunc="first").reindex(
             index=noise, columns=epochs)
         extent = (epochs[0] - 0.5, epochs[-1] + 0.5, -0.5, len(noise) - 0.5)
-        for ax, col, title, cmap in ((row[0], "val_error", "validation error", "viridis"),
-                                     (row[1], f"{layer}_alpha", f"{layer} power-law alpha", "magma")):
-            if col not in t:
-                continue
-            im = ax.imshow(grid(col).to_numpy(float), aspect="auto", origin="lower", extent=extent, cmap=cmap)
-            fig.colorbar(im, ax=ax)
-            ax.set_title(f"{title} (subset {int(subset)})", fontsize=9)
+        if "val_error" in t:
+            im = row[0].imshow(grid("val_error").to_numpy(float), aspect="auto", origin="lower", extent=extent,
+                               cmap="viridis")
+            fig.colorbar(im, ax=row[0])
+            row[0].set_title(f"validation error (subset {int(subset)})", fontsize=9)
+        if f"{layer}_alpha" in t:
+            alpha = grid(f"{layer}_alpha").to_numpy(float)
+            im = row[1].imshow(alpha, aspect="auto", origin="lower", extent=extent, cmap="magma",
+                               norm=LogNorm(*ALPHA_RANGE, clip=False))
+            finite = alpha[np.isfinite(alpha)]
+            extend = {(False, False): "neither", (True, False): "min", (False, True): "max", (True, True): "both"}[
+                (bool(finite.size and finite.min() < ALPHA_RANGE[0]), bool(finite.size and finite.max() > ALPHA_RANGE[1]))]
+            bar = fig.colorbar(im, ax=row[1], extend=extend)
+            bar.ax.yaxis.set_major_locator(FixedLocator([2, 3, 4, 6, 8, 12]))
+            bar.ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+            bar.ax.yaxis.set_minor_locator(NullLocator())
+            row[1].set_title(f"{layer} power-law alpha (subset {int(subset)}; log colour scale)", fontsize=9)
         if f"{layer}_phase" in t:
             codes = grid(f"{layer}_phase").map(lambda name: labels.index(name) if name in labels else np.nan)
             cmap = ListedColormap([PHASE_COLORS[label] for label in labels])
@@ -77,13 +94,23 @@ def figure(table: pd.DataFrame, out: Path, layer: str = "fc1") -> Path:
             row[2].set_title(f"{layer} phase (subset {int(subset)})", fontsize=9)
             for label in labels:
                 row[2].plot([], [], "s", color=PHASE_COLORS[label], label=label)
-            row[2].legend(fontsize=6, loc="upper right")
+            # Beside the map, not on it: every cell of the map is data.
+            row[2].legend(fontsize=MIN_TEXT_PT, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
         for ax in row:
             ax.set_yticks(range(len(noise)))
             ax.set_yticklabels([f"{v:g}" for v in noise])
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
             ax.set_ylabel("label noise (lower load)")
             ax.set_xlabel("epoch (training length: longer = lower temperature)")
     fig.tight_layout()
+    return fig
+
+
+def figure(table: pd.DataFrame, out: Path, layer: str = "fc1") -> Path:
+    """Write ``bridge.png`` (:func:`draw`) to ``out``."""
+    import matplotlib.pyplot as plt
+
+    fig = draw(table, layer)
     path = out / "bridge.png"
     fig.savefig(path, dpi=100)
     plt.close(fig)
