@@ -26,6 +26,8 @@ import pandas as pd
 from rmtkit.checkpoints import LazyArray, UnsupportedTensor, load_weights
 from rmtkit.layers import extract_layers
 
+#: Most layers :func:`plot_trajectories` tells apart by colour and a legend; more share a sequential colour map.
+LEGEND_LAYERS = 12
 #: Columns of the analysis table that are not metrics (sizes and text): no ``delta_`` column for them.
 _NOT_METRICS = {"N", "M", "Q", "num_evals"}
 _SELECTION = ("layers", "exclude", "types", "min_evals", "max_evals", "conv_layout")
@@ -227,20 +229,24 @@ def analyze_series(paths: Sequence[str | os.PathLike], **kwargs: Any) -> pd.Data
     return out
 
 
-def plot_trajectories(series: pd.DataFrame, path: str | os.PathLike | None = None, *, max_layers: int = 12):
+def plot_trajectories(series: pd.DataFrame, path: str | os.PathLike | None = None, *, max_layers: int | None = None):
     """Alpha, MP soft rank and phase of each layer along a checkpoint series (:func:`analyze_series`).
 
-    Layers are lines (the first ``max_layers`` analysed, in model order); the x axis is ``step``
-    where every checkpoint has one, else the checkpoint's position. Returns the figure; saved to
-    ``path`` when given.
+    Layers are lines: every analysed layer (or the first ``max_layers``), in model order. Up to
+    ``LEGEND_LAYERS`` of them get a legend; more are coloured along a sequential colour map by
+    their position in the model, with a colour bar. The x axis is ``step`` where every checkpoint
+    has one, else the checkpoint's position; its ticks are whole numbers. Returns the figure;
+    saved to ``path`` when given.
     """
     import matplotlib
 
     if path is not None:
         matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     from rmtkit.phases import Phase
+    from rmtkit.plot import MIN_TEXT_PT
 
     analysed = series[series["status"].isin(["ok", "partial"])]
     names = list(dict.fromkeys(analysed["name"]))[:max_layers]
@@ -248,12 +254,18 @@ def plot_trajectories(series: pd.DataFrame, path: str | os.PathLike | None = Non
     has_step = series["step"].notna().all()
     soft = "mp_soft_rank" if "mp_soft_rank" in series.columns else "mp_softrank"
     labels = Phase.labels()
+    legend = len(names) <= LEGEND_LAYERS
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), constrained_layout=True)
-    cmap = plt.get_cmap("tab20" if len(names) > 10 else "tab10")
+    if legend:
+        cmap = plt.get_cmap("tab20" if len(names) > 10 else "tab10")
+        colour = lambda k: cmap(k % cmap.N)  # noqa: E731
+    else:  # too many layers for distinct colours: light (first) to dark (last layer)
+        cmap = plt.get_cmap("viridis_r")
+        colour = lambda k: cmap(k / max(len(names) - 1, 1))  # noqa: E731
     for k, name in enumerate(names):
         rows = analysed[analysed["name"] == name]
         x = rows["step"].astype(float) if has_step else rows["checkpoint"].map(order.index)
-        style = {"color": cmap(k % cmap.N), "marker": "o", "ms": 3, "lw": 1.2, "label": name}
+        style = {"color": colour(k), "marker": "o", "ms": 3, "lw": 1.2, "label": name}
         axes[0].plot(x, rows["alpha"].astype(float), **style)
         axes[1].plot(x, rows[soft].astype(float), **style)
         jitter = (k - (len(names) - 1) / 2) * 0.5 / max(len(names), 1)  # layers side by side within a phase row
@@ -261,7 +273,8 @@ def plot_trajectories(series: pd.DataFrame, path: str | os.PathLike | None = Non
                      drawstyle="steps-post", **style)  # a phase holds until the next checkpoint says otherwise
     axes[0].set_ylabel(r"power-law exponent $\alpha$")
     axes[0].axhspan(2, 6, color="0.94", zorder=0, label=None)
-    axes[0].text(0.02, 0.98, r"shaded: $2 < \alpha < 6$", transform=axes[0].transAxes, va="top", fontsize=8, color="0.35")
+    axes[0].text(0.02, 0.98, r"shaded: $2 < \alpha < 6$", transform=axes[0].transAxes, va="top", fontsize=MIN_TEXT_PT,
+                 color="0.35")
     axes[1].set_ylabel(r"MP soft rank $\lambda_+ / \lambda_{max}$")
     axes[1].set_ylim(0, 1.05)
     axes[2].set_yticks(range(len(labels)), labels)
@@ -269,12 +282,19 @@ def plot_trajectories(series: pd.DataFrame, path: str | os.PathLike | None = Non
     axes[2].set_ylabel("phase")
     for ax in axes:
         ax.set_xlabel("step" if has_step else "checkpoint")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps and positions are whole numbers
         ax.grid(alpha=0.3)
     axes[0].set_title("heavy-tail exponent", fontsize=10)
     axes[1].set_title("MP soft rank", fontsize=10)
-    axes[2].set_title("phase", fontsize=10)
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=min(len(names), 4), fontsize=7,
-               frameon=False)
+    axes[2].set_title(f"phase ({len(names)} layers)", fontsize=10)
+    if legend:
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=min(len(names), 4),
+                   fontsize=MIN_TEXT_PT, frameon=False)
+    else:
+        bar = fig.colorbar(plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(1, len(names))), ax=axes,
+                           location="bottom", shrink=0.5, aspect=40)
+        bar.set_label(f"layer, in model order: 1 = {names[0]}, {len(names)} = {names[-1]}", fontsize=MIN_TEXT_PT)
+        bar.ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if path is not None:
         fig.savefig(path, dpi=130)
         plt.close(fig)

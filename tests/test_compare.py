@@ -126,3 +126,32 @@ def test_cli_series_base_and_compare(tmp_path, capsys):
     assert main(["compare", e0, e1, "--format", "csv"]) == 0
     out = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))
     assert out["rel_frobenius"][0] == pytest.approx(np.linalg.norm(w1 - w0) / np.linalg.norm(w0), rel=1e-6)
+
+
+def test_trajectories_draw_every_layer_with_whole_step_ticks():
+    """39 layers over 5 checkpoints (MiniLM's count): 39 lines per panel, not the first 12, a colour bar
+    instead of a 39-entry legend, and steps 1..5 as whole-number ticks (not 1.5, 2.5, ...)."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from rmtkit.compare import LEGEND_LAYERS
+    from rmtkit.plot import MIN_TEXT_PT
+
+    names = [f"encoder.layer.{i // 6}.m{i % 6}.weight" for i in range(39)]
+    series = pd.DataFrame([{"checkpoint": f"epoch_{s}.safetensors", "step": s, "name": n, "status": "ok",
+                            "alpha": 2 + i / 10 + s / 5, "mp_soft_rank": 0.5, "phase": "bulk-decay"}
+                           for s in range(1, 6) for i, n in enumerate(names)])
+    fig = plot_trajectories(series)
+    panels = fig.axes[:3]
+    for ax in panels:
+        assert len([line for line in ax.get_lines() if line.get_label() in names]) == 39
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    assert 39 > LEGEND_LAYERS and not fig.legends and len(fig.axes) == 4  # the colour bar
+    assert fig.axes[3].get_xlabel().startswith("layer, in model order: 1 = encoder.layer.0.m0.weight, 39 = ")
+    assert fig.axes[3].xaxis.label.get_fontsize() >= MIN_TEXT_PT
+    plt.close(fig)
+    few = plot_trajectories(series[series["name"].isin(names[:3])])
+    assert [t.get_text() for t in few.legends[0].get_texts()] == names[:3]
+    assert min(t.get_fontsize() for t in few.legends[0].get_texts()) >= MIN_TEXT_PT
+    plt.close(few)
