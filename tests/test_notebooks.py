@@ -6,6 +6,7 @@ order (execution counts 1, 2, ..., as one fresh kernel run gives them), without 
 printed text and drew figures. Executing the notebooks (minutes) is marked ``slow``.
 """
 
+import re
 from pathlib import Path
 
 import jupytext
@@ -57,3 +58,40 @@ def test_notebook_executes_in_smoke_mode(path, tmp_path, monkeypatch):
     nb = jupytext.read(path)
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     _check_outputs(nb)
+
+
+def _execute_notebooks_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("execute_notebooks", NOTEBOOKS[0].parents[1] / "scripts" /
+                                                  "execute_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_clean_outputs_keeps_what_a_terminal_shows():
+    """tqdm writes one stderr fragment per update; the XLA alarm and tqdm's IProgress warning name machine paths."""
+    stream = lambda name, text: nbformat.v4.new_output("stream", name=name, text=text)  # noqa: E731
+    cell = nbformat.v4.new_code_cell("run()")
+    cell.outputs = [stream("stderr", "/x/.venv/tqdm/auto.py:21: TqdmWarning: IProgress not found. Please update\n"),
+                    stream("stdout", "start\n"),
+                    *[stream("stderr", f"\rbar: {10 * i}%|" + "#" * i) for i in range(11)],
+                    stream("stderr", "\n"),
+                    stream("stderr", "E1201 slow_operation_alarm.cc:73] Very slow compile? /tmp/foo\n"),
+                    stream("stdout", "done\n")]
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    assert _execute_notebooks_script().clean_outputs(nb) == 13
+    assert [(o.name, o.text) for o in nb.cells[0].outputs] == [
+        ("stdout", "start\n"), ("stderr", "bar: 100%|##########\n"), ("stdout", "done\n")]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_outputs_are_clean(path):
+    """No paths of the machine that ran it, no progress-bar fragments, no messages that do not concern the reader."""
+    nb = nbformat.read(path.with_suffix(".ipynb"), as_version=4)
+    texts = [o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in _outputs(nb)]
+    text = "".join(t if isinstance(t, str) else "".join(t) for t in texts)
+    assert not re.findall(r"(?:/root|/home|/work|/tmp|/Users|[A-Z]:\\\\)[/\\\\][^\s'\"]*", text)
+    assert "\r" not in text
+    assert not [p.pattern for p in _execute_notebooks_script().NOISE if p.search(text)]
