@@ -45,3 +45,21 @@ def test_smoke_run_writes_table_regressions_and_figure(tmp_path):
     assert (tmp_path / "alpha_vs_mu.png").stat().st_size > 0
     with pytest.raises(ValueError, match="xmax must be null or 'max'"):
         run(shrink(UniversalityConfig(xmax="min")), tmp_path)
+
+
+@pytest.mark.parametrize(("method", "xmax", "qs", "says"), [
+    ("csn", "max", [1.0, 2.0, 4.0], 'fit_power_law(method="csn"), xmax = $\\lambda_{max}$; Q in {1, 2, 4}'),
+    ("auto", None, [2.0], 'fit_power_law(method="auto"), no xmax; Q in {2}'),
+])
+def test_figure_title_names_the_method_and_the_shapes(method, xmax, qs, says):
+    """Two figures of this experiment (csn and the default) must not carry the same title."""
+    import matplotlib.pyplot as plt
+
+    from simulations.universality.run import figure
+
+    cfg = UniversalityConfig(method=method, xmax=xmax, q=qs)
+    mu = np.linspace(0.5, 3.5, 12)
+    table = pd.DataFrame([{"Q": q, "mu": m, "alpha": vht_theory(m)} for q in qs for m in mu])
+    fig = figure(table, regressions(table, 2.0), cfg)
+    assert fig.axes[0].get_title().endswith(says), fig.axes[0].get_title()
+    plt.close(fig)

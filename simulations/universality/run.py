@@ -103,7 +103,9 @@ def figure(table: pd.DataFrame, fits: pd.DataFrame, cfg: UniversalityConfig):
     ax.axvline(2, color="0.6", lw=0.8)
     ax.set_xlabel(r"Pareto exponent of the entries $\mu$")
     ax.set_ylabel(r"ESD tail exponent $\alpha$ (xmax = $\lambda_{max}$)" if cfg.xmax == "max" else r"ESD tail exponent $\alpha$")
-    ax.set_title("Universality classes of heavy-tailed random matrices", fontsize=10)
+    bound = r"xmax = $\lambda_{max}$" if cfg.xmax == "max" else "no xmax"
+    qs = ", ".join(f"{q:g}" for q in sorted(table["Q"].unique()))
+    ax.set_title(f"Universality classes: fit_power_law(method=\"{cfg.method}\"), {bound}; Q in {{{qs}}}", fontsize=10)
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
