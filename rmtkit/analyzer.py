@@ -34,7 +34,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections import defaultdict
 from typing import Any, NamedTuple
 
 import jax
@@ -43,8 +42,7 @@ import numpy as np
 import pandas as pd
 
 from rmtkit import metrics, phases
-from rmtkit._parallel import host_map
-from rmtkit.analysis import Analysis, AnalyzeOptions, PooledESD, Randomization, as_frame
+from rmtkit.analysis import Analysis, AnalyzeOptions, PooledESD, Randomization
 from rmtkit.batch import pad_spectra
 from rmtkit.cache import cached_spectra
 from rmtkit.checkpoints import load_weights
@@ -57,118 +55,22 @@ from rmtkit.columns import (
     VECTOR_COLUMNS,
 )
 from rmtkit.diagnostics import layer_extras
+from rmtkit.layer_warnings import WARNING_CATEGORIES, layer_warning, warning_categories
 from rmtkit.layers import Layer, extract_layers
 from rmtkit.marchenko_pastur import MPFit, fit_marchenko_pastur
 from rmtkit.powerlaw import PowerLawFit, fit_power_law
 from rmtkit.resolution import ResolvedSpectrum, resolve_spectrum
-from rmtkit.spectrum import eigenvalues, eigenvalues_numpy, farms_eigenvalues, farms_windows
+from rmtkit.spectra import matrix_spectra
+from rmtkit.spectrum import eigenvalues, farms_eigenvalues, farms_windows
 from rmtkit.status import FitStatus
+from rmtkit.summary import summarize
 from rmtkit.version import __version__
 
-__all__ = ["COLUMNS", "INTEGER_COLUMNS", "RANDOMIZE_COLUMNS", "RENAMED_COLUMNS", "analyze", "layer_spectra", "summarize"]
+__all__ = ["COLUMNS", "INTEGER_COLUMNS", "RANDOMIZE_COLUMNS", "RENAMED_COLUMNS", "WARNING_CATEGORIES", "analyze",
+           "layer_spectra", "layer_warning", "summarize", "warning_categories"]
 
-#: Thresholds of the ``warning`` column (docs/columns.md#warning).
-UNDER_TRAINED_ALPHA = 6.0  # [MM-JMLR], WeightWatcher: alpha > 6, the layer is close to random (under-trained)
-OVER_TRAINED_ALPHA = 2.0  # alpha < 2: very heavy tail, over-trained / over-fit ([MPM-NC])
-MIN_TAIL = 10  # fewer tail points than this: alpha is the fit of a handful of eigenvalues
-KS_CRITICAL = 1.36  # D > 1.36 / sqrt(n_tail): the KS test rejects the power law at the 5% level
 #: ``esd=``: the ESD the power-law fit reads (docs/theory.md#farms).
 ESD_CHOICES = ("full", "farms")
-
-
-def _spectra(layers: list[Layer], dtype, normalize: bool, progress) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Eigenvalues of every layer (pooled over conv slices), with the layers that have none and why.
-
-    On a CPU backend the matrices go to LAPACK one per task on a pool of one thread per core, with
-    BLAS itself single-threaded (:func:`rmtkit._parallel.host_map`): ~1.3x faster on MiniLM than
-    one matrix at a time with multi-threaded BLAS. Elsewhere same-shape matrices are stacked and
-    sent to the device in one batched call.
-    """
-    if jax.default_backend() == "cpu":
-        return _spectra_host(layers, dtype, normalize, progress)
-    groups: dict[tuple, list[Layer]] = defaultdict(list)
-    for layer in layers:
-        groups[tuple(layer.matrices.shape)].append(layer)
-    spectra, failures = {}, {}
-    for group in groups.values():
-        good = []
-        for layer in group:
-            w, why = _as_compute(layer, dtype)
-            if why:
-                failures[layer.name] = why
-            else:
-                good.append((layer, w))
-        if good:
-            ev = np.asarray(eigenvalues(np.stack([w for _, w in good]), normalize=normalize)).reshape(len(good), -1)
-            for (layer, w), e in zip(good, ev, strict=True):
-                if not np.isfinite(e).all():
-                    failures[layer.name] = _non_finite_reason(w)
-                elif e.max() > 0:
-                    spectra[layer.name] = np.sort(e)
-                else:
-                    failures[layer.name] = _zero_reason(layer, dtype)
-        progress.update(len(group))
-    return spectra, failures
-
-
-def _spectra_host(layers, dtype, normalize, progress):
-    def one(layer: Layer) -> np.ndarray | str:
-        w, why = _as_compute(layer, dtype, upcast=False)  # upcast in blocks inside the Gram product
-        if why:
-            return why
-        try:
-            ev = eigenvalues_numpy(w, dtype=dtype).reshape(-1) / (layer.n if normalize else 1)
-        except FloatingPointError:
-            return _non_finite_reason(w)
-        except np.linalg.LinAlgError as err:
-            return f"eigensolver failed: {err}"
-        return ev if ev.max() > 0 else _zero_reason(layer, dtype)
-
-    order = sorted(layers, key=lambda la: -la.matrices.size)  # largest first: none finishes last alone
-    spectra, failures = {}, {}
-    for layer, result in zip(order, host_map(one, order, on_done=lambda _: progress.update(1)), strict=True):
-        if isinstance(result, str):
-            failures[layer.name] = result
-        else:
-            spectra[layer.name] = np.sort(result)
-    return spectra, failures
-
-
-def _as_compute(layer: Layer, dtype, upcast: bool = True) -> tuple[np.ndarray | None, str | None]:
-    """The layer's matrices in the compute dtype, or why they cannot be: NaN/Inf stored, or entries the dtype cannot hold.
-
-    ``upcast=False``: a matrix stored in a lower floating precision than ``dtype`` (float32 or bf16
-    under float64) is returned as stored, every entry being representable in ``dtype``; the caller
-    upcasts it piecewise (:func:`rmtkit.spectrum.eigenvalues_numpy`'s ``dtype``).
-    """
-    stored = np.asarray(layer.matrices)
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow is what is being checked
-        if not (np.isfinite(stored.sum()) or np.isfinite(stored).all()):  # one cheap pass; a sum may overflow alone
-            return None, _non_finite_reason(stored)
-        if not upcast and stored.dtype != dtype and np.can_cast(stored.dtype, dtype, "safe"):
-            return stored, None
-        w = stored.astype(dtype, copy=False)
-        fits = np.isfinite(w.sum()) or np.isfinite(w).all()
-    if not fits:
-        top = float(np.abs(stored.astype(np.float64)).max())
-        return None, f"entries up to {top:.3g} overflow the compute precision {np.dtype(dtype).name} (use precision='float64')"
-    return w, None
-
-
-def _non_finite_reason(w: np.ndarray) -> str:
-    bad = int((~np.isfinite(w)).sum())
-    if bad:
-        return f"{bad} NaN/Inf entries in the weights"
-    return f"W^T W overflows {w.dtype} (entries up to {np.abs(w).max():.3g})"
-
-
-def _zero_reason(layer: Layer, dtype) -> str:
-    """Why every eigenvalue came out 0: the matrix is zero, or its Gram matrix underflows the compute dtype."""
-    top = float(np.abs(np.asarray(layer.matrices, dtype=np.float64)).max())
-    if top == 0:
-        return "all-zero matrix: no spectrum to fit"
-    return (f"W^T W underflows {np.dtype(dtype).name} (entries at most {top:.3g}): its eigenvalues are not "
-            "representable; rescale W")
 
 
 def _options(options: dict[str, Any]) -> AnalyzeOptions:
@@ -201,8 +103,8 @@ def layer_spectra(model: Any, *, spectra_cache: str | os.PathLike | None = None,
 
 
 def _cached_spectra(layers: list[Layer], opts: AnalyzeOptions, folder, bar):
-    """:func:`_spectra`, through the :mod:`rmtkit.cache` folder when one is given."""
-    return cached_spectra(lambda todo: _spectra(todo, np.dtype(opts.precision), opts.normalize, bar), layers, folder,
+    """:func:`rmtkit.spectra.matrix_spectra`, through the :mod:`rmtkit.cache` folder when one is given."""
+    return cached_spectra(lambda todo: matrix_spectra(todo, np.dtype(opts.precision), opts.normalize, bar), layers, folder,
                           normalize=opts.normalize, precision=opts.precision, conv_layout=opts.conv_layout, progress=bar)
 
 
@@ -474,93 +376,6 @@ def randomization_baseline(layers: list[Layer], spectra: list[np.ndarray], opts:
         out[layer.name] = {"rand_lambda_plus": _scalar(fit.lambda_plus[i]), "rand_num_spikes": spikes,
                            "correlation_traps": spikes, "rand_distance": float(dist)}
     return Randomization(evals, lengths, fit), out
-
-
-_MP_LIKE = ("random-like", "bleeding-out", "bulk+spikes")
-#: The categories a ``warning`` cell is made of (the text before ``":"`` of each part).
-WARNING_CATEGORIES = ("under-trained", "over-trained", "unreliable", "rank-deficient")
-
-
-def layer_warning(row: dict) -> str | None:
-    """The ``warning`` of one analysed row: what a reader should know first, or None (docs/columns.md#warning).
-
-    Rules, in this order, all that apply joined by ``", "`` (each starts with its category, the text
-    before any ``":"``, which :func:`summarize` counts):
-
-    - ``under-trained``: alpha > 6 ([MM-JMLR] §5; WeightWatcher's rule);
-    - ``over-trained``: alpha < 2 (a tail heavier than any finite-variance law, [MPM-NC]);
-    - ``unreliable: ...``, the power-law fit is not to be trusted, naming the test that failed:
-      ``power-law fit <pl_status>`` (the fit itself failed); ``tail of k`` (``n_tail`` = k < 10
-      eigenvalues); ``D d>c`` with ``c = 1.36 / sqrt(n_tail)``, the 5% critical value of the KS
-      test; ``MP-like`` (phase random-like, bleeding-out or bulk+spikes with a successful MP fit:
-      the "tail" is the bulk edge and a few spikes, so alpha says nothing about heavy tails);
-    - ``rank-deficient: rank r of M``: ``rank_loss > 0`` eigenvalues at the null floor.
-    """
-    found = []
-    alpha = row.get("alpha")
-    if alpha is not None and np.isfinite(alpha):
-        if alpha > UNDER_TRAINED_ALPHA:
-            found.append("under-trained")
-        elif alpha < OVER_TRAINED_ALPHA:
-            found.append("over-trained")
-    if row.get("pl_status") not in (None, "ok"):
-        found.append(f"unreliable: power-law fit {row['pl_status']}")
-    else:
-        n_tail, d = row.get("n_tail"), row.get("D")
-        if n_tail is not None and np.isfinite(n_tail) and n_tail < MIN_TAIL:
-            found.append(f"unreliable: tail of {int(n_tail)}")
-        elif n_tail and d is not None and np.isfinite(d) and d > KS_CRITICAL / np.sqrt(n_tail):
-            found.append(f"unreliable: D {d:.2f}>{KS_CRITICAL / np.sqrt(n_tail):.2f}")
-        if row.get("phase") in _MP_LIKE and row.get("mp_status") == "ok":
-            found.append("unreliable: MP-like")
-    rank_loss = row.get("rank_loss")
-    if rank_loss is not None and np.isfinite(rank_loss) and rank_loss > 0:
-        found.append(f"rank-deficient: rank {int(row['hard_rank'])} of {int(row['hard_rank'] + rank_loss)}")
-    return ", ".join(found) or None
-
-
-def warning_categories(warning: str | None) -> list[str]:
-    """The categories of a ``warning`` cell: ``"under-trained, unreliable: tail of 8"`` ->
-    ``["under-trained", "unreliable"]``."""
-    if not isinstance(warning, str) or not warning:
-        return []
-    return [part.split(":")[0] for part in warning.split(", ") if part]
-
-
-def summarize(results: Analysis | pd.DataFrame) -> pd.Series:
-    """Model-level figures over the analysed layers: means of the metrics, phase and warning counts.
-
-    ``alpha_hat`` is the [MPM-NC] model metric, the mean of ``alpha * log10(lambda_max)`` over the
-    layers; ``mean_log_alpha_norm`` the mean log alpha-norm; ``layers_in_alpha_hat`` and
-    ``layers_in_log_alpha_norm`` say how many layers entered each. ``phase_<label>`` counts layers
-    per phase, ``warning_<category>`` layers per warning category (a layer may count in several).
-    Layers are analysed when their status is ``ok`` or ``partial`` (a fit failed; its numbers are NaN).
-    Means are over the finite values only: a failed fit's NaN never enters an average.
-
-    ``results`` is an :class:`rmtkit.analysis.Analysis` or its table (``.to_frame()``, or one read
-    back by :func:`rmtkit.results.read_results`).
-    """
-    df = as_frame(results)
-    analysed = df[df["status"].isin(["ok", "partial"])]
-    out = {"layers_analysed": len(analysed), "layers_ok": int((df["status"] == "ok").sum()),
-           "layers_partial": int((df["status"] == "partial").sum()),
-           "layers_skipped": int((df["status"] == "skipped").sum()),
-           "layers_failed": int((df["status"] == "failed").sum())}
-    for col in ("alpha", "alpha_weighted", "log_norm", "log_spectral_norm", "log_alpha_norm", "stable_rank",
-                "mp_soft_rank", "entropy", "num_spikes", "rank_loss"):
-        values = pd.to_numeric(analysed[col], errors="coerce").astype(float)
-        values = values[np.isfinite(values)]
-        out[f"mean_{col}"] = float(values.mean()) if len(values) else np.nan
-    out["alpha_hat"] = out.pop("mean_alpha_weighted")
-    for col, key in (("alpha_weighted", "layers_in_alpha_hat"), ("log_alpha_norm", "layers_in_log_alpha_norm")):
-        out[key] = int(np.isfinite(pd.to_numeric(analysed[col], errors="coerce").astype(float)).sum())
-    for label in phases.Phase.labels():
-        out[f"phase_{label}"] = int((analysed["phase"] == label).sum())
-    categories = [c for w in analysed.get("warning", []) for c in set(warning_categories(w))]  # layers, not parts
-    for category in WARNING_CATEGORIES:
-        out[f"warning_{category}"] = categories.count(category)
-    out["layers_without_warning"] = int(sum(not warning_categories(w) for w in analysed.get("warning", [])))
-    return pd.Series(out)
 
 
 def _scalar(v):

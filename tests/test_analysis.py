@@ -6,6 +6,7 @@ import pytest
 
 import rmtkit
 from rmtkit import analyzer, checkpoints, cli, marchenko_pastur, phases, results
+from rmtkit import spectra as spectra_module
 from rmtkit.analysis import Analysis
 
 
@@ -118,7 +119,7 @@ def test_cli_plots_reuse_the_analysis(tmp_path, monkeypatch, capsys):
     loads, eig_calls, mp_batches, mp_anywhere = [], [], [], []
     load = checkpoints.load_weights
     monkeypatch.setattr(analyzer, "load_weights", lambda source: loads.append(source) or load(source))
-    _counting(monkeypatch, analyzer, "eigenvalues_numpy", eig_calls)
+    _counting(monkeypatch, spectra_module, "eigenvalues_numpy", eig_calls)
     _counting(monkeypatch, analyzer, "fit_marchenko_pastur", mp_batches)
     _counting(monkeypatch, marchenko_pastur, "fit_marchenko_pastur", mp_anywhere)  # a late import would find this one
     monkeypatch.setenv("RMTKIT_JAX_CACHE", "off")
