@@ -104,6 +104,7 @@ def large_layer_checkpoint(folder: Path, n: int = 4096) -> Path:
 
 def main() -> None:
     import rmtkit
+    from rmtkit.status import RowStatus
 
     if "--plots" in sys.argv[1:]:
         plots_cost(checkpoint(), "all-MiniLM-L6-v2")
@@ -119,7 +120,7 @@ def main() -> None:
         df = rmtkit.analyze(path, progress=False).to_frame()
         ours.append(time.perf_counter() - start)
     floor, warm = min(floors), min(ours)
-    print(f"all-MiniLM-L6-v2: {int((df.status == 'ok').sum())} matrices analysed (float64, lambda = s^2)")
+    print(f"all-MiniLM-L6-v2: {int((df.status == RowStatus.OK).sum())} matrices analysed (float64, lambda = s^2)")
     print(f"1) warm   LAPACK floor (read + float64 + Gram + eigvalsh) {floor:6.3f} s")
     print(f"          rmtkit.analyze (eigenvalues, MP + power-law fits, metrics, phases) {warm:6.3f} s   "
           f"ratio to floor {warm / floor:4.2f}x")

@@ -229,11 +229,18 @@ def acceptance(rows: dict[str, dict], memory_bytes: float) -> list[tuple[str, fl
             out.append((f"WeightWatcher / rmtkit time, {name}", speed, ">= 5x", speed >= 5))
     if "big" in rows:
         r = rows["big"]
-        done = r["rmtkit_rows"].get("ok", 0) + r["rmtkit_rows"].get("partial", 0)
+        done = _analysed(r)
         larger = "larger" if r["bytes"] > memory_bytes else "NOT larger"
         out.append((f"big checkpoint ({r['bytes'] / GB:.1f} GB, {larger} than the {memory_bytes / 2**30:.0f} GiB of "
                     f"memory): matrices analysed", done, f"all {r['matrices']}", done == r["matrices"]))
     return out
+
+
+def _analysed(r: dict) -> int:
+    """Rows of rmtkit's table with a spectrum (status ok or partial)."""
+    from rmtkit.status import RowStatus
+
+    return sum(r["rmtkit_rows"].get(status, 0) for status in RowStatus.analysed_values())
 
 
 def print_table(rows: list[dict], machine: dict) -> None:
@@ -245,7 +252,7 @@ def print_table(rows: list[dict], machine: dict) -> None:
     print(head + "\n" + "-" * len(head))
     for r in rows:
         ours = f"{r['rmtkit_first_s']:9.1f}s {r['rmtkit_s']:7.1f}s {r['rmtkit_rss_gib']:6.2f} " \
-               f"{r['rmtkit_rows'].get('ok', 0) + r['rmtkit_rows'].get('partial', 0):5d}"
+               f"{_analysed(r):5d}"
         peer = (f"{r['ww_s']:7.1f}s {r['ww_rss_gib']:6.2f} {r['ww_layers']:5d} | {r['time_ratio']:5.2f}x "
                 f"{r['rss_ratio']:5.2f}x") if "ww_s" in r else f"{'-':>8} {'-':>6} {'-':>5} | {'-':>6} {'-':>6}"
         print(f"{r['model']:<10} {r['params'] / 1e6:7.1f}M {r['bytes'] / GB:7.3f} {r['files']:5d} {r['matrices']:5d} | "

@@ -45,7 +45,7 @@ from rmtkit.powerlaw import (
     likelihood_ratio_test,
 )
 from rmtkit.spectrum import eigenvalues
-from rmtkit.status import FitStatus, status_reason
+from rmtkit.status import FitStatus, RowStatus, status_reason
 from rmtkit.version import __version__ as __version__
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
     "Phase",
     "PhaseCriteria",
     "PowerLawFit",
+    "RowStatus",
     "alpha_confidence_interval",
     "bootstrap_pvalue",
     "classify_phases",

@@ -62,7 +62,7 @@ from rmtkit.powerlaw import PowerLawFit, fit_power_law
 from rmtkit.resolution import ResolvedSpectrum, resolve_spectrum
 from rmtkit.spectra import matrix_spectra
 from rmtkit.spectrum import eigenvalues, farms_eigenvalues, farms_windows
-from rmtkit.status import FitStatus
+from rmtkit.status import FitStatus, RowStatus
 from rmtkit.summary import summarize
 from rmtkit.version import __version__
 
@@ -154,14 +154,14 @@ def analyze(model: Any, *, progress: bool | None = None, spectra_cache: str | os
         row = {"name": layer.name, "kind": layer.kind, "shape": str(layer.shape), "N": layer.n, "M": layer.m,
                "Q": layer.n / layer.m, "num_evals": layer.num_evals}
         if layer.name in failures:
-            row.update(status="failed", reason=failures[layer.name], phase=None, warning=None)
+            row.update(status=RowStatus.FAILED.value, reason=failures[layer.name], phase=None, warning=None)
         else:
             row.update(fitted.rows[layer.name])
             if opts.vectors or opts.traps:  # seed + i for the i-th selected layer, as analyze_extra
                 row.update(layer_extras(layer, vectors=opts.vectors, seed=opts.seed + i if opts.traps else None))
         rows.append(row)
     for s in skipped:
-        rows.append({"name": s.name, "shape": str(s.shape), "status": "skipped", "reason": s.reason})
+        rows.append({"name": s.name, "shape": str(s.shape), "status": RowStatus.SKIPPED.value, "reason": s.reason})
     rows.sort(key=lambda row: order.get(row["name"], len(order)))  # model order (stable)
     extra = (RANDOMIZE_COLUMNS if opts.randomize else []) + (VECTOR_COLUMNS if opts.vectors else []) + \
         (TRAP_COLUMNS if opts.traps else [])
@@ -315,7 +315,7 @@ def _row_status(row: dict, resolved: ResolvedSpectrum, layer: Layer) -> tuple[st
     """``("ok", note)`` when every number is there, else ``("partial", why)`` naming each fit that failed."""
     failed = {}
     for fit, label in (("MP fit", row["mp_status"]), ("power-law fit", row["pl_status"])):
-        if label != "ok":
+        if label != FitStatus.OK.label:
             failed.setdefault(label, []).append(fit)
     reasons = []
     for label, fits in failed.items():
@@ -341,7 +341,7 @@ def _row_status(row: dict, resolved: ResolvedSpectrum, layer: Layer) -> tuple[st
                      f"{resolved.rtol:.2g} s_max: rank {resolved.num_nonnull} of {resolved.evals.size})")
     if resolved.num_tied and not resolved.degenerate:
         notes.append(f"{resolved.num_tied} eigenvalues equal to round-off merged with their ties")
-    return ("partial" if reasons else "ok"), "; ".join(reasons + notes) or None
+    return (RowStatus.PARTIAL if reasons else RowStatus.OK).value, "; ".join(reasons + notes) or None
 
 
 def randomization_baseline(layers: list[Layer], spectra: list[np.ndarray], opts: AnalyzeOptions,

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from rmtkit.layers import DEFAULT_MIN_EVALS
+from rmtkit.status import RowStatus
 
 EXIT_OK, EXIT_LAYER_FAILED, EXIT_INPUT, EXIT_NOTHING, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
@@ -160,7 +161,7 @@ def _analyze(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     df = analysis.to_frame()
     status = df["status"]
-    analysed = status.isin(["ok", "partial"]).sum()
+    analysed = status.isin(RowStatus.analysed_values()).sum()
     summary = summarize(df) if analysed else None
     table = {}
     if args.format == "table":
@@ -179,10 +180,10 @@ def _analyze(args: argparse.Namespace) -> int:
         _print(f"rmtkit: results written to {Path(args.output).resolve()}{side}\n", sys.stderr)
     if args.plots and analysed:
         _plots(args, analysis)
-    if not status.isin(["ok", "partial", "failed"]).any():
+    if not (status != RowStatus.SKIPPED).any():
         _print("rmtkit: no layer passed the filters (see the reasons above)\n", sys.stderr)
         return EXIT_NOTHING
-    failed, partial = int((status == "failed").sum()), int((status == "partial").sum())
+    failed, partial = int((status == RowStatus.FAILED).sum()), int((status == RowStatus.PARTIAL).sum())
     if failed or partial:
         _print(f"rmtkit: {failed} layer(s) failed, {partial} partly (a fit failed); their rows say why\n", sys.stderr)
         return EXIT_LAYER_FAILED
@@ -206,7 +207,7 @@ def _series(args: argparse.Namespace, options: dict) -> int:
         plot_trajectories(df, Path(args.plots) / "trajectories.png")
         _print(f"rmtkit: trajectories in {(Path(args.plots) / 'trajectories.png').resolve()}\n", sys.stderr)
     status = df["status"]
-    return EXIT_LAYER_FAILED if status.isin(["failed", "partial"]).any() else EXIT_OK
+    return EXIT_LAYER_FAILED if status.isin([RowStatus.FAILED, RowStatus.PARTIAL]).any() else EXIT_OK
 
 
 def _compare(args: argparse.Namespace) -> int:

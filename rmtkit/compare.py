@@ -25,6 +25,7 @@ import pandas as pd
 
 from rmtkit.checkpoints import LazyArray, UnsupportedTensor, load_weights
 from rmtkit.layers import extract_layers
+from rmtkit.status import PairStatus, RowStatus
 
 #: Most layers :func:`plot_trajectories` tells apart by colour and a legend; more share a sequential colour map.
 LEGEND_LAYERS = 12
@@ -104,19 +105,19 @@ def compare(a: Any, b: Any, *, spectra_cache: str | os.PathLike | None = None, p
     for name in list(dict.fromkeys([*fa["name"], *fb["name"]])):
         row: dict[str, Any] = {"name": name}
         if name not in ib.index or name not in ia.index:
-            row.update(status="only in a" if name in ia.index else "only in b")
+            row.update(status=(PairStatus.ONLY_IN_A if name in ia.index else PairStatus.ONLY_IN_B).value)
             rows.append(row)
             continue
         ra_, rb_ = ia.loc[name], ib.loc[name]
         row.update(alpha_a=ra_.get("alpha"), alpha_b=rb_.get("alpha"), phase_a=ra_.get("phase"), phase_b=rb_.get("phase"))
         if ra_["shape"] != rb_["shape"]:
-            row.update(status="not comparable", reason=f"shape {ra_['shape']} in a, {rb_['shape']} in b")
+            row.update(status=PairStatus.NOT_COMPARABLE.value, reason=f"shape {ra_['shape']} in a, {rb_['shape']} in b")
         elif name not in sa or name not in sb:
             why = [f"{side}: {r['status']}" + (f" ({r['reason']})" if isinstance(r.get("reason"), str) else "")
                    for side, r, s in (("a", ra_, sa), ("b", rb_, sb)) if name not in s]
-            row.update(status="not comparable", reason="not analysed in " + "; ".join(why))
+            row.update(status=PairStatus.NOT_COMPARABLE.value, reason="not analysed in " + "; ".join(why))
         else:
-            row.update(status="compared", esd_ks=ks_distance(sa[name], sb[name]), rel_frobenius=frob.get(name, np.nan))
+            row.update(status=PairStatus.COMPARED.value, esd_ks=ks_distance(sa[name], sb[name]), rel_frobenius=frob.get(name, np.nan))
             row.update({f"delta_{c}": _number(rb_[c]) - _number(ra_[c]) for c in metrics})
         rows.append(row)
     columns = ["name", "status", "reason", "alpha_a", "alpha_b", "phase_a", "phase_b", "esd_ks", "rel_frobenius",
@@ -248,7 +249,7 @@ def plot_trajectories(series: pd.DataFrame, path: str | os.PathLike | None = Non
     from rmtkit.phases import Phase
     from rmtkit.plot import MIN_TEXT_PT
 
-    analysed = series[series["status"].isin(["ok", "partial"])]
+    analysed = series[series["status"].isin(RowStatus.analysed_values())]
     names = list(dict.fromkeys(analysed["name"]))[:max_layers]
     order = list(dict.fromkeys(series["checkpoint"]))
     has_step = series["step"].notna().all()

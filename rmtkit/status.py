@@ -1,4 +1,5 @@
-"""Status codes shared by every fit, so batched results say why a row has no number.
+"""The status vocabulary: per fit (:class:`FitStatus`), per table row (:class:`RowStatus`), per compared layer
+(:class:`PairStatus`) and per run of a sweep (:class:`RunStatus`), so that results say why a row has no number.
 
 Single-spectrum entry points raise a ``ValueError`` naming the problem before any jitted code
 runs; batched entry points cannot raise per row, so each result carries one of these codes and
@@ -47,3 +48,55 @@ _REASONS = {
 def status_reason(code: int) -> str:
     """The human-readable reason for a status code, e.g. for a per-layer table."""
     return FitStatus(int(code)).reason
+
+
+class RowStatus(enum.StrEnum):
+    """What one row of the analysis table holds (its ``status`` column); the value is the word the table shows.
+
+    ``analysed`` rows (``ok``, ``partial``) have a spectrum and enter summaries and figures. The
+    members are in the order :func:`rmtkit.summarize` counts them (``layers_ok``, ...).
+    """
+
+    OK = "ok"  # spectrum, both fits and every metric are numbers
+    PARTIAL = "partial"  # spectrum and metrics; a fit failed (mp_status / pl_status say which, reason why)
+    SKIPPED = "skipped"  # not a weight matrix, or filtered out; reason says why
+    FAILED = "failed"  # no spectrum (NaN/Inf entries, all-zero, under/overflow); reason says why
+
+    @property
+    def analysed(self) -> bool:
+        """Whether the row has a spectrum (``ok`` or ``partial``)."""
+        return self in (RowStatus.OK, RowStatus.PARTIAL)
+
+    @property
+    def meaning(self) -> str:
+        return _ROW_MEANINGS[self]
+
+    @classmethod
+    def analysed_values(cls) -> list[str]:
+        """The words of the analysed rows, for ``df["status"].isin(...)``."""
+        return [s.value for s in cls if s.analysed]
+
+
+_ROW_MEANINGS = {
+    RowStatus.OK: "spectrum, both fits and every metric are numbers",
+    RowStatus.PARTIAL: "spectrum and metrics, but a fit failed (mp_status / pl_status say which, reason why)",
+    RowStatus.FAILED: "no spectrum (NaN/Inf entries, all-zero, under/overflow)",
+    RowStatus.SKIPPED: "not a weight matrix, or filtered out",
+}
+
+
+class PairStatus(enum.StrEnum):
+    """What one row of :func:`rmtkit.compare`'s table holds (its ``status`` column)."""
+
+    COMPARED = "compared"  # analysed in both models, same shape: every delta is there
+    ONLY_IN_A = "only in a"
+    ONLY_IN_B = "only in b"
+    NOT_COMPARABLE = "not comparable"  # the shape changed, or a side was not analysed (reason says which)
+
+
+class RunStatus(enum.StrEnum):
+    """Where one run of a sweep (a training run, a zoo model) stands, as the collectors report it."""
+
+    DONE = "done"
+    FAILED = "failed"
+    UNFINISHED = "unfinished"

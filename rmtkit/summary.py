@@ -8,6 +8,7 @@ import pandas as pd
 from rmtkit import phases
 from rmtkit.analysis import Analysis, as_frame
 from rmtkit.layer_warnings import WARNING_CATEGORIES, warning_categories
+from rmtkit.status import RowStatus
 
 
 def summarize(results: Analysis | pd.DataFrame) -> pd.Series:
@@ -24,11 +25,9 @@ def summarize(results: Analysis | pd.DataFrame) -> pd.Series:
     back by :func:`rmtkit.results.read_results`).
     """
     df = as_frame(results)
-    analysed = df[df["status"].isin(["ok", "partial"])]
-    out = {"layers_analysed": len(analysed), "layers_ok": int((df["status"] == "ok").sum()),
-           "layers_partial": int((df["status"] == "partial").sum()),
-           "layers_skipped": int((df["status"] == "skipped").sum()),
-           "layers_failed": int((df["status"] == "failed").sum())}
+    analysed = df[df["status"].isin(RowStatus.analysed_values())]
+    out = {"layers_analysed": len(analysed)}
+    out |= {f"layers_{status.value}": int((df["status"] == status).sum()) for status in RowStatus}
     for col in ("alpha", "alpha_weighted", "log_norm", "log_spectral_norm", "log_alpha_norm", "stable_rank",
                 "mp_soft_rank", "entropy", "num_spikes", "rank_loss"):
         values = pd.to_numeric(analysed[col], errors="coerce").astype(float)

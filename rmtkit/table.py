@@ -12,6 +12,7 @@ import pandas as pd
 
 from rmtkit.analysis import as_frame
 from rmtkit.columns import INTEGER_COLUMNS
+from rmtkit.status import RowStatus
 
 #: Columns printed by default: they fit 120 terminal columns on transformer checkpoints.
 DEFAULT_COLUMNS = ("name", "shape", "alpha", "D", "phase", "warning")
@@ -53,7 +54,7 @@ def format_table(df, summary: pd.Series | None = None, *, columns: list[str] | N
     else:
         shown = [c for c in DEFAULT_COLUMNS if c in df.columns]
         shown += [c for c in RANDOMIZE_DEFAULT_COLUMNS if c in df.columns]
-    rows = df if show_all else df[df["status"] != "skipped"]
+    rows = df if show_all else df[df["status"] != RowStatus.SKIPPED]
     hidden = len(df) - len(rows)
     cells = pd.DataFrame({c: [_cell(v, c) for v in rows[c]] for c in shown}, columns=shown)
     if width is not None:

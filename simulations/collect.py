@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from rmtkit.status import RowStatus, RunStatus
+
 #: [MPM-NC] model-level metrics: name -> (spectral column, how layers combine)
 CAPACITY_METRICS = {"alpha_hat": "alpha_weighted", "log_norm": "log_norm", "log_spectral_norm": "log_spectral_norm",
                     "log_alpha_norm": "log_alpha_norm"}
@@ -46,14 +48,14 @@ def collect(sweep: str | Path) -> pd.DataFrame:
     for run, cfg in run_folders(sweep):
         row = {"run": str(run.relative_to(sweep)), **_flatten(cfg)}
         if (run / "DONE.json").exists():
-            row.update(status="done", **json.loads((run / "DONE.json").read_text()))
+            row.update(status=RunStatus.DONE.value, **json.loads((run / "DONE.json").read_text()))
             spectral = run / "spectral.csv"
             if spectral.exists():
                 row.update(_capacity(pd.read_csv(spectral)))
         elif (run / "FAILED.json").exists():
-            row.update(status="failed", error=json.loads((run / "FAILED.json").read_text())["error"])
+            row.update(status=RunStatus.FAILED.value, error=json.loads((run / "FAILED.json").read_text())["error"])
         else:
-            row.update(status="unfinished")
+            row.update(status=RunStatus.UNFINISHED.value)
         rows.append(row)
     if not rows:
         raise FileNotFoundError(f"{sweep}: no run folders (config.json) found")
@@ -62,13 +64,13 @@ def collect(sweep: str | Path) -> pd.DataFrame:
 
 def _capacity(spectral: pd.DataFrame) -> dict:
     """Model-level [MPM-NC] metrics of the last epoch: means over the analysed layers."""
-    last = spectral[(spectral["epoch"] == spectral["epoch"].max()) & (spectral["status"] == "ok")]
+    last = spectral[(spectral["epoch"] == spectral["epoch"].max()) & (spectral["status"] == RowStatus.OK)]
     return {name: float(last[col].mean()) for name, col in CAPACITY_METRICS.items()}
 
 
 def capacity_correlations(runs: pd.DataFrame) -> pd.DataFrame:
     """Kendall tau and R^2 (linear fit) of each model-level metric against test accuracy, over finished runs."""
-    done = runs[runs["status"] == "done"]
+    done = runs[runs["status"] == RunStatus.DONE]
     out = []
     for name in CAPACITY_METRICS:
         if name not in done:
@@ -95,7 +97,7 @@ def figures(runs: pd.DataFrame, out: Path, layer: str = "fc1") -> Path:
 
     from rmtkit.plot import PHASE_COLORS
 
-    done = runs[runs["status"] == "done"].copy()
+    done = runs[runs["status"] == RunStatus.DONE].copy()
     knob = _knob(runs)
     numeric = pd.api.types.is_numeric_dtype(done[knob])
     x = done[knob] if numeric else done[knob].astype(str)

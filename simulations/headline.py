@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rmtkit.status import RowStatus
+
 #: FC1 of MiniAlexNet on CIFAR-10, eigenvalues pooled over 10 runs per batch size ([MM-JMLR] §7, the
 #: authors' notebook): share of eigenvalues beyond the MP bulk, MP sigma, and the phase they name.
 PAPER_FC1 = pd.DataFrame([
@@ -182,7 +184,7 @@ def trajectories(folder: Path) -> pd.DataFrame:
             continue
         knobs = _knobs(run)
         sp = pd.read_csv(run / "spectral.csv")
-        sp = sp[(sp.name == "fc1") & (sp.status == "ok")]
+        sp = sp[(sp.name == "fc1") & (sp.status == RowStatus.OK)]
         frames.append(sp[["epoch", "alpha", "mp_softrank", "stable_rank", "num_spikes", "phase"]].assign(
             batch_size=knobs["batch_size"], train_size=knobs["train_size"], seed=knobs["seed"],
             finished=(run / "DONE.json").exists()))

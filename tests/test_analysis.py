@@ -59,6 +59,19 @@ def test_to_frame_is_the_table_with_provenance_and_a_copy(analysis, weights):
     assert "mp_soft_rank" in df.columns and "mp_softrank" not in df.columns
 
 
+def test_row_status_is_the_vocabulary_of_the_table_and_the_summary(analysis):
+    from rmtkit.status import RowStatus
+
+    df = analysis.to_frame()
+    assert [RowStatus(s) for s in df["status"]] == [RowStatus.SKIPPED, RowStatus.OK, RowStatus.OK, RowStatus.FAILED]
+    assert [s.value for s in RowStatus if s.analysed] == RowStatus.analysed_values() == ["ok", "partial"]
+    assert not RowStatus.FAILED.analysed and RowStatus.PARTIAL.analysed and "a fit failed" in RowStatus.PARTIAL.meaning
+    counts = rmtkit.summarize(analysis)
+    assert list(counts.index[:5]) == ["layers_analysed", "layers_ok", "layers_partial", "layers_skipped",
+                                      "layers_failed"]
+    assert list(counts.iloc[:5]) == [2, 2, 0, 1, 1]
+
+
 def test_summarize_write_results_and_table_take_the_analysis(analysis):
     pd.testing.assert_series_equal(rmtkit.summarize(analysis), rmtkit.summarize(analysis.to_frame()))
     assert rmtkit.summarize(analysis)["layers_analysed"] == 2

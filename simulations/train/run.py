@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 
 import rmtkit
 from rmtkit.checkpoints import write_safetensors
+from rmtkit.status import RowStatus
 from simulations.train.config import TrainConfig
 from simulations.train.control import split_name, with_control
 from simulations.train.data import Data, load_data
@@ -483,7 +484,7 @@ def _finish(model, data: Data, cfg: TrainConfig, out: Path, metrics: pd.DataFram
     if cfg.model.name == "minialexnet":
         final["conv_channels"] = list(cfg.model.conv_channels())
     final.update({f"{k}_dead_units": v for k, v in dead_units(model, data.train.x).items()})
-    last = spectral[(spectral["epoch"] == spectral["epoch"].max()) & (spectral["status"] == "ok")]
+    last = spectral[(spectral["epoch"] == spectral["epoch"].max()) & (spectral["status"] == RowStatus.OK)]
     for row in last.itertuples():
         for col in ("alpha", "num_spikes", "mp_softrank", "stable_rank", "hard_rank", "rank_loss", "phase",
                     "alpha_weighted", "log_norm", "log_spectral_norm", "log_alpha_norm", "mp_sigma", "lambda_max"):

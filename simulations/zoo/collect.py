@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 from hydra.experimental.callback import Callback
 
+from rmtkit.status import RunStatus
 from simulations.collect import run_folders
 from simulations.zoo.run import RESULT
 
@@ -42,16 +43,16 @@ def collect(sweep: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         row: dict[str, Any] = {"model": folder.name, "checkpoint": cfg.get("checkpoint")}
         if (folder / "DONE.json").exists() and (folder / RESULT).exists():
             done = json.loads((folder / "DONE.json").read_text())
-            row.update(model=done["model"], status="done", error=None, seconds=done["seconds"], **done["summary"])
+            row.update(model=done["model"], status=RunStatus.DONE.value, error=None, seconds=done["seconds"], **done["summary"])
             table = read_results(folder / RESULT)
             table.insert(0, "checkpoint", done["checkpoint"])
             table.insert(0, "model", done["model"])
             tables.append(table)
         elif (folder / "FAILED.json").exists():
             failed = json.loads((folder / "FAILED.json").read_text())
-            row.update(model=failed.get("model", folder.name), status="failed", error=failed["error"])
+            row.update(model=failed.get("model", folder.name), status=RunStatus.FAILED.value, error=failed["error"])
         else:
-            row.update(status="unfinished", error=None)
+            row.update(status=RunStatus.UNFINISHED.value, error=None)
         rows.append(row)
     if not rows:
         raise FileNotFoundError(f"{sweep}: no model folders (config.json) found")
@@ -71,7 +72,7 @@ def write(layers: pd.DataFrame, models: pd.DataFrame, out: str | Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     write_results(layers, out / "layers.csv", "csv")
     write_atomically(out / "models.csv", models.to_csv(index=False).encode())
-    failed = models[models["status"] == "failed"][["model", "checkpoint", "error"]]
+    failed = models[models["status"] == RunStatus.FAILED][["model", "checkpoint", "error"]]
     write_atomically(out / "failed.json", json.dumps(failed.to_dict(orient="records"), indent=1).encode())
     cols = [c for c in OVERVIEW if c in models]
     print(models[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
