@@ -162,7 +162,7 @@ def _analyze(args: argparse.Namespace) -> int:
     df = analysis.to_frame()
     status = df["status"]
     analysed = status.isin(RowStatus.analysed_values()).sum()
-    summary = summarize(df) if analysed else None
+    summary = summarize(analysis) if analysed else None
     table = {}
     if args.format == "table":
         columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None

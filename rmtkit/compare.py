@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rmtkit.analysis import Analysis
+from rmtkit.analyzer import analyze
 from rmtkit.checkpoints import LazyArray, UnsupportedTensor, load_weights
 from rmtkit.layers import extract_layers
 from rmtkit.status import PairStatus, RowStatus
@@ -34,11 +36,6 @@ _NOT_METRICS = {"N", "M", "Q", "num_evals"}
 _SELECTION = ("layers", "exclude", "types", "min_evals", "max_evals", "conv_layout")
 
 
-def _frame(result: Any) -> pd.DataFrame:
-    """The table of an analysis: an :class:`rmtkit.analysis.Analysis` (``to_frame()``) or a DataFrame."""
-    return result if isinstance(result, pd.DataFrame) else result.to_frame()
-
-
 def ks_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Two-sample Kolmogorov-Smirnov distance ``sup_x |F_a(x) - F_b(x)|`` between two samples' empirical CDFs."""
     a, b = np.sort(np.asarray(a, float).ravel()), np.sort(np.asarray(b, float).ravel())
@@ -48,14 +45,11 @@ def ks_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(np.searchsorted(a, grid, "right") / a.size - np.searchsorted(b, grid, "right") / b.size)))
 
 
-def spectra_of(result: Any, model: Any, options: dict, spectra_cache=None) -> dict[str, np.ndarray]:
-    """Eigenvalues by layer: from the analysis when it holds them, else recomputed (through the cache if given)."""
-    if hasattr(result, "spectrum") and hasattr(result, "names"):
-        return {name: np.asarray(result.spectrum(name)) for name in result.names}
-    from rmtkit.analyzer import layer_spectra
-
-    kwargs = {"spectra_cache": spectra_cache} if spectra_cache is not None else {}
-    return layer_spectra(model, **kwargs, **options)
+def spectra_of(analysis: Analysis) -> dict[str, np.ndarray]:
+    """Eigenvalues by layer, as the analysis fitted them (nothing is recomputed)."""
+    if not isinstance(analysis, Analysis):
+        raise TypeError(f"spectra_of takes the Analysis that rmtkit.analyze returned, not a {type(analysis).__name__}")
+    return {name: np.asarray(analysis.spectrum(name)) for name in analysis.names}
 
 
 def relative_frobenius(a: Any, b: Any, **selection: Any) -> dict[str, float]:
@@ -78,7 +72,8 @@ def compare(a: Any, b: Any, *, spectra_cache: str | os.PathLike | None = None, p
     """Per-layer changes from model ``a`` to model ``b`` (same options for both).
 
     Args:
-        a, b: anything :func:`rmtkit.analyze` reads (paths, Flax models, dicts of arrays).
+        a, b: anything :func:`rmtkit.analyze` reads (paths, Flax models, dicts of arrays); their two
+            analyses are made once and every column (the ESD distance too) is read from them.
         spectra_cache: a :mod:`rmtkit.cache` folder (eigenvalues reused across calls).
         progress: progress bars of the two analyses.
         **options: :func:`rmtkit.analyze` options (layer selection, convention, fits).
@@ -91,12 +86,10 @@ def compare(a: Any, b: Any, *, spectra_cache: str | os.PathLike | None = None, p
         ``delta_<c>`` = ``c`` in b minus ``c`` in a for every numeric column ``c`` of the analysis
         table (``N``, ``M``, ``Q``, ``num_evals`` excepted).
     """
-    from rmtkit.analyzer import analyze
-
     kwargs = {"spectra_cache": spectra_cache} if spectra_cache is not None else {}
     ra, rb = (analyze(m, progress=progress, **kwargs, **options) for m in (a, b))
-    fa, fb = _frame(ra), _frame(rb)
-    sa, sb = spectra_of(ra, a, options, spectra_cache), spectra_of(rb, b, options, spectra_cache)
+    fa, fb = ra.to_frame(), rb.to_frame()
+    sa, sb = spectra_of(ra), spectra_of(rb)
     frob = relative_frobenius(a, b, **{k: v for k, v in options.items() if k in _SELECTION})
     metrics = [c for c in fa.columns if c not in _NOT_METRICS and c in fb.columns
                and pd.api.types.is_numeric_dtype(fa[c]) and pd.api.types.is_numeric_dtype(fb[c])]
@@ -186,10 +179,8 @@ def weight_delta(model: Any, base: Any) -> dict[str, Any]:
     return out
 
 
-def analyze_delta(model: Any, base: Any, **kwargs: Any):
+def analyze_delta(model: Any, base: Any, **kwargs: Any) -> Analysis:
     """:func:`rmtkit.analyze` of ``W - W_base`` for every tensor of ``model`` (see :func:`weight_delta`)."""
-    from rmtkit.analyzer import analyze
-
     return analyze(weight_delta(model, base), **kwargs)
 
 
@@ -209,8 +200,6 @@ def analyze_series(paths: Sequence[str | os.PathLike], **kwargs: Any) -> pd.Data
     Checkpoints are ordered by ``step`` (:func:`checkpoint_step`) when every name has a number,
     else kept in the order given. ``kwargs`` go to :func:`rmtkit.analyze` (e.g. ``spectra_cache``).
     """
-    from rmtkit.analyzer import analyze
-
     paths = [str(p) for p in paths]
     if not paths:
         raise ValueError("no checkpoints to analyse")
@@ -219,7 +208,7 @@ def analyze_series(paths: Sequence[str | os.PathLike], **kwargs: Any) -> pd.Data
         paths = [p for _, p in sorted(zip(steps, paths, strict=True))]
     frames = []
     for path in paths:
-        df = _frame(analyze(path, **kwargs))
+        df = analyze(path, **kwargs).to_frame()
         attrs = df.attrs
         df.insert(0, "step", checkpoint_step(path))
         df.insert(0, "checkpoint", path)

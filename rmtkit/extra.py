@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rmtkit.analysis import Analysis
 from rmtkit.analyzer import analyze
 from rmtkit.checkpoints import load_weights
 from rmtkit.columns import EXTRA_COLUMNS, TRAP_COLUMNS, VECTOR_COLUMNS
@@ -38,8 +39,8 @@ def analyze_extra(model: Any, analysis: Any = None, *, detx_tail: bool = True, v
 
     Args:
         model: what :func:`rmtkit.analyze` reads.
-        analysis: its result for ``model`` (an ``Analysis`` or its table), to reuse the eigenvalues
-            and ``xmin``; analysed here when None.
+        analysis: the :class:`rmtkit.Analysis` of ``model``, whose eigenvalues and ``xmin`` are
+            read (nothing is recomputed); analysed here when None.
         detx_tail: the det X = 1 columns ``detx_num``, ``detx_lambda``, ``detx_gap``.
         vectors: eigenvector localization (``vec_pr``, ``vec_pr_random``, ``vec_localization``).
         traps: correlation traps (``traps``, ``trap_entries``: ``row,col`` of each, ``;``-separated); needs ``seed``.
@@ -54,11 +55,12 @@ def analyze_extra(model: Any, analysis: Any = None, *, detx_tail: bool = True, v
         raise ValueError("traps=True needs an explicit seed (the shuffle is random; the same seed gives the same traps)")
     if analysis is None and detx_tail:
         analysis = analyze(model, progress=False, **options)
+    if analysis is not None and not isinstance(analysis, Analysis):
+        raise TypeError(f"analysis must be the Analysis that rmtkit.analyze returned, not a {type(analysis).__name__}")
     rows: dict[str, dict[str, Any]] = {}
     if detx_tail:
-        frame = analysis if isinstance(analysis, pd.DataFrame) else analysis.to_frame()
-        spectra = spectra_of(analysis, model, options)
-        xmins = frame.set_index("name")["xmin"]
+        spectra = spectra_of(analysis)
+        xmins = analysis.to_frame().set_index("name")["xmin"]
         for name, ev in spectra.items():
             xmin = xmins.get(name)
             d = detx(ev, None if xmin is None or pd.isna(xmin) else float(xmin))

@@ -155,3 +155,30 @@ def test_trajectories_draw_every_layer_with_whole_step_ticks():
     assert [t.get_text() for t in few.legends[0].get_texts()] == names[:3]
     assert min(t.get_fontsize() for t in few.legends[0].get_texts()) >= MIN_TEXT_PT
     plt.close(few)
+
+
+def test_compare_reads_the_spectra_of_its_two_analyses(monkeypatch):
+    """One eigendecomposition per layer and model: the ESD distance reuses the analyses' spectra."""
+    from rmtkit import analyzer
+
+    calls = []
+    solve = analyzer.matrix_spectra
+    monkeypatch.setattr(analyzer, "matrix_spectra", lambda layers, *a, **k: calls.append(len(layers)) or solve(layers, *a, **k))
+    a, b = models()
+    out = compare(a, b).set_index("name")
+    assert calls == [3, 3]  # l1, l2, gone in a; l1, l2, new in b: once each
+    assert out.loc["l1.kernel", "esd_ks"] > 0
+
+
+def test_spectra_and_extras_take_the_analysis_not_its_table():
+    import rmtkit
+    from rmtkit.compare import spectra_of
+    from rmtkit.extra import analyze_extra
+
+    w = {"w": np.random.default_rng(0).standard_normal((90, 60))}
+    analysis = rmtkit.analyze(w)
+    assert list(spectra_of(analysis)) == ["w"] and spectra_of(analysis)["w"].shape == (60,)
+    with pytest.raises(TypeError, match="not a DataFrame"):
+        spectra_of(analysis.to_frame())
+    with pytest.raises(TypeError, match="not a DataFrame"):
+        analyze_extra(w, analysis.to_frame())
