@@ -5,7 +5,8 @@
 dtype cannot hold, an all-zero matrix, an underflowing Gram matrix). On a CPU backend the
 matrices go to LAPACK on the host, one per task, with BLAS held to one thread
 (:func:`one_blas_thread`); elsewhere same-shape matrices are stacked and sent to the device in
-one batched call. The analyzer and the optax transforms (:mod:`rmtkit.optim`) share it.
+one batched call. The analyzer and :func:`rmtkit.layer_spectra` use it; :mod:`rmtkit.optim` measures
+traced parameters inside a jitted step and keeps its own path (a host callback) for that.
 """
 
 from __future__ import annotations
