@@ -199,6 +199,10 @@ def _nothing_fitted(dtype) -> _Fitted:
                    PowerLawFit(*[empty] * len(PowerLawFit._fields)), {}, (), None, None, {})
 
 
+def _host(fit):
+    return type(fit)(*(np.asarray(v) for v in fit))
+
+
 def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: AnalyzeOptions, dtype) -> _Fitted:
     resolved = [resolve_spectrum(s, n=layer.n, m=layer.m, storage_dtype=layer.dtype, compute_dtype=dtype)
                 for layer, s in zip(layers, spectra, strict=True)]
@@ -208,14 +212,15 @@ def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: Analy
     nonnull = np.array([r.num_nonnull for r in resolved])
     mp_evals, _ = pad_spectra([r.evals[r.num_null:] for r in resolved], width=evals.shape[1], dtype=dtype)  # one program per shape
     mp_q = q * lengths / np.maximum(nonnull, 1)
-    mp = fit_marchenko_pastur(mp_evals, mp_q, lengths=nonnull)
+    pooled = np.array([layer.matrices.shape[0] for layer in layers])  # conv: the kh * kw slices share one ESD
+    mp = fit_marchenko_pastur(mp_evals, mp_q, lengths=nonnull, pooled=pooled)
     farms = None if opts.esd == "full" else pooled_esd(layers, [r.rtol for r in resolved], opts, dtype)
     tail, tail_lengths = (evals, lengths) if farms is None else (farms.evals, farms.lengths)
     pl = fit_power_law(tail, lengths=tail_lengths, method=opts.pl_method, xmax=opts.pl_xmax)  # zeros are left out
     verdict = np.array([FitStatus.TOO_FEW if r.evals.size < 3 else FitStatus.RANK_DEFICIENT if r.num_nonnull < 3 else
                         FitStatus.DEGENERATE if r.degenerate else FitStatus.OK for r in resolved])
     mp, pl = _overrule(mp, verdict), _overrule(pl, verdict)
-    mp, pl = (type(fit)(*(np.asarray(v) for v in fit)) for fit in (mp, pl))  # host arrays: read, never traced again
+    mp, pl = _host(mp), _host(pl)  # host arrays: read, never traced again
     ev = jnp.asarray(evals)
     top = np.asarray(metrics.lambda_max(ev))
     hard = lengths - np.array([r.num_null for r in resolved])
@@ -239,14 +244,19 @@ def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: Analy
         "num_spikes": np.where(mp_ok, mp.num_spikes, np.nan), "mp_D": mp.D,
         **{k: v for k, v in measured.items() if k != "lambda_max"},
     }
-    # The phase reads these fits; a fit other than the calibrated CSN one is completed only where the rule needs it.
-    # With FARMS the fit is not the full ESD's: the phase fits CSN to the full ESD where its rule needs a tail.
-    explained = phases.explain_phase(evals, q, lengths=lengths, mp=mp, pl=pl, hard_rank=hard,
-                                     pl_calibrated=opts.pl_calibrated and farms is None)
+    # The verdicts (phase, under/over-trained) read one reference fit whatever the options: CSN without xmax on
+    # the full ESD. It is the fit made above with the default options; another estimator or FARMS gets it here.
+    reference = pl if opts.pl_calibrated and farms is None else _host(
+        _overrule(fit_power_law(evals, lengths=lengths, method="csn"), verdict))
+    fields["verdict_alpha"] = reference.alpha
+    explained = phases.explain_phase(evals, q, lengths=lengths, mp=mp, pl=reference, hard_rank=hard, pooled=pooled,
+                                     pl_calibrated=True,
+                                     entry_share=lambda i: phases.entry_top_share(layers[i].matrices))
     rows = {}
     for i, layer in enumerate(layers):
         row = {k: _scalar(v[i]) for k, v in fields.items()}
         row["phase"] = explained[i]["phase"]
+        row["phase_rule"] = phases.RULE_CODES.get(explained[i]["rule"])
         row["phase_reason"] = explained[i]["reason"]
         row["mp_status"] = FitStatus(int(mp.status[i])).label
         row["pl_status"] = FitStatus(int(pl.status[i])).label
@@ -364,8 +374,7 @@ def randomization_baseline(layers: list[Layer], spectra: list[np.ndarray], opts:
         shuffled.append(np.sort(ev.reshape(-1)))
     evals, lengths = pad_spectra(shuffled, dtype=dtype)
     q = np.array([layer.n / layer.m for layer in layers], dtype)
-    fit = fit_marchenko_pastur(evals, q, lengths=lengths)
-    fit = type(fit)(*(np.asarray(v) for v in fit))
+    fit = _host(fit_marchenko_pastur(evals, q, lengths=lengths, pooled=[layer.matrices.shape[0] for layer in layers]))
     out = {}
     for i, layer in enumerate(layers):
         a, b = spectra[i], shuffled[i]

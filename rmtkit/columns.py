@@ -10,8 +10,8 @@ from __future__ import annotations
 COLUMNS = [
     "name", "kind", "shape", "N", "M", "Q", "num_evals", "lambda_max", "alpha", "xmin", "D", "sigma", "n_tail",
     "mp_sigma", "lambda_plus", "num_spikes", "mp_D", "mp_soft_rank", "stable_rank", "hard_rank", "rank_loss",
-    "entropy", "log_norm", "log_spectral_norm", "alpha_weighted", "log_alpha_norm", "phase", "phase_reason",
-    "warning", "mp_status", "pl_status", "status", "reason",
+    "entropy", "log_norm", "log_spectral_norm", "alpha_weighted", "log_alpha_norm", "phase", "phase_rule", "phase_reason",
+    "warning", "verdict_alpha", "mp_status", "pl_status", "status", "reason",
 ]
 #: Columns added by ``randomize=True``.
 RANDOMIZE_COLUMNS = ["rand_lambda_plus", "rand_num_spikes", "correlation_traps", "rand_distance"]

@@ -23,6 +23,8 @@ def layer_warning(row: dict) -> str | None:
 
     - ``under-trained``: alpha > 6 ([MM-JMLR] §5; WeightWatcher's rule);
     - ``over-trained``: alpha < 2 (a tail heavier than any finite-variance law, [MPM-NC]);
+      both read ``verdict_alpha`` (the CSN fit on the full ESD, whatever ``pl_method`` and ``esd``
+      chose for ``alpha``: the 2-6 band was read on that fit) where the row has it, else ``alpha``;
     - ``unreliable: ...``, the power-law fit is not to be trusted, naming the test that failed:
       ``power-law fit <pl_status>`` (the fit itself failed); ``tail of k`` (``n_tail`` = k < 10
       eigenvalues); ``D d>c`` with ``c = 1.36 / sqrt(n_tail)``, the 5% critical value of the KS
@@ -31,7 +33,7 @@ def layer_warning(row: dict) -> str | None:
     - ``rank-deficient: rank r of M``: ``rank_loss > 0`` eigenvalues at the null floor.
     """
     found = []
-    alpha = row.get("alpha")
+    alpha = row.get("verdict_alpha", row.get("alpha"))
     if alpha is not None and np.isfinite(alpha):
         if alpha > UNDER_TRAINED_ALPHA:
             found.append("under-trained")

@@ -13,11 +13,13 @@ Decision list (first match wins; features in :func:`phase_features`):
 2. **rank-collapse**: at least ``null_fraction`` of the eigenvalues are (near) zero, either lost
    to the hard rank or separated from the rest by a gap of ``null_gap_decades`` decades;
 3. MP fit failed (e.g. all eigenvalues equal): ``None``;
-4. **heavy-tailed**: no MP bulk (spike fraction above ``ht_spike_fraction`` with a power-law top),
-   see :func:`classify_phases`;
-5. **bulk-decay**: MP fit degraded or too many outliers for a few spikes, not heavy-tailed;
-6. **random-like**: no eigenvalue beyond the MP edge plus Tracy-Widom margin;
-7. **bulk+spikes** if the largest outlier is ``spike_gap`` times the MP edge or more, else
+4. **rank-collapse** (effective): no MP bulk, at least ``collapse_fraction`` of the eigenvalues
+   below ``collapse_floor * lambda_max``, and entries that are not heavy-tailed (``entry_share``);
+5. **heavy-tailed**: no MP bulk (too many outliers, or a bulk test ``D * n_bulk / sqrt(pooled)``
+   above ``bulk_ks_max``) with a power-law top, see :func:`classify_phases`;
+6. **bulk-decay**: no MP bulk, and the top is not a power law;
+7. **random-like**: no eigenvalue beyond the MP edge plus the Tracy-Widom margin;
+8. **bulk+spikes** if the largest outlier is ``spike_edge_ratio`` times the MP edge or more, else
    **bleeding-out**.
 
 Every feature is a ratio of eigenvalues, a count or a fitted exponent, so the labels do not
@@ -35,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -53,6 +56,7 @@ __all__ = [
     "calibrated_power_law",
     "classify_phases",
     "criteria_table",
+    "entry_top_share",
     "RULES",
     "RULE_CODES",
     "explain_phase",
@@ -101,6 +105,24 @@ def _null_count(x: np.ndarray, n: int, c: PhaseCriteria, hard_rank: int | None) 
     return count
 
 
+def entry_top_share(w: ArrayLike, fraction: float = 0.01) -> float:
+    """Share of ``||W||_F^2`` carried by the largest ``fraction`` of the entries in absolute value.
+
+    A matrix with heavy-tailed entries (Pareto or Student-t of index below 2: infinite variance) has
+    a few huge entries that carry most of the norm (0.74-1.0 for the heavy-tailed generators at
+    M = 200-1000); Gaussian or uniform entries give 0.03-0.09 and trained layers 0.08-0.22
+    (all-MiniLM-L6-v2, MiniAlexNet). It tells apart two ESDs that look alike: very heavy tails
+    carried by the entries, and an effective rank collapsed by a structure (e.g. strong L2).
+    """
+    a = np.abs(np.asarray(w, np.float64)).ravel()
+    if a.size == 0 or not np.all(np.isfinite(a)):
+        return math.nan
+    k = max(1, math.ceil(fraction * a.size))
+    top = np.partition(a, a.size - k)[a.size - k:]
+    total = float(np.sum(a * a))
+    return float(np.sum(top * top) / total) if total > 0 else math.nan
+
+
 # ----------------------------------------------------------------------------------------------
 # Criteria and the decision list.
 # ----------------------------------------------------------------------------------------------
@@ -120,6 +142,17 @@ class PhaseCriteria:
             separates near-zero eigenvalues from the rest (2.0, a factor 100 in ``lambda``).
         null_min_above, null_min_above_fraction: at least ``max(3, 1% of M)`` eigenvalues must lie
             above that gap (the largest eigenvalues of very heavy tails are isolated by gaps).
+
+    Effective rank collapse (the paper's rank-collapse figure, linear axes: most eigenvalues in
+    the first bin), among spectra without an MP bulk:
+        collapse_floor, collapse_fraction: at least ``collapse_fraction`` (0.75) of the eigenvalues
+            lie below ``collapse_floor`` (1e-2) times ``lambda_max``: the effective rank is a
+            quarter of M or less, whatever the numerical rank. The calibration generators give at
+            most 0.61 outside rank-collapse and heavy tails (bulk-decay, M = 200-500, Q = 1-4).
+        heavy_entry_share: ... unless the entries are heavy-tailed: the largest 1% of them carry at
+            least this share (0.4) of ``||W||_F^2`` (:func:`entry_top_share`). Very heavy-tailed
+            entries (``mu < 2``) give the same ESD, and are heavy-tailed. Without the entries
+            (``entry_share=None``) the rule is not applied.
 
     MP bulk (docs/theory.md#marchenko-pastur; the fit's outliers lie beyond ``l+ + 3 Delta_TW``):
         few_spikes_fraction: more outliers than this fraction of M (0.05) means no MP bulk with a
@@ -151,6 +184,9 @@ class PhaseCriteria:
     null_gap_decades: float = 2.0
     null_min_above: int = 3
     null_min_above_fraction: float = 0.01
+    collapse_floor: float = 1e-2
+    collapse_fraction: float = 0.75
+    heavy_entry_share: float = 0.4
     few_spikes_fraction: float = 0.05
     bulk_ks_max: float = 6.0
     spike_edge_ratio: float = 2.0
@@ -202,6 +238,7 @@ def phase_features(
     pl_calibrated: bool | None = None,
     hard_rank: ArrayLike | None = None,
     pooled: ArrayLike = 1,
+    entry_share: ArrayLike | Callable[[int], float] | None = None,
     criteria: PhaseCriteria = PhaseCriteria(),
 ) -> dict[str, np.ndarray]:
     """The scale-free features the phase criteria look at, one value per spectrum.
@@ -212,7 +249,10 @@ def phase_features(
         A dict of ``(B,)`` arrays: ``length``, ``mp_status``, ``null_fraction`` (near-zero
         eigenvalues / M), ``num_spikes`` and ``spike_fraction`` (MP outliers), ``bulk_ks``
         (``D * num_bulk / sqrt(pooled)`` of the MP fit), ``top_ratio`` (``lambda_max / l+``),
-        ``hill_alpha`` (top ``top_k``), ``decades`` (``log10(lambda_max / median)``), and from
+        ``hill_alpha`` (top ``top_k``), ``decades`` (``log10(lambda_max / median)``),
+        ``low_fraction`` (eigenvalues below ``collapse_floor * lambda_max`` / M), ``effective_rank``
+        (the others), ``entry_share`` (:func:`entry_top_share`, NaN where not given or not
+        needed: a callable ``i -> share`` is called only for the rows the rule reads), and from
         the calibrated power-law fit (CSN, no ``xmax``): ``alpha``, ``tail_ks``
         (``D sqrt(n_tail)``) and ``pl_status`` (NaN where the row has no such fit: the given fit
         is not the calibrated one and the decision did not need it), with ``tail_fit`` saying
@@ -245,8 +285,17 @@ def phase_features(
             top_ratio=top / lp,
             hill_alpha=np.array([hill_top_alpha(x[i], lens[i], criteria.top_k) for i in rows]),
             decades=np.log10(top / med),
+            low_fraction=np.array([np.mean(x[i, : lens[i]] < criteria.collapse_floor * top[i]) if lens[i] else np.nan
+                                   for i in rows]),
+            effective_rank=np.array([int(np.sum(x[i, : lens[i]] >= criteria.collapse_floor * top[i])) for i in rows]),
+            entry_share=np.full(b, np.nan),
             **_tail_features(pl, calibrated, b),
         )
+    if callable(entry_share):
+        for i in np.flatnonzero(_needs_entries(f, criteria)):
+            f["entry_share"][i] = entry_share(int(i))
+    elif entry_share is not None:
+        f["entry_share"] = np.broadcast_to(np.asarray(entry_share, float), (b,)).copy()
     # Only the heavy-tailed / bulk-decay call with a soft Hill exponent reads the tail: fit just those rows.
     need = (f["tail_fit"] == 0) & _needs_tail(f, criteria)
     if need.any():
@@ -255,6 +304,13 @@ def phase_features(
             f[key][need] = value
         f["tail_fit"][need] = 2
     return f
+
+
+def _needs_entries(f: dict[str, np.ndarray], c: PhaseCriteria) -> np.ndarray:
+    """Rows whose label turns on the entries: no MP bulk and an effective rank collapsed."""
+    with np.errstate(invalid="ignore"):
+        return ((f["mp_status"] == FitStatus.OK) & (f["null_fraction"] < c.null_fraction) & _bulk_rejected(f, c)
+                & (f["low_fraction"] >= c.collapse_fraction))
 
 
 def _needs_tail(f: dict[str, np.ndarray], c: PhaseCriteria) -> np.ndarray:
@@ -302,6 +358,9 @@ def _decide(f: dict[str, np.ndarray], c: PhaseCriteria) -> tuple[np.ndarray, np.
     assign(f["null_fraction"] >= c.null_fraction, Phase.RANK_COLLAPSE, "null")
     assign(f["mp_status"] != FitStatus.OK, None, "mp_failed")
     no_bulk = _bulk_rejected(f, c)
+    with np.errstate(invalid="ignore"):
+        light_entries = f["entry_share"] < c.heavy_entry_share  # NaN (not given): False
+    assign(no_bulk & (f["low_fraction"] >= c.collapse_fraction) & light_entries, Phase.RANK_COLLAPSE, "effective")
     pl_ok = f["pl_status"] == FitStatus.OK
     power_top = (f["hill_alpha"] <= c.ht_hill_alpha) | (
         (f["hill_alpha"] <= c.ht_hill_alpha_soft) & pl_ok & (f["tail_ks"] <= c.ht_tail_ks))
@@ -318,6 +377,8 @@ RULES = {
     "invalid": "no valid spectrum (NaN/Inf, negative, fewer than 3 values or q < 1)",
     "null": "rank-collapse: a fraction null_fraction of the eigenvalues is (near) zero",
     "mp_failed": "no phase: the MP fit failed (e.g. all eigenvalues equal)",
+    "effective": "rank-collapse: no MP bulk, a fraction collapse_fraction of the eigenvalues below "
+                 "collapse_floor x lambda_max, and entries that are not heavy-tailed",
     "no_bulk_power_top": "heavy-tailed: no MP bulk, and the top eigenvalues follow a power law",
     "no_bulk": "bulk-decay: no MP bulk, and the top is not a power law",
     "bulk_no_outlier": "random-like: an MP bulk and no eigenvalue beyond l+ + 3 Delta_TW",
@@ -331,12 +392,19 @@ RULE_CODES = {
     "invalid": "spectrum:invalid",
     "null": "rank:null",
     "mp_failed": "mp:failed",
+    "effective": "rank:effective",
     "no_bulk_power_top": "tail:hill",
     "no_bulk": "bulk:ks",
     "bulk_no_outlier": "edge:tw",
     "separated": "spikes:edge",
     "not_separated": "spikes:near",
 }
+
+
+def _null_text(f: dict[str, Any]) -> str:
+    """The numerical-rank facts: how many eigenvalues sit below a gap (and none may)."""
+    null = int(round(f["null_fraction"] * f["length"]))
+    return f"{null} of {int(f['length'])} eigenvalues below a gap of 2 decades" if null else "no gap in the spectrum"
 
 
 def _bulk_stat(f: dict[str, Any]) -> str:
@@ -368,6 +436,12 @@ def phase_reason(key: str, f: dict[str, Any], c: PhaseCriteria = PhaseCriteria()
         return RULES[key]
     if key == "null":
         return f"{f['null_fraction']:.1%} of the eigenvalues near zero (>= {c.null_fraction:.0%}): rank-collapse"
+    if key == "effective":
+        m = int(f["length"])
+        return (f"{_no_bulk_text(f, c)}; {f['low_fraction']:.1%} of the eigenvalues below {c.collapse_floor:g} "
+                f"lambda_max (>= {c.collapse_fraction:.0%}: effective rank {int(f['effective_rank'])} of {m}); top 1% "
+                f"of the entries carry {f['entry_share']:.0%} of ||W||^2 (< {c.heavy_entry_share:.0%}: not heavy-tailed "
+                f"entries); {_null_text(f)}: rank-collapse")
     if key == "no_bulk_power_top":
         top = (f"Hill {hill:.3g} <= {c.ht_hill_alpha:g}" if hill <= c.ht_hill_alpha else
                f"Hill {hill:.3g} <= {c.ht_hill_alpha_soft:g} and tail D*sqrt(n){made} {tail:.3g} <= {c.ht_tail_ks:g}")
@@ -400,6 +474,7 @@ def classify_phases(
     pl_calibrated: bool | None = None,
     hard_rank: ArrayLike | None = None,
     pooled: ArrayLike = 1,
+    entry_share: ArrayLike | Callable[[int], float] | None = None,
     criteria: PhaseCriteria = PhaseCriteria(),
 ) -> np.ndarray:
     """The [MM-JMLR] phase of each spectrum of a padded batch, by the decision list of this module.
@@ -427,6 +502,10 @@ def classify_phases(
         pooled: ``(B,)`` (or scalar) number of independent matrices each spectrum pools (a conv
             kernel's ``kh * kw`` slices; seeds): the MP fit's outlier margin and the bulk test are
             calibrated for it (:func:`rmtkit.fit_marchenko_pastur`, :class:`PhaseCriteria`).
+        entry_share: ``(B,)`` :func:`entry_top_share` of each matrix, or a callable ``i -> share``
+            (called only for rows without an MP bulk whose effective rank collapsed). It tells an
+            effective rank collapse (rank-collapse) from very heavy-tailed entries (heavy-tailed);
+            ``None`` leaves such rows to the heavy-tailed / bulk-decay rules.
         criteria: the thresholds.
 
     Returns:
@@ -440,7 +519,8 @@ def classify_phases(
     ['random-like']
     """
     f = phase_features(evals, q, lengths=lengths, mask=mask, mp=mp, pl=pl, pl_calibrated=pl_calibrated,
-                       hard_rank=hard_rank, pooled=pooled, criteria=criteria)
+                       hard_rank=hard_rank, pooled=pooled,
+                       entry_share=entry_share, criteria=criteria)
     code, _ = _decide(f, criteria)
     labels = Phase.labels()
     return np.array([labels[c] if c >= 0 else None for c in code], dtype=object)
@@ -457,12 +537,14 @@ def explain_phase(
     pl_calibrated: bool | None = None,
     hard_rank: ArrayLike | None = None,
     pooled: ArrayLike = 1,
+    entry_share: ArrayLike | Callable[[int], float] | None = None,
     criteria: PhaseCriteria = PhaseCriteria(),
 ) -> list[dict[str, Any]]:
     """Per spectrum: the phase, the rule that decided it (a key of :data:`RULES`), a ``reason`` line with
     the numbers the rule compared (:func:`phase_reason`) and every feature (arguments as :func:`classify_phases`)."""
     f = phase_features(evals, q, lengths=lengths, mask=mask, mp=mp, pl=pl, pl_calibrated=pl_calibrated,
-                       hard_rank=hard_rank, pooled=pooled, criteria=criteria)
+                       hard_rank=hard_rank, pooled=pooled,
+                       entry_share=entry_share, criteria=criteria)
     code, rule = _decide(f, criteria)
     labels = Phase.labels()
     out = []

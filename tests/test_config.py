@@ -1,7 +1,8 @@
 """Configs are tested like code: every YAML composes, none restates a schema default, and the composed
 values of every existing configuration are those recorded before the YAML files were slimmed down
 (``fixtures/composed_configs.json``, written once from the earlier configs and never regenerated; the
-cases of a primary added later, such as ``zoo``, were added to it once, when its YAML was written)."""
+cases of a primary added later, such as ``zoo``, and of a later experiment, such as ``paper_shape_sweep``,
+were added to it once, when its YAML was written)."""
 
 import json
 from pathlib import Path
@@ -69,6 +70,9 @@ def compose_all() -> dict:
 #: Keys renamed since the fixture was written: the VSDL load was ``grid.alpha`` (alpha is the power-law
 #: exponent everywhere else in rmtkit).
 RENAMED = {"vsdl": {"grid.alpha": "grid.load"}}
+#: Keys added since, with the default every earlier configuration composes to: MiniAlexNet's separate channel
+#: knob ``model.channels`` (None: ``conv_width`` decides, as before).
+ADDED = {"train": {"model.channels": None}}
 
 
 def _renamed(primary: str, job: dict) -> dict:
@@ -79,6 +83,12 @@ def _renamed(primary: str, job: dict) -> dict:
         for key in parents:
             node = node[key]
         node[new.split(".")[-1]] = node.pop(leaf)
+    for key, value in ADDED.get(primary, {}).items():
+        *parents, leaf = key.split(".")
+        node = job
+        for part in parents:
+            node = node[part]
+        node.setdefault(leaf, value)
     return job
 
 
