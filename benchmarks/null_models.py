@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="write the per-layer table here (CSV)")
     args = parser.parse_args()
     made = layers(args.seed, args.draws)
-    table = rmtkit.analyze({k: w for k, (_, w) in made.items()}, progress=True).to_frame().set_index("name")
+    table = rmtkit.analyze({k: w for k, (_, w) in made.items()}, progress=False).to_frame().set_index("name")
     table["family"] = [made[n][0] for n in table.index]
     table["init"] = [n.split(".")[2] for n in table.index]
     if args.out:

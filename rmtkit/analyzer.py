@@ -46,6 +46,7 @@ from rmtkit.analysis import Analysis, AnalyzeOptions, PooledESD, Randomization
 from rmtkit.batch import pad_spectra
 from rmtkit.cache import cached_spectra
 from rmtkit.checkpoints import load_weights
+from rmtkit.checkpoints.delta import weight_delta
 from rmtkit.columns import (
     COLUMNS,
     INTEGER_COLUMNS,
@@ -113,13 +114,18 @@ class _NoBar:
         pass
 
 
-def analyze(model: Any, *, progress: bool | None = None, spectra_cache: str | os.PathLike | None = None,
-            **options: Any) -> Analysis:
+def analyze(model: Any, *, base: Any = None, progress: bool | None = None,
+            spectra_cache: str | os.PathLike | None = None, **options: Any) -> Analysis:
     """Analyse every weight matrix of ``model``: spectra, fits, metrics and phases, one entry per tensor.
 
     Args:
         model: anything :func:`rmtkit.checkpoints.load_weights` reads: a path (``.safetensors``, HF directory,
             ``.npz``, PyTorch file), a Flax NNX module or state, a Linen params pytree, a dict of arrays.
+        base: a base model (anything ``model`` may be): analyse ``W - W_base``, the change of every tensor
+            from its base (:func:`rmtkit.checkpoints.delta.weight_delta`). The table then describes
+            differences: its provenance says so (``subject``), and no training verdict is given (``phase``
+            None with ``phase_rule`` ``difference``; no under/over-trained warning): the 5+1 phases and the
+            alpha band describe trained layers, not the change between two of them.
         progress: show a progress bar with ETA (default: only for models with more than 20 matrices).
         spectra_cache: a folder of eigenvalues (:mod:`rmtkit.cache`): layers found there are not
             recomputed, the others are stored; a changed checkpoint misses.
@@ -137,6 +143,9 @@ def analyze(model: Any, *, progress: bool | None = None, spectra_cache: str | os
         ValueError: an unknown option value.
     """
     opts = _options(options)
+    difference = base is not None
+    if difference:
+        model = weight_delta(model, base)
     layers, skipped, order = _select(model, opts)
     dtype = np.dtype(opts.precision)
     from tqdm.auto import tqdm
@@ -146,7 +155,7 @@ def analyze(model: Any, *, progress: bool | None = None, spectra_cache: str | os
     with jax.enable_x64(opts.precision == "float64"):
         spectra, failures = _cached_spectra(layers, opts, spectra_cache, bar)
         ok = [layer for layer in layers if layer.name in spectra]
-        fitted = _fit_and_measure(ok, [spectra[layer.name] for layer in ok], opts, dtype) if ok else None
+        fitted = _fit_and_measure(ok, [spectra[layer.name] for layer in ok], opts, dtype, difference) if ok else None
     bar.close()
 
     rows = []
@@ -168,7 +177,8 @@ def analyze(model: Any, *, progress: bool | None = None, spectra_cache: str | os
     df = pd.DataFrame(rows).reindex(columns=COLUMNS + extra)
     options_json = json.loads(json.dumps(dataclasses.asdict(opts)))  # tuples as lists: as a JSON file records them
     provenance = {"version": _version(), "options": options_json, "convention": opts.convention,
-                  "precision": opts.precision, "esd": ESD_NOTES[opts.esd]}
+                  "precision": opts.precision, "esd": ESD_NOTES[opts.esd],
+                  "subject": DIFFERENCE_SUBJECT if difference else "W"}
     df.attrs["rmtkit"] = provenance
     fitted = fitted or _nothing_fitted(dtype)
     return Analysis(names=tuple(layer.name for layer in ok), evals=fitted.evals, lengths=fitted.lengths, q=fitted.q,
@@ -203,7 +213,14 @@ def _host(fit):
     return type(fit)(*(np.asarray(v) for v in fit))
 
 
-def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: AnalyzeOptions, dtype) -> _Fitted:
+#: The provenance's ``subject`` of an analysis with ``base=``: what the table describes.
+DIFFERENCE_SUBJECT = "W - W_base (differences from a base model: no training verdicts)"
+_DIFFERENCE_REASON = ("W - W_base, a change of weights rather than a trained layer: no phase (the 5+1 phases and the "
+                      "alpha band describe trained layers)")
+
+
+def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: AnalyzeOptions, dtype,
+                     difference: bool = False) -> _Fitted:
     resolved = [resolve_spectrum(s, n=layer.n, m=layer.m, storage_dtype=layer.dtype, compute_dtype=dtype)
                 for layer, s in zip(layers, spectra, strict=True)]
     evals, lengths = pad_spectra([r.evals for r in resolved], dtype=dtype)
@@ -252,11 +269,14 @@ def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: Analy
     explained = phases.explain_phase(evals, q, lengths=lengths, mp=mp, pl=reference, hard_rank=hard, pooled=pooled,
                                      pl_calibrated=True,
                                      entry_share=lambda i: phases.entry_top_share(layers[i].matrices))
+    if difference:
+        explained = [{**e, "phase": None, "rule": "difference", "reason": _DIFFERENCE_REASON} for e in explained]
+        fields["verdict_alpha"] = np.full(len(layers), np.nan)
     rows = {}
     for i, layer in enumerate(layers):
         row = {k: _scalar(v[i]) for k, v in fields.items()}
         row["phase"] = explained[i]["phase"]
-        row["phase_rule"] = phases.RULE_CODES.get(explained[i]["rule"])
+        row["phase_rule"] = phases.RULE_CODES.get(explained[i]["rule"], explained[i]["rule"])
         row["phase_reason"] = explained[i]["reason"]
         row["mp_status"] = FitStatus(int(mp.status[i])).label
         row["pl_status"] = FitStatus(int(pl.status[i])).label

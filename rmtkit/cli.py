@@ -154,9 +154,7 @@ def _analyze(args: argparse.Namespace) -> int:
     try:
         if len(args.path) > 1:
             return _series(args, options)
-        from rmtkit.compare import weight_delta
-
-        analysis = analyze(args.path[0] if args.base is None else weight_delta(args.path[0], args.base), **options)
+        analysis = analyze(args.path[0], base=args.base, **options)
     except (CheckpointError, ValueError) as err:
         raise UsageError(str(err)) from None
     df = analysis.to_frame()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,8 @@ import pandas as pd
 
 from rmtkit.analysis import Analysis
 from rmtkit.analyzer import analyze
-from rmtkit.checkpoints import LazyArray, UnsupportedTensor, load_weights
+from rmtkit.checkpoints import load_weights
+from rmtkit.checkpoints.delta import WeightDelta, weight_delta  # noqa: F401 (re-exported)
 from rmtkit.layers import extract_layers
 from rmtkit.status import PairStatus, RowStatus
 
@@ -132,56 +132,10 @@ def _label(model: Any) -> str:
 # Fine-tuning deltas
 # ---------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True, eq=False)
-class WeightDelta(LazyArray):
-    """``W - W_base`` of one tensor, computed (in float32 or wider) only when read."""
-
-    tuned: Any
-    base: Any
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(int(s) for s in np.shape(self.tuned))
-
-    @property
-    def dtype(self) -> np.dtype:
-        return np.promote_types(np.dtype(self.tuned.dtype) if np.dtype(self.tuned.dtype).itemsize >= 4
-                                else np.float32, np.float32)
-
-    def read(self) -> np.ndarray:
-        return np.asarray(self.tuned, self.dtype) - np.asarray(self.base, self.dtype)
-
-
-def weight_delta(model: Any, base: Any) -> dict[str, Any]:
-    """``{name: W - W_base}`` (lazy :class:`WeightDelta` s) of the tensors of ``model``.
-
-    A tensor absent from ``base`` or of another shape there is kept as an
-    :class:`rmtkit.checkpoints.UnsupportedTensor` (a skipped row saying why); tensors of ``base`` alone are
-    ignored.
-    """
-    tuned, reference = load_weights(model), load_weights(base)
-    out: dict[str, Any] = {}
-    for name, w in tuned.items():
-        shape = tuple(int(s) for s in np.shape(w))
-        dtype = str(w.dtype) if hasattr(w, "dtype") else "unknown"
-        if isinstance(w, UnsupportedTensor):
-            out[name] = w
-        elif name not in reference:
-            out[name] = UnsupportedTensor(shape, dtype, "not in the base model: no delta")
-        elif tuple(np.shape(reference[name])) != shape:
-            out[name] = UnsupportedTensor(shape, dtype, f"shape {tuple(np.shape(reference[name]))} in the base "
-                                                           f"model: no delta")
-        elif not np.issubdtype(np.dtype(w.dtype), np.floating) and str(w.dtype) not in (
-                "bfloat16", "float8_e4m3fn", "float8_e5m2"):
-            out[name] = w  # integer buffers: skipped by the layer selection with its usual reason
-        else:
-            out[name] = WeightDelta(w, reference[name])
-    return out
-
-
 def analyze_delta(model: Any, base: Any, **kwargs: Any) -> Analysis:
-    """:func:`rmtkit.analyze` of ``W - W_base`` for every tensor of ``model`` (see :func:`weight_delta`)."""
-    return analyze(weight_delta(model, base), **kwargs)
+    """:func:`rmtkit.analyze` of ``W - W_base`` for every tensor of ``model`` (``analyze(model, base=base)``;
+    :func:`rmtkit.checkpoints.delta.weight_delta`): a table of differences, without training verdicts."""
+    return analyze(model, base=base, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------

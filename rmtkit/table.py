@@ -15,7 +15,7 @@ from rmtkit.columns import INTEGER_COLUMNS
 from rmtkit.status import RowStatus
 
 #: Columns printed by default: they fit 120 terminal columns on transformer checkpoints.
-DEFAULT_COLUMNS = ("name", "shape", "alpha", "D", "phase", "warning")
+DEFAULT_COLUMNS = ("name", "shape", "alpha", "D", "phase", "phase_rule", "warning")
 #: Extra default columns when the table has the ``randomize=True`` baseline.
 RANDOMIZE_DEFAULT_COLUMNS = ("correlation_traps", "rand_distance")
 #: Columns that may be shortened (with "...") to fit the width, in the order they are shortened
@@ -60,10 +60,13 @@ def format_table(df, summary: pd.Series | None = None, *, columns: list[str] | N
     if width is not None:
         cells = _fit(cells, width)
     text = _render(cells) if len(cells) else "(no analysed layer)\n"
+    subject = df.attrs.get("rmtkit", {}).get("subject", "W")
+    if subject != "W":  # e.g. W - W_base: say so above the header, and above the summary
+        text = f"{subject}\n" + text
     if hidden:
         text += f"({hidden} skipped row(s) hidden: bias/norm tensors, filtered or too small; --all shows them)\n"
     if summary is not None:
-        text += "\n" + "\n".join(f"{k:<28} {_cell(v, k)}" for k, v in summary.items()) + "\n"
+        text += "\n" + ("" if subject == "W" else f"summary of {subject.split(' (')[0]}\n") + "\n".join(f"{k:<28} {_cell(v, k)}" for k, v in summary.items()) + "\n"
     meta = df.attrs.get("rmtkit", {})
     if meta:
         text += f"\nrmtkit {meta.get('version')}, {meta.get('convention')}, {meta.get('precision')}\n"

@@ -1,5 +1,7 @@
 """compare, fine-tuning deltas and checkpoint series, against NumPy / SciPy computations on small matrices."""
 
+import json
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -122,6 +124,16 @@ def test_cli_series_base_and_compare(tmp_path, capsys):
     assert main(["analyze", e1, "--base", e0, "--format", "csv", "-o", str(tmp_path / "d.csv")]) == 0
     delta = pd.read_csv(tmp_path / "d.csv")
     assert delta["lambda_max"][0] == pytest.approx(top_eigenvalue(w1.astype(np.float64) - w0), rel=1e-5)
+    # A difference gets no training verdict, and every output says it describes W - W_base.
+    assert delta["phase"].isna().all() and list(delta["phase_rule"]) == ["difference"]
+    assert not delta["warning"].fillna("").str.contains("trained").any()
+    sidecar = json.loads((tmp_path / "d.csv.meta.json").read_text())
+    assert sidecar["rmtkit"]["subject"] == "W - W_base (differences from a base model: no training verdicts)"
+    capsys.readouterr()
+    assert main(["analyze", e1, "--base", e0, "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("W - W_base (differences from a base model: no training verdicts)\n")
+    assert "summary of W - W_base\n" in text
     capsys.readouterr()
     assert main(["compare", e0, e1, "--format", "csv"]) == 0
     out = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))

@@ -100,7 +100,7 @@ def test_cli_minilm_table_fits_120_and_shows_warnings():
     lines = out.stdout.splitlines()
     assert max(map(len, lines)) <= 120
     header = lines[0].split()
-    assert header == ["name", "shape", "alpha", "D", "phase", "warning"]
+    assert header == ["name", "shape", "alpha", "D", "phase", "phase_rule", "warning"]
     rows = [line.split() for line in lines[1:40]]  # name, "(N,", "M)", alpha, D, phase, warning words
     assert len(rows) == 39 and "(65 skipped row(s) hidden" in lines[40]
     for cells in rows:
