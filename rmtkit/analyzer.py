@@ -178,7 +178,7 @@ def analyze(model: Any, *, base: Any = None, progress: bool | None = None,
     options_json = json.loads(json.dumps(dataclasses.asdict(opts)))  # tuples as lists: as a JSON file records them
     provenance = {"version": _version(), "options": options_json, "convention": opts.convention,
                   "precision": opts.precision, "esd": ESD_NOTES[opts.esd],
-                  "subject": DIFFERENCE_SUBJECT if difference else "W"}
+                  "subject": DIFFERENCE_SUBJECT if difference else "W", "phase_classifier": phases.CLASSIFIER_VERSION}
     df.attrs["rmtkit"] = provenance
     fitted = fitted or _nothing_fitted(dtype)
     return Analysis(names=tuple(layer.name for layer in ok), evals=fitted.evals, lengths=fitted.lengths, q=fitted.q,

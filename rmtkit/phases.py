@@ -50,6 +50,7 @@ from rmtkit.powerlaw import PowerLawFit, fit_power_law, hill_top_alpha
 from rmtkit.status import FitStatus
 
 __all__ = [
+    "CLASSIFIER_VERSION",
     "PHASE_RANGES",
     "Phase",
     "PhaseCriteria",
@@ -66,6 +67,12 @@ __all__ = [
     "sample_phase",
     "sample_phase_params",
 ]
+
+
+#: The version of the decision list, recorded with every label (docs/phases.md, "Versions"): 1, the list of
+#: 2026-12-01; 2 (2026-12-07), the bulk test and outlier margin calibrated for pooled spectra, bulk+spikes by
+#: the distance of the largest outlier from the edge, rank-collapse by the effective rank.
+CLASSIFIER_VERSION = 2
 
 
 # ----------------------------------------------------------------------------------------------
@@ -165,7 +172,7 @@ class PhaseCriteria:
             ``num_bulk`` is ``k M``, hence the ``sqrt(pooled)`` (docs/phases.md, calibration).
         spike_edge_ratio: an outlier at least this many times the MP edge (``lambda_max >= 2 l+``)
             makes bulk+spikes; outliers all closer to the edge bleed out (2.0). By the BBP
-            formula a planted rank-1 spike lands at ``2 l+`` for a strength of 2.3-2.6 times the
+            formula a planted rank-1 spike lands at ``2 l+`` for a strength of 2.4-2.7 times the
             BBP threshold (Q = 1-10), between the bleeding-out (1.4-2.0x) and bulk+spikes (3-6x)
             generators; the distance is from the bulk, not between outliers (trained layers'
             outliers are spread, not clustered).

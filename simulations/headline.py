@@ -88,6 +88,43 @@ def run_table(runs: list[Path]) -> tuple[pd.DataFrame, dict[tuple[str, str], np.
     return pd.DataFrame(rows), spectra
 
 
+def relabelled_runs(runs: pd.DataFrame, spectra: dict[tuple[str, str], np.ndarray]) -> pd.DataFrame:
+    """``runs`` with every per-layer fit and label recomputed from the committed final eigenvalues.
+
+    What :func:`run_table` computes from the weights, from their eigenvalues alone (``lambda = s^2``, as
+    :func:`rmtkit.analyze` by default): the fits, the stable and hard rank, the phase and its reason. The entries
+    are not committed, so the effective-rank collapse rule is not applied (it needs them; no spectrum of the
+    batch-size sweep has the 75% of eigenvalues below 1e-2 lambda_max it asks for).
+    """
+    import rmtkit
+    from rmtkit import phases
+
+    out = runs.copy()
+    for layer in LAYERS:
+        if f"{layer}_N" not in out:
+            continue
+        evs = [np.sort(spectra[(r, layer)]) for r in out.run]
+        width = max(len(e) for e in evs)
+        batch = np.stack([np.pad(e, (0, width - len(e))) for e in evs])
+        lengths = np.array([len(e) for e in evs])
+        n, m = out[f"{layer}_N"].to_numpy(float), out[f"{layer}_M"].to_numpy(float)
+        q = n / m
+        mp = rmtkit.fit_marchenko_pastur(batch, q, lengths=lengths)
+        pl = rmtkit.fit_power_law(batch, lengths=lengths, method="csn")
+        hard = np.asarray(rmtkit.hard_rank(batch, n, m, lengths=lengths))
+        why = phases.explain_phase(batch, q, lengths=lengths, mp=mp, pl=pl, hard_rank=hard)
+        top = batch.max(axis=1)
+        out[f"{layer}_alpha"] = np.asarray(pl.alpha)
+        out[f"{layer}_num_spikes"] = np.asarray(mp.num_spikes)
+        out[f"{layer}_mp_sigma"] = np.asarray(mp.sigma)
+        out[f"{layer}_mp_softrank"] = np.asarray(mp.lambda_plus) / top
+        out[f"{layer}_stable_rank"] = batch.sum(axis=1) / top
+        out[f"{layer}_hard_rank"] = hard
+        out[f"{layer}_phase"] = [w["phase"] for w in why]
+        out[f"{layer}_phase_reason"] = [w["reason"] for w in why]
+    return out
+
+
 def pooled_table(runs: pd.DataFrame, spectra: dict) -> tuple[pd.DataFrame, dict]:
     """Per batch size and layer: fits of the eigenvalues pooled over seeds, and per-seed means and stds."""
     import rmtkit
@@ -99,9 +136,10 @@ def pooled_table(runs: pd.DataFrame, spectra: dict) -> tuple[pd.DataFrame, dict]
         ev = np.sort(np.concatenate([spectra[(r, layer)] for r in group.run]))
         q = float(group[f"{layer}_N"].iloc[0] / group[f"{layer}_M"].iloc[0])
         batch, lengths, qs = ev[None], np.array([ev.size]), np.array([q])  # a batch of one: the classifier reuses the fits
-        mp = rmtkit.fit_marchenko_pastur(batch, qs, lengths=lengths)
+        seeds = len(group)  # independent layers pooled: the MP margin and bulk test are calibrated for it
+        mp = rmtkit.fit_marchenko_pastur(batch, qs, lengths=lengths, pooled=seeds)
         pl = rmtkit.fit_power_law(batch, lengths=lengths, method="csn")
-        why = phases.explain_phase(batch, qs, lengths=lengths, mp=mp, pl=pl)[0]
+        why = phases.explain_phase(batch, qs, lengths=lengths, mp=mp, pl=pl, pooled=seeds)[0]
         mp, pl = (type(f)(*(np.asarray(v)[0] for v in f)) for f in (mp, pl))
         ok = int(mp.status) == 0
         rows.append({
@@ -164,12 +202,16 @@ def esd_grid(pooled: dict, layer: str, path: Path) -> None:
                 dens = frac * (float(pl.alpha) - 1) / xm * (grid / xm) ** (-float(pl.alpha))
                 ax.plot(grid, dens * grid * per_bin, color="k", lw=1.2, label=rf"power law $\alpha$={float(pl.alpha):.2f}")
             ax.set_xlabel(r"$\lambda$ ($s^2$, log)", fontsize=8)
+            lo, hi = ax.get_ylim()
+            ax.set_ylim(lo, hi * 4)  # room above the bars for the legend
         ax.set_title(f"batch {bs}: {phase}", fontsize=9, color=PHASE_COLORS.get(phase, "k"))
         ax.tick_params(labelsize=8)
         ax.legend(fontsize=7, loc="upper right", frameon=False)
     for ax in axes.ravel()[len(sizes):]:
         ax.set_visible(False)
-    axes[0, 0].set_ylabel("density", fontsize=8)
+    for ax in axes[:, 0]:
+        if not ax.get_ylabel():  # a linear panel (a log panel names its per-bin counts itself)
+            ax.set_ylabel("density", fontsize=8)
     fig.suptitle(f"{layer.upper()} ESD, eigenvalues pooled over seeds, by batch size", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -222,7 +264,9 @@ def trajectory_figure(traj: pd.DataFrame, path: Path) -> None:
 
 
 def rank_collapse(runs: list[Path]) -> tuple[pd.DataFrame, dict]:
-    """FC1 per L2 strength: hard rank at several thresholds, near-zero eigenvalues, dead units."""
+    """FC1 per L2 strength: hard rank at several thresholds, near-zero eigenvalues, dead units, the phase."""
+    import rmtkit
+
     rows, spectra = [], {}
     for run in runs:
         knobs = _knobs(run)
@@ -241,6 +285,8 @@ def rank_collapse(runs: list[Path]) -> tuple[pd.DataFrame, dict]:
         col_norms = np.linalg.norm(w, axis=0)
         for t in NEAR_ZERO:
             row[f"fc1_columns_below_{t:g}"] = int(np.sum(col_norms**2 < t * ev[-1]))
+        fc1 = rmtkit.analyze({"fc1": w}, progress=False).to_frame().iloc[0]  # the label a reader gets
+        row.update(phase=fc1["phase"], phase_rule=fc1["phase_rule"], alpha=fc1["alpha"])
         rows.append(row)
         spectra[(knobs["weight_decay"], knobs["epochs"])] = ev
     return pd.DataFrame(rows), spectra
@@ -280,7 +326,10 @@ def _pm(mean: float, std: float, fmt: str = ".3f") -> str:
 
 def markdown(out: Path) -> str:
     """The README's tables, from the CSVs this module wrote to ``out``."""
-    lines = []
+    from rmtkit.phases import CLASSIFIER_VERSION
+
+    lines = [f"Labels by rmtkit's phase classifier version {CLASSIFIER_VERSION} (docs/phases.md); the trajectory "
+             "phases (trajectories.csv) are those recorded during training.", ""]
     pooled = pd.read_csv(out / "pooled.csv")
     for layer in LAYERS:
         p = pooled[pooled.layer == layer].sort_values("batch_size")
@@ -306,26 +355,53 @@ def markdown(out: Path) -> str:
         rc = pd.read_csv(out / "rank_collapse.csv").sort_values(["epochs", "weight_decay"])
         head = ["L2", "epochs", "test acc", "FC1 dead units", "numerical rank", "rank at 1e-2 λmax",
                 "rank at 1e-4 λmax", "rank at 1e-6 λmax", "FC1 columns with norm² < 1e-4 λmax", "stable rank",
-                "λmin / λmax"]
+                "λmin / λmax", "phase (rule)"]
         lines += ["**Rank collapse (FC1, batch 16)**", "", "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
         for r in rc.to_dict("records"):
             lines.append("| " + " | ".join([
                 r["weight_decay"], str(r["epochs"]), f"{r['test_acc']:.3f}", str(r["fc1_dead_units"]),
                 f"{r['numerical_rank']} / {r['M']}", str(r["rank_at_0.01"]), str(r["rank_at_0.0001"]),
                 str(r["rank_at_1e-06"]), str(r["fc1_columns_below_0.0001"]), f"{r['stable_rank']:.1f}",
-                f"{r['smallest_over_largest_eval']:.2g}"]) + " |")
+                f"{r['smallest_over_largest_eval']:.2g}",
+                f"{r['phase']} ({r['phase_rule']})" if isinstance(r.get("phase"), str) else "-"]) + " |")
         lines.append("")
     return "\n".join(lines)
 
 
+def relabel(out: Path) -> int:
+    """Recompute the per-run and pooled labels of the report in ``out`` from its committed eigenvalues."""
+    runs_csv, npz = out / "runs.csv", out / "final_eigenvalues.npz"
+    if not (runs_csv.is_file() and npz.is_file()):
+        print(f"headline: error: {out} has no runs.csv and final_eigenvalues.npz to relabel", file=sys.stderr)
+        return 2
+    with np.load(npz) as z:
+        spectra = {tuple(k.split("|")): z[k] for k in z.files}
+    runs = relabelled_runs(pd.read_csv(runs_csv), spectra)
+    runs.to_csv(runs_csv, index=False)
+    pooled, fits = pooled_table(runs, spectra)
+    pooled.merge(PAPER_FC1, on="batch_size", how="left").to_csv(out / "pooled.csv", index=False)
+    confusion(pooled, runs).to_csv(out / "confusion.csv", index=False)
+    for layer in LAYERS:
+        esd_grid(fits, layer, out / f"pooled_esd_{layer}.png")
+    (out / "tables.md").write_text(markdown(out))
+    print(f"relabelled {len(runs)} runs in {out.resolve()}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", help="the folder scripts/headline.sh wrote (RUNS)")
+    parser.add_argument("runs", nargs="?", help="the folder scripts/headline.sh wrote (RUNS)")
+    parser.add_argument("--relabel", metavar="REPORT", help="instead of RUNS: recompute the labels of a written report "
+                        "(its runs.csv and final_eigenvalues.npz) with this version's classifier, in place")
     parser.add_argument("--out", default="docs/results/headline", help="where the tables and figures go")
     args = parser.parse_args(argv)
     import jax
 
     jax.config.update("jax_enable_x64", True)  # the report's fits run in float64, chosen here
+    if args.relabel:
+        return relabel(Path(args.relabel))
+    if args.runs is None:
+        parser.error("give RUNS (the folder scripts/headline.sh wrote) or --relabel REPORT")
     root, out = Path(args.runs), Path(args.out)
     if not root.is_dir():
         print(f"headline: error: {root} is not a folder", file=sys.stderr)
