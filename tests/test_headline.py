@@ -61,3 +61,17 @@ def test_report_tables_and_figures(runs, tmp_path):
     assert '| {"fc1": 0.5} | 2 |' in tables
     traj = pd.read_csv(tmp_path / "trajectories.csv")
     assert sorted(traj.epoch.unique()) == [0, 1, 2] and set(traj.batch_size) == {16}
+    assert tables.startswith("Labels by rmtkit's phase classifier version 2")
+    assert set(collapse["phase_rule"]) <= set(__import__("rmtkit").phases.RULE_CODES.values())
+
+
+@pytest.mark.slow
+def test_relabel_from_committed_eigenvalues_reproduces_the_fits_of_the_weights(runs, tmp_path):
+    assert headline.main([str(runs), "--out", str(tmp_path)]) == 0
+    before = pd.read_csv(tmp_path / "runs.csv")
+    assert headline.main(["--relabel", str(tmp_path)]) == 0
+    after = pd.read_csv(tmp_path / "runs.csv")
+    for col in ("fc1_alpha", "fc1_mp_sigma", "fc1_stable_rank", "fc2_alpha", "fc2_num_spikes", "fc1_hard_rank"):
+        np.testing.assert_allclose(after[col], before[col], rtol=1e-9, err_msg=col)
+    assert list(after.fc1_phase) == list(before.fc1_phase) and list(after.fc2_phase) == list(before.fc2_phase)
+    assert headline.main(["--relabel", str(tmp_path / "missing")]) == 2
