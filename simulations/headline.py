@@ -422,8 +422,10 @@ def main(argv: list[str] | None = None) -> int:
             index=False, float_format=lambda v: f"{v:.4g}"))
     else:
         print(f"no finished run under {root / 'batch_size_sweep'}")
+    sweep_traj = trajectories(root / "batch_size_sweep")  # empty (no columns) without that part
     traj = pd.concat([trajectories(root / "training_set_size"),
-                      trajectories(root / "batch_size_sweep").query("batch_size in (2, 16)")], ignore_index=True)
+                      sweep_traj[sweep_traj.batch_size.isin((2, 16))] if len(sweep_traj) else sweep_traj],
+                     ignore_index=True)
     if len(traj):
         traj.to_csv(out / "trajectories.csv", index=False)
         trajectory_figure(traj, out / "trajectories.png")
