@@ -101,10 +101,11 @@ def test_cli_minilm_table_fits_120_and_shows_warnings():
     assert max(map(len, lines)) <= 120
     header = lines[0].split()
     assert header == ["name", "shape", "alpha", "D", "phase", "phase_rule", "warning"]
-    rows = [line.split() for line in lines[1:40]]  # name, "(N,", "M)", alpha, D, phase, warning words
+    rows = [line.split() for line in lines[1:40]]  # name, "(N,", "M)", alpha, D, phase, phase_rule, warning words
     assert len(rows) == 39 and "(65 skipped row(s) hidden" in lines[40]
     for cells in rows:
-        alpha, warning = float(cells[3]), " ".join(cells[6:])
+        alpha, rule, warning = float(cells[3]), cells[6], " ".join(cells[7:])
+        assert rule in rmtkit.phases.RULE_CODES.values(), cells
         if alpha > 6:
             assert warning.startswith("under-trained"), cells
         elif alpha < 2:
