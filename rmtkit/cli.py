@@ -109,20 +109,45 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise UsageError(f"--min-evals must be >= 0, got {args.min_evals}")
     if args.max_evals is not None and args.max_evals < max(args.min_evals or 0, 1):
         raise UsageError(f"--max-evals must be >= max(--min-evals, 1), got {args.max_evals}")
+    inputs = [*args.path, *([args.base] if args.base else [])]
     if args.output is not None:
-        _check_output_file(Path(args.output))
+        _check_output_file(Path(args.output), inputs)
+        if args.format == "csv":
+            from rmtkit.results import results_sidecar
+
+            _check_output_file(results_sidecar(args.output), inputs, flag="-o (its sidecar)")
     if args.plots is not None:
         _check_plots_folder(Path(args.plots))
+        if args.output is not None and Path(args.output).resolve() == Path(args.plots).resolve():
+            raise UsageError(f"-o {args.output} and --plots {args.plots} name the same path: give the figures a folder "
+                             "of their own")
+        _check_not_an_input(Path(args.plots), inputs, "--plots")
 
 
-def _check_output_file(path: Path) -> None:
+def _check_not_an_input(path: Path, inputs: list, flag: str) -> None:
+    """Refuse an output that is one of the inputs (links resolved), or a file a model folder's reader reads there
+    (a shard or its index: a checkpoint suffix, ``*.index.json``, ``config.json``)."""
+    from rmtkit.checkpoints import READERS
+
+    out = path.resolve()
+    for given in inputs:
+        source = Path(given).resolve()
+        read_there = source.is_dir() and out.is_relative_to(source) and (
+            out.suffix.lower() in READERS or out.name.endswith(".index.json") or out.name == "config.json")
+        if out == source or read_there:
+            raise UsageError(f"{flag} {path}: is {'a file the reader reads in ' if read_there else ''}the input "
+                             f"{given}; results never replace what they were computed from")
+
+
+def _check_output_file(path: Path, inputs: list = (), flag: str = "-o") -> None:
+    _check_not_an_input(path, list(inputs), flag)
     if path.exists() and not path.is_file():
-        raise UsageError(f"-o {path}: not a regular file (write to a file; leave out -o for stdout)")
+        raise UsageError(f"{flag} {path}: not a regular file (write to a file; leave out -o for stdout)")
     folder = path.parent
     if not folder.is_dir():
-        raise UsageError(f"-o {path}: folder {folder} does not exist")
+        raise UsageError(f"{flag} {path}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UsageError(f"-o {path}: not writable")
+        raise UsageError(f"{flag} {path}: not writable")
 
 
 def _check_plots_folder(path: Path) -> None:
@@ -214,6 +239,8 @@ def _compare(args: argparse.Namespace) -> int:
     from rmtkit.compare import compare
     from rmtkit.results import write_results
 
+    if args.output is not None:  # before the work: a bad path is a usage error, not a lost analysis
+        _check_output_file(Path(args.output), [args.a, args.b])
     try:
         df = compare(args.a, args.b, normalize=args.normalize, spectra_cache=args.spectra)
     except (CheckpointError, ValueError) as err:
@@ -222,7 +249,11 @@ def _compare(args: argparse.Namespace) -> int:
     if args.output is None:
         _print(text, sys.stdout)
     else:
-        write_atomically(args.output, text.encode("utf-8"))
+        try:
+            write_atomically(args.output, text.encode("utf-8"))
+        except OSError as err:
+            raise UsageError(f"-o {args.output}: cannot write ({err.strerror or err})") from None
+        _print(f"rmtkit: results written to {Path(args.output).resolve()}\n", sys.stderr)
     return EXIT_OK
 
 

@@ -379,3 +379,60 @@ def test_a_failing_figure_does_not_stop_the_others(tmp_path):
     written, failures = plot.save_model_plots(dataclasses.replace(analysis, evals=evals), tmp_path)
     assert written == 2 and list(failures) == ["a"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.png", "model.png"]
+
+
+def test_cli_outputs_never_replace_an_input(tmp_path, capsys):
+    """-o naming an input (or its sidecar, or a shard of an input folder) is refused before any work; nothing changes."""
+    from rmtkit.cli import main
+
+    rng = np.random.default_rng(3)
+    a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    checkpoints.write_safetensors(a, {"fc.kernel": rng.standard_normal((60, 40)).astype(np.float32)})
+    checkpoints.write_safetensors(b, {"fc.kernel": rng.standard_normal((60, 40)).astype(np.float32)})
+    before = a.read_bytes(), b.read_bytes()
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    checkpoints.write_safetensors(folder / "model.safetensors",
+                                  {"fc.kernel": rng.standard_normal((60, 40)).astype(np.float32)})
+    link = tmp_path / "link.csv"
+    link.symlink_to(a)
+    cases = [
+        ["analyze", str(a), "-o", str(a)],
+        ["analyze", str(a), "-o", str(link), "--format", "csv"],  # a link to the input
+        ["analyze", str(b), str(a), "-o", str(a)],  # a series
+        ["analyze", str(b), "--base", str(a), "-o", str(a)],
+        ["analyze", str(folder), "-o", str(folder / "model.safetensors")],  # a shard of the input folder
+        ["compare", str(a), str(b), "-o", str(b)],
+    ]
+    for argv in cases:
+        assert main(argv) == 2, argv
+        assert "results never replace what they were computed from" in capsys.readouterr().err
+    assert (a.read_bytes(), b.read_bytes()) == before
+    # A results file beside the shards is fine, and so is its rerun.
+    assert main(["analyze", str(folder), "-o", str(folder / "results.csv"), "--format", "csv"]) == 0
+    assert main(["analyze", str(folder), "-o", str(folder / "results.csv"), "--format", "csv"]) == 0
+
+
+def test_cli_compare_checks_its_output_before_the_work(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from rmtkit.cli import main
+
+    compare_module = sys.modules["rmtkit.compare"]  # the module (rmtkit.compare is the function)
+    called = []
+    monkeypatch.setattr(compare_module, "compare", lambda *a, **k: called.append(1))
+    a = tmp_path / "a.safetensors"
+    checkpoints.write_safetensors(a, {"fc.kernel": np.ones((30, 20), np.float32)})
+    assert main(["compare", str(a), str(a), "-o", str(tmp_path / "missing" / "c.csv")]) == 2
+    assert "folder" in capsys.readouterr().err and called == []
+    assert main(["compare", str(a), str(a), "-o", "/dev/null"]) == 2  # not a regular file: never replaced
+    assert "not a regular file" in capsys.readouterr().err and called == []
+
+
+def test_cli_output_and_plots_cannot_be_the_same_path(tmp_path, capsys):
+    from rmtkit.cli import main
+
+    a = tmp_path / "a.safetensors"
+    checkpoints.write_safetensors(a, {"fc.kernel": np.ones((30, 20), np.float32)})
+    assert main(["analyze", str(a), "-o", str(tmp_path / "x"), "--plots", str(tmp_path / "x")]) == 2
+    assert "name the same path" in capsys.readouterr().err
