@@ -53,7 +53,8 @@ class AnalyzeOptions:
             short side, aspect ratio ``rows / cols >= 1``, windows per dimension at least.
         vectors: add the eigenvector-localization columns (:func:`rmtkit.extra.localization`).
         traps: add the correlation-trap columns (:func:`rmtkit.extra.correlation_traps`, seeded
-            with ``seed + i`` for the ``i``-th selected layer, as :func:`rmtkit.extra.analyze_extra`).
+            with ``seed`` and the layer's name, :func:`rmtkit.diagnostics.layer_seed`, as
+            :func:`rmtkit.extra.analyze_extra`; ``randomize`` keys each layer's shuffle the same way).
     """
 
     layers: tuple[str, ...] | None = None

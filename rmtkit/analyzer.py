@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import zlib
 from typing import Any, NamedTuple
 
 import jax
@@ -55,7 +56,7 @@ from rmtkit.columns import (
     TRAP_COLUMNS,
     VECTOR_COLUMNS,
 )
-from rmtkit.diagnostics import layer_extras
+from rmtkit.diagnostics import layer_extras, layer_seed
 from rmtkit.layer_warnings import WARNING_CATEGORIES, layer_warning, warning_categories
 from rmtkit.layers import Layer, extract_layers
 from rmtkit.marchenko_pastur import MPFit, fit_marchenko_pastur
@@ -159,15 +160,16 @@ def analyze(model: Any, *, base: Any = None, progress: bool | None = None,
     bar.close()
 
     rows = []
-    for i, layer in enumerate(layers):
+    for layer in layers:
         row = {"name": layer.name, "kind": layer.kind, "shape": str(layer.shape), "N": layer.n, "M": layer.m,
                "Q": layer.n / layer.m, "num_evals": layer.num_evals}
         if layer.name in failures:
             row.update(status=RowStatus.FAILED.value, reason=failures[layer.name], phase=None, warning=None)
         else:
             row.update(fitted.rows[layer.name])
-            if opts.vectors or opts.traps:  # seed + i for the i-th selected layer, as analyze_extra
-                row.update(layer_extras(layer, vectors=opts.vectors, seed=opts.seed + i if opts.traps else None))
+            if opts.vectors or opts.traps:  # seeded by the seed and the layer's name, as analyze_extra
+                row.update(layer_extras(layer, vectors=opts.vectors,
+                                        seed=layer_seed(opts.seed, layer.name) if opts.traps else None))
         rows.append(row)
     for s in skipped:
         rows.append({"name": s.name, "shape": str(s.shape), "status": RowStatus.SKIPPED.value, "reason": s.reason})
@@ -374,6 +376,12 @@ def _row_status(row: dict, resolved: ResolvedSpectrum, layer: Layer) -> tuple[st
     return (RowStatus.PARTIAL if reasons else RowStatus.OK).value, "; ".join(reasons + notes) or None
 
 
+def layer_key(key: jax.Array, name: str) -> jax.Array:
+    """The key of one layer's randomization: the seed's key folded with a stable hash of the layer's name, so a
+    layer's shuffle does not depend on which other layers were selected, nor on their order."""
+    return jax.random.fold_in(key, zlib.crc32(name.encode("utf-8", "surrogatepass")) & 0x7FFFFFFF)
+
+
 def randomization_baseline(layers: list[Layer], spectra: list[np.ndarray], opts: AnalyzeOptions,
                            dtype) -> tuple[Randomization, dict[str, dict]]:
     """Shuffle each ``W`` elementwise (seeded), and compare: its MP edge, correlation traps, ESD distance.
@@ -387,9 +395,9 @@ def randomization_baseline(layers: list[Layer], spectra: list[np.ndarray], opts:
     """
     key = jax.random.key(opts.seed)
     shuffled = []
-    for i, layer in enumerate(layers):
+    for layer in layers:
         w = np.asarray(layer.matrices, dtype)
-        flat = np.asarray(jax.random.permutation(jax.random.fold_in(key, i), w.reshape(-1)))
+        flat = np.asarray(jax.random.permutation(layer_key(key, layer.name), w.reshape(-1)))
         ev = np.asarray(eigenvalues(flat.reshape(w.shape), normalize=opts.normalize))
         shuffled.append(np.sort(ev.reshape(-1)))
     evals, lengths = pad_spectra(shuffled, dtype=dtype)

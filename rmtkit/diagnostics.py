@@ -17,6 +17,7 @@ traps=True)`` adds); :func:`rmtkit.extra.analyze_extra` computes them for every 
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -152,6 +153,12 @@ def correlation_traps(w: Any, *, seed: int, margin: float = 3.0, transposed: boo
             found.append(Trap(float(s[i]), float(np.sqrt(edge * n)), entry if single else (k, *entry),
                               float(x[row, col])))
     return sorted(found, key=lambda t: -t.s)
+
+
+def layer_seed(seed: int, name: str) -> int:
+    """The seed of one layer's shuffles: ``seed`` and a stable hash of the layer's name, so a layer's traps do
+    not depend on which other layers were selected, nor on their order."""
+    return (int(seed) * 1_000_003 + zlib.crc32(name.encode("utf-8", "surrogatepass"))) % 2**63
 
 
 def layer_extras(layer: Any, *, vectors: bool, seed: int | None, k: int = 10) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from rmtkit.diagnostics import (
     correlation_traps,
     detx,
     layer_extras,
+    layer_seed,
     localization,
     participation_ratio,
 )
@@ -44,7 +45,8 @@ def analyze_extra(model: Any, analysis: Any = None, *, detx_tail: bool = True, v
         detx_tail: the det X = 1 columns ``detx_num``, ``detx_lambda``, ``detx_gap``.
         vectors: eigenvector localization (``vec_pr``, ``vec_pr_random``, ``vec_localization``).
         traps: correlation traps (``traps``, ``trap_entries``: ``row,col`` of each, ``;``-separated); needs ``seed``.
-        seed: seed of the shuffles (required with ``traps=True``; layer ``i`` uses ``seed + i``).
+        seed: seed of the shuffles (required with ``traps=True``; each layer's is keyed by ``seed`` and its name,
+            :func:`rmtkit.diagnostics.layer_seed`).
         k: eigenvectors per matrix for ``vectors``.
         **options: :func:`rmtkit.analyze` options (layer selection, convention).
 
@@ -68,7 +70,8 @@ def analyze_extra(model: Any, analysis: Any = None, *, detx_tail: bool = True, v
     if vectors or traps:
         selection = {key: v for key, v in options.items() if key in _SELECTION}
         layers, _ = extract_layers(load_weights(model), **selection)
-        for i, layer in enumerate(layers):
-            rows.setdefault(layer.name, {}).update(layer_extras(layer, vectors=vectors, seed=seed + i if traps else None, k=k))
+        for layer in layers:
+            layer_seed_ = layer_seed(seed, layer.name) if traps else None
+            rows.setdefault(layer.name, {}).update(layer_extras(layer, vectors=vectors, seed=layer_seed_, k=k))
     wanted = ["name"] + [c for c in EXTRA_COLUMNS[1:] if any(c in r for r in rows.values())]
     return pd.DataFrame([{"name": n, **r} for n, r in rows.items()]).reindex(columns=wanted)

@@ -141,6 +141,12 @@ def test_randomization_is_seeded_and_finds_correlation_traps():
     assert a.loc["w", "correlation_traps"] >= 1
     clean = rmtkit.analyze({"w": rng.standard_normal((400, 200))}, randomize=True).to_frame().set_index("name")
     assert clean.loc["w", "correlation_traps"] == 0
+    # A layer's shuffle is keyed by its name and the seed, not by its position in the selection.
+    other = rng.standard_normal((300, 100))
+    both = rmtkit.analyze({"v": other, "w": w}, randomize=True, seed=1).to_frame().set_index("name")
+    alone = rmtkit.analyze({"v": other, "w": w}, randomize=True, seed=1, layers=["w"]).to_frame().set_index("name")
+    for col in ("rand_lambda_plus", "rand_distance"):
+        assert both.loc["w", col] == alone.loc["w", col] == a.loc["w", col]
 
 
 def test_results_serialise_with_provenance(tmp_path, minilm):
