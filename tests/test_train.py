@@ -326,3 +326,33 @@ def test_submitit_local_launcher_runs_a_job(tmp_path):
 
 def test_collector_on_an_empty_folder(tmp_path):
     assert collect.main([str(tmp_path)]) == 2
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("epochs", 0, "epochs must be an integer >= 1"), ("batch_size", 0, "batch_size must be an integer >= 1"),
+    ("lr", float("nan"), "optimizer.lr must be finite"), ("lr", float("inf"), "optimizer.lr must be finite")])
+def test_bad_numbers_are_refused_before_anything_is_written(tmp_path, field, value, message):
+    cfg = TrainConfig(model=ModelConfig(name="tiny", width=16), data=DataConfig(name="synthetic", subset=128, val_size=32),
+                      epochs=1, batch_size=32, progress=False)
+    if field == "lr":
+        cfg.optimizer.lr = value
+    else:
+        setattr(cfg, field, value)
+    with pytest.raises(ValueError, match=message):
+        run(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_diverging_run_says_so_and_keeps_its_last_finite_epoch(tmp_path):
+    from simulations.train.run import TrainingDiverged, config_differences
+
+    cfg = TrainConfig(model=ModelConfig(name="tiny", width=16), data=DataConfig(name="synthetic", subset=256, val_size=32),
+                      epochs=3, batch_size=32, loss="mse", progress=False)
+    cfg.optimizer.lr = 1e6
+    with pytest.raises(TrainingDiverged, match="training diverged in epoch 1"):
+        run(cfg, tmp_path)
+    assert not (tmp_path / "DONE.json").exists() and not (tmp_path / "final_weights.safetensors").exists()
+    # The resume check treats NaN as equal to itself, and a field added later (default None) as unchanged.
+    assert config_differences({"optimizer": {"lr": float("nan")}}, {"optimizer": {"lr": float("nan")}}) == []
+    assert config_differences({"model": {"name": "x"}}, {"model": {"name": "x", "channels": None}}) == []
+    assert config_differences({"model": {"name": "x"}}, {"model": {"name": "x", "channels": [1, 2]}}) != []

@@ -20,6 +20,7 @@ import dataclasses
 import functools
 import json
 import logging
+import math
 import os
 import shutil
 import signal
@@ -245,8 +246,15 @@ def config_differences(saved: dict, now: dict) -> list[str]:
     a, b = _flat(saved), _flat(now)
     keys = [k for k in dict.fromkeys([*a, *b]) if k.split(".")[0] not in RESUME_MAY_DIFFER]
     missing = "<absent>"
+
+    def same(x, y) -> bool:  # NaN equals NaN (a diverged lr is still the run's lr); a field added later with
+        # the default None matches a saved config that predates it
+        if isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y):
+            return True
+        return x == y or (x is missing and y is None)
+
     return [f"{k} (saved {a.get(k, missing)!r}, now {b.get(k, missing)!r})" for k in keys
-            if a.get(k, missing) != b.get(k, missing)]
+            if not same(a.get(k, missing), b.get(k, missing))]
 
 
 def _check_config(path: Path, cfg: TrainConfig) -> None:
@@ -354,9 +362,26 @@ def analyse_weights(model, cfg: TrainConfig, epoch: int) -> pd.DataFrame:
     return df
 
 
+class TrainingDiverged(RuntimeError):
+    """The training loss is no longer finite: the run stops at that epoch, saying so."""
+
+
+def _check_numbers(cfg: TrainConfig) -> None:
+    """The knobs a run divides by or loops over, checked before anything is read or written."""
+    if isinstance(cfg.epochs, bool) or not isinstance(cfg.epochs, int) or cfg.epochs < 1:
+        raise ValueError(f"epochs must be an integer >= 1, got {cfg.epochs!r}")
+    if isinstance(cfg.batch_size, bool) or not isinstance(cfg.batch_size, int) or cfg.batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {cfg.batch_size!r}")
+    for name in ("lr", "momentum", "lr_decay"):
+        value = getattr(cfg.optimizer, name)
+        if not math.isfinite(float(value)) or float(value) < 0:
+            raise ValueError(f"optimizer.{name} must be finite and >= 0, got {value!r}")
+
+
 def run(cfg: TrainConfig, out_dir: str | Path) -> dict:
     """Train ``cfg`` into ``out_dir`` and return the final figures (also in ``DONE.json``)."""
     _check_kill_at(cfg.kill_at)
+    _check_numbers(cfg)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     done = out / "DONE.json"
@@ -402,6 +427,9 @@ def run(cfg: TrainConfig, out_dir: str | Path) -> dict:
     for epoch in range(start + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
         state, loss, acc = _train_epoch(chunk_fn, state, data, cfg, epoch, steps_per_epoch)
+        if not math.isfinite(loss):  # before anything is saved: the last finite epoch stays the resume point
+            raise TrainingDiverged(f"{out}: training diverged in epoch {epoch} (mean training loss {loss}); the "
+                                   f"state of epoch {epoch - 1} is kept. Lower optimizer.lr or change the run")
         nnx.update((model, opt), state)
         train_seconds = time.perf_counter() - t0
         t1 = time.perf_counter()
