@@ -34,7 +34,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import zlib
 from typing import Any, NamedTuple
 
 import jax
@@ -56,7 +55,7 @@ from rmtkit.columns import (
     TRAP_COLUMNS,
     VECTOR_COLUMNS,
 )
-from rmtkit.diagnostics import layer_extras, layer_seed
+from rmtkit.diagnostics import layer_extras, layer_seed, name_hash
 from rmtkit.layer_warnings import WARNING_CATEGORIES, layer_warning, warning_categories
 from rmtkit.layers import Layer, extract_layers
 from rmtkit.marchenko_pastur import MPFit, fit_marchenko_pastur
@@ -379,7 +378,7 @@ def _row_status(row: dict, resolved: ResolvedSpectrum, layer: Layer) -> tuple[st
 def layer_key(key: jax.Array, name: str) -> jax.Array:
     """The key of one layer's randomization: the seed's key folded with a stable hash of the layer's name, so a
     layer's shuffle does not depend on which other layers were selected, nor on their order."""
-    return jax.random.fold_in(key, zlib.crc32(name.encode("utf-8", "surrogatepass")) & 0x7FFFFFFF)
+    return jax.random.fold_in(key, name_hash(name) & 0x7FFFFFFF)
 
 
 def randomization_baseline(layers: list[Layer], spectra: list[np.ndarray], opts: AnalyzeOptions,

@@ -155,10 +155,15 @@ def correlation_traps(w: Any, *, seed: int, margin: float = 3.0, transposed: boo
     return sorted(found, key=lambda t: -t.s)
 
 
+def name_hash(name: str) -> int:
+    """A stable 32-bit hash of a layer's name (any string, lone surrogates included): its randomness key."""
+    return zlib.crc32(name.encode("utf-8", "surrogatepass"))
+
+
 def layer_seed(seed: int, name: str) -> int:
-    """The seed of one layer's shuffles: ``seed`` and a stable hash of the layer's name, so a layer's traps do
-    not depend on which other layers were selected, nor on their order."""
-    return (int(seed) * 1_000_003 + zlib.crc32(name.encode("utf-8", "surrogatepass"))) % 2**63
+    """The seed of one layer's shuffles: ``seed`` and :func:`name_hash`, so a layer's traps do not depend on
+    which other layers were selected, nor on their order."""
+    return (int(seed) * 1_000_003 + name_hash(name)) % 2**63
 
 
 def layer_extras(layer: Any, *, vectors: bool, seed: int | None, k: int = 10) -> dict[str, Any]:
