@@ -6,10 +6,11 @@ from them. :func:`cached_spectra` looks each layer up before computing and store
 computed, keyed by
 
 - for a tensor of a checkpoint file (:class:`rmtkit.checkpoints.LazyTensor`): the file's resolved path, size
-  and modification time (ns) and the tensor's name, offset, shape and dtype. One ``.npz`` per
-  checkpoint file and option set holds its layers; when the file's size or time differ from the
-  ones recorded, every entry of that file is dropped and rewritten (a changed checkpoint never
-  serves stale eigenvalues);
+  and SHA-256 of its bytes (:func:`rmtkit.checkpoints.identity.file_digest`; never the size and
+  modification time alone: a same-size rewrite with its time restored is another checkpoint) and
+  the tensor's name, offset, shape and dtype. One ``.npz`` per checkpoint file and option set holds
+  its layers; when the file's content differs from the one recorded, every entry of that file is
+  dropped and rewritten (a changed checkpoint never serves stale eigenvalues);
 - for arrays in memory (a Flax model, a dict, a ``.npz``): a SHA-256 of the bytes, shape and dtype,
   one ``.npy`` per layer.
 
@@ -32,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from rmtkit.atomic import write_atomically
+from rmtkit.checkpoints.identity import file_digest
 from rmtkit.checkpoints.lazy import LazyTensor
 from rmtkit.layers import Layer
 
@@ -106,8 +108,8 @@ class _FileEntry:
 
     def __init__(self, folder: Path, path: Path, layers: list[Layer], settings: dict):
         self.path = path.resolve()
-        stat = self.path.stat()
-        self.identity = {"path": str(self.path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, **settings}
+        self.identity = {"path": str(self.path), "size": self.path.stat().st_size,
+                         "sha256": file_digest(self.path), **settings}
         where = json.dumps({"path": str(self.path), **settings}, sort_keys=True)
         self.file = folder / f"{hashlib.sha256(where.encode()).hexdigest()[:32]}.npz"
         self.layers = layers

@@ -144,10 +144,15 @@ def test_a_rerun_skips_a_finished_model_unless_its_checkpoint_or_options_changed
         (tmp_path / "out" / name).write_bytes((out / name).read_bytes())
     assert finished(moved, tmp_path / "out") is None  # another path: another model
     done = json.loads((out / "DONE.json").read_text())
-    done["key"]["checkpoint"] = {"path": str(copy), "files": {copy.name: [copy.stat().st_size, copy.stat().st_mtime_ns]}}
+    done["key"]["checkpoint"] = {"path": str(copy), "files": {copy.name: [copy.stat().st_size,
+                                                                           hashlib.sha256(copy.read_bytes()).hexdigest()]}}
     (tmp_path / "out" / "DONE.json").write_text(json.dumps(done))
     assert finished(moved, tmp_path / "out") is not None
-    os.utime(copy, ns=(copy.stat().st_atime_ns, copy.stat().st_mtime_ns + 10**9))  # the checkpoint changed
+    os.utime(copy, ns=(copy.stat().st_atime_ns, copy.stat().st_mtime_ns + 10**9))  # touched, the same bytes
+    assert finished(moved, tmp_path / "out") is not None
+    data = bytearray(copy.read_bytes())
+    data[-1] ^= 1  # the checkpoint changed
+    copy.write_bytes(bytes(data))
     assert finished(moved, tmp_path / "out") is None
 
 
@@ -160,6 +165,8 @@ def test_a_folder_checkpoint_is_identified_by_every_file_in_it(tmp_path):
     assert {name: size for name, (size, _) in before["files"].items()} == {"model.safetensors": 24, "sub/config.json": 2}
     shard = tmp_path / "hf" / "sub" / "config.json"
     os.utime(shard, ns=(shard.stat().st_atime_ns, shard.stat().st_mtime_ns + 10**9))
+    assert checkpoint_identity(str(tmp_path / "hf")) == before  # the same bytes
+    shard.write_bytes(b"[]")  # the same size, other bytes
     assert checkpoint_identity(str(tmp_path / "hf")) != before
     assert checkpoint_identity(str(tmp_path / "gone")) == {"path": str(tmp_path / "gone"), "files": {}}
 

@@ -4,7 +4,7 @@ A model's folder holds ``config.json`` (the job's configuration), then either ``
 table of :meth:`rmtkit.analysis.Analysis.to_frame`, its provenance and :func:`rmtkit.summarize` in
 ``layers.csv.meta.json``) and ``DONE.json``, or ``FAILED.json`` with the error. A model is finished
 when ``DONE.json`` and ``layers.csv`` are there and ``DONE.json`` records the same checkpoint (path,
-size, modification time) and the same analysis options: a rerun skips it; otherwise it is analysed again.
+size and SHA-256 of every file) and the same analysis options: a rerun skips it; otherwise it is analysed again.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import time
 import traceback
 from pathlib import Path
@@ -25,13 +24,14 @@ RESULT = "layers.csv"
 
 
 def checkpoint_identity(checkpoint: str) -> dict:
-    """The checkpoint's absolute path and, per file (every file of a folder), its size and modification time (ns)."""
-    path = Path(os.path.abspath(os.path.expanduser(checkpoint)))
-    if path.is_dir():
-        files = {str(p.relative_to(path)): p for p in sorted(path.rglob("*")) if p.is_file()}
-    else:
-        files = {path.name: path} if path.exists() else {}
-    return {"path": str(path), "files": {name: [p.stat().st_size, p.stat().st_mtime_ns] for name, p in files.items()}}
+    """The checkpoint's absolute path and, per file (every file of a folder), its size and SHA-256.
+
+    By content, never by size and modification time alone: a checkpoint overwritten by another of
+    the same size, its time restored, is analysed again (:mod:`rmtkit.checkpoints.identity`).
+    """
+    from rmtkit.checkpoints.identity import content_identity
+
+    return content_identity(checkpoint)
 
 
 def job_key(cfg: ZooConfig) -> dict:
