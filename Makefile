@@ -46,7 +46,7 @@ bench: setup
 	$(PY) benchmarks/phase_confusion.py
 	$(PY) benchmarks/bench_scale.py --models small,medium,tinyllama
 
-# The training experiments of the README: LeNet5 baseline, then the headline experiment (the batch-size
+# The training experiments of docs/training.md and docs/headline.md: LeNet5 baseline, then the headline experiment (the batch-size
 # sweep with the authors' MiniAlexNet protocol, rank collapse, training-set sizes; ~2.5 h on 2 cores,
 # resumable: rerun to continue) and its report into docs/results/headline.
 experiments: setup

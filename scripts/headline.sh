@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The headline experiment end to end (README "The batch-size sweep"): every run resumes after a kill and
+# The headline experiment end to end (docs/headline.md): every run resumes after a kill and
 # is skipped once finished, so rerunning this script continues where it stopped. RUNS sets the folder.
 # Order: one seed of the sweep, the short experiments, then the remaining seeds (an interrupted
 # session leaves complete parts behind). Then: python -m simulations.headline $RUNS

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The spectral-control comparison (README "Control"): SGD vs SGD+TempBalance vs SGD+AlphaDecay, 5 seeds,
+# The spectral-control comparison (docs/control.md): SGD vs SGD+TempBalance vs SGD+AlphaDecay, 5 seeds,
 # 10 epochs, on LeNet5 and MLP3, MLP3 with 20% label noise, and the headline's MiniAlexNet (width 0.125,
 # the authors' loss and standardisation). Every run resumes after a kill and is skipped once finished.
 # Then: python -m simulations.control_report $RUNS --out docs/results/tempbalance

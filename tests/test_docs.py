@@ -50,3 +50,19 @@ def test_every_markdown_anchor_link_resolves():
             if not linked.exists() or anchor not in _anchors(linked):
                 broken.append(f"{page.relative_to(ROOT)}: {target}#{anchor}")
     assert len(pages) >= 4 and broken == []
+
+
+def test_every_relative_link_and_image_resolves():
+    """Links and images between the README and the docs pages (docs/**/*.md) point at files that exist."""
+    pages = [ROOT / "README.md", *sorted(p for p in (ROOT / "docs").rglob("*.md") if "_build" not in p.parts)]
+    broken, checked = [], 0
+    for page in pages:
+        text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)  # links inside code blocks are code
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            path = target.split("#", 1)[0]
+            if not path or re.match(r"[a-z]+:", path):
+                continue
+            checked += 1
+            if not (page.parent / path).exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+    assert checked > 50 and broken == []

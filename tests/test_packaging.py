@@ -3,7 +3,7 @@
 The core must neither declare nor import the simulators' dependencies (Flax, optax, Hydra): checked on
 the declared dependencies, on the modules a fresh process has loaded after ``import rmtkit`` and after
 ``rmtkit analyze``, and by running both with those packages made unimportable (as in a venv without the
-extra). The README's Install section gives the same check in a fresh venv.
+extra). docs/install.md gives the same check in a fresh venv.
 """
 
 import json
