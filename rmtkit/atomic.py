@@ -12,14 +12,36 @@ def write_atomically(path: str | os.PathLike, data: bytes) -> None:
     Raises:
         OSError: the folder is missing or not writable, the disk is full; ``path`` is then untouched.
     """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write_together({path: data})
+
+
+def write_together(files: dict[str | os.PathLike, bytes]) -> None:
+    """Write several files (a result and its sidecar) so that none is replaced unless every one could be written.
+
+    Every file's bytes go to a temporary file beside it, flushed to disk; only when all are written
+    are they renamed over their paths, one after the other. A full disk or a missing folder leaves
+    every path as it was. (Between two renames a crash can still leave a new file beside an old
+    one: readers of such pairs check that they belong together, e.g.
+    :func:`rmtkit.results.read_results`.)
+
+    Raises:
+        OSError: a folder is missing or not writable, the disk is full; no path is then touched.
+    """
+    pending: list[tuple[Path, Path]] = []
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        for path, data in files.items():
+            path = Path(path)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            pending.append((tmp, path))
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        while pending:
+            tmp, path = pending[0]
+            os.replace(tmp, path)
+            pending.pop(0)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        for tmp, _ in pending:
+            tmp.unlink(missing_ok=True)
         raise

@@ -8,6 +8,7 @@ current names.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from rmtkit.analysis import Analysis
-from rmtkit.atomic import write_atomically
+from rmtkit.atomic import write_together
 from rmtkit.columns import INTEGER_COLUMNS, current_name
 from rmtkit.table import format_table
 
@@ -42,7 +43,9 @@ def write_results(df: Any, path: str | os.PathLike | None, fmt: str, summary: An
 
     Returns the text; writes it to ``path`` unless ``path`` is None, atomically (a temporary file in
     the same folder, flushed to disk, then renamed over ``path``): a reader sees the old file or the
-    new one, never half of one. Names that are not valid UTF-8 (lone surrogates from a checkpoint's
+    new one, never half of one; a CSV and its sidecar are written together (both to temporary files,
+    then renamed), and the sidecar holds the CSV's SHA-256 so that a reader refuses a pair from two
+    different writes. Names that are not valid UTF-8 (lone surrogates from a checkpoint's
     JSON) are written backslash-escaped. ``df`` is a table: an :class:`rmtkit.Analysis` is written
     as its ``to_frame()``; a comparison or a checkpoint series as it is.
     """
@@ -62,12 +65,14 @@ def write_results(df: Any, path: str | os.PathLike | None, fmt: str, summary: An
     else:
         text = format_table(df, summary, **table_options)
     if path is not None:
-        write_atomically(path, text.encode("utf-8"))
-        if fmt == "csv":
-            side = {"rmtkit": meta, "dtypes": dtypes}
+        data = text.encode("utf-8")
+        if fmt == "csv":  # the CSV and its sidecar are replaced together, or neither is
+            side = {"rmtkit": meta, "dtypes": dtypes, "csv_sha256": hashlib.sha256(data).hexdigest()}
             if summary is not None:
                 side["summary"] = json.loads(summary.to_json())
-            write_atomically(results_sidecar(path), json.dumps(side, indent=1).encode("utf-8"))
+            write_together({path: data, results_sidecar(path): json.dumps(side, indent=1).encode("utf-8")})
+        else:
+            write_together({path: data})
     return text
 
 
@@ -102,7 +107,7 @@ def read_results(path: str | os.PathLike) -> pd.DataFrame:
     """
     path = Path(path)
     if path.suffix == ".json":
-        payload = json.loads(path.read_text(encoding="utf-8"))
+        payload = _load_json(path)
         if not isinstance(payload, dict) or "layers" not in payload:
             raise ValueError(f"{path}: not an rmtkit results file (no 'layers')")
         dtypes = payload.get("dtypes", {})
@@ -111,7 +116,12 @@ def read_results(path: str | os.PathLike) -> pd.DataFrame:
         summary = payload.get("summary")
     elif path.suffix == ".csv":
         side_path = results_sidecar(path)
-        side = json.loads(side_path.read_text(encoding="utf-8")) if side_path.exists() else {}
+        side = _load_json(side_path) if side_path.exists() else {}
+        if not isinstance(side, dict):
+            raise ValueError(f"{side_path}: not an rmtkit sidecar (a JSON object is expected)")
+        if "csv_sha256" in side and side["csv_sha256"] != _sha256(path):
+            raise ValueError(f"{path} and {side_path.name} do not belong together (the CSV is not the one the "
+                             "sidecar was written with: a write was interrupted between them, or one was replaced)")
         dtypes = side.get("dtypes", {})
         text_cols = {c: object for c, t in dtypes.items() if t == "object"}
         df = pd.read_csv(path, dtype=text_cols or None, keep_default_na=False, na_values=[""])
@@ -135,6 +145,19 @@ def read_results(path: str | os.PathLike) -> pd.DataFrame:
     if summary is not None:
         df.attrs["rmtkit_summary"] = summary
     return df
+
+
+def _load_json(path: Path) -> Any:
+    """The JSON in ``path``; a torn or corrupt file is a ValueError naming it."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise ValueError(f"{path}: corrupt, not valid JSON ({err})") from None
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _escape(value: Any) -> Any:

@@ -1,7 +1,8 @@
 """Merge a sweep's runs into one table and draw the figures: ``python -m simulations.collect MULTIRUN_DIR``.
 
 Reads every run folder under the sweep (``DONE.json`` finished, ``FAILED.json`` failed, neither:
-unfinished), writes ``runs.csv`` (one row per run: its overrides, accuracies, gap and the final
+unfinished; a run whose ``DONE.json`` or ``spectral.csv`` is torn is failed, with the file named, and
+the others are read on), writes ``runs.csv`` (one row per run: its overrides, accuracies, gap and the final
 spectral metrics of each watched layer), ``capacity.csv`` (Kendall tau and R^2 of the model-level
 metrics of [MPM-NC] against test accuracy) and figures against the swept knob (``sweep_<layer>.png``), to the sweep folder
 (or ``--out``).
@@ -48,18 +49,44 @@ def collect(sweep: str | Path) -> pd.DataFrame:
     for run, cfg in run_folders(sweep):
         row = {"run": str(run.relative_to(sweep)), **_flatten(cfg)}
         if (run / "DONE.json").exists():
-            row.update(status=RunStatus.DONE.value, **json.loads((run / "DONE.json").read_text()))
-            spectral = run / "spectral.csv"
-            if spectral.exists():
-                row.update(_capacity(pd.read_csv(spectral)))
+            try:
+                row.update(_finished(run))
+            except (OSError, ValueError, KeyError, TypeError) as err:  # a torn file: this run's failure, not all
+                row.update(status=RunStatus.FAILED.value, error=f"unreadable result ({type(err).__name__}: {err})")
         elif (run / "FAILED.json").exists():
-            row.update(status=RunStatus.FAILED.value, error=json.loads((run / "FAILED.json").read_text())["error"])
+            try:
+                error = str(json.loads((run / "FAILED.json").read_text())["error"])
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                error = f"{run / 'FAILED.json'}: unreadable ({type(err).__name__}: {err})"
+            row.update(status=RunStatus.FAILED.value, error=error)
         else:
             row.update(status=RunStatus.UNFINISHED.value)
         rows.append(row)
     if not rows:
         raise FileNotFoundError(f"{sweep}: no run folders (config.json) found")
     return pd.DataFrame(rows)
+
+
+def _finished(run: Path) -> dict:
+    """A finished run's ``DONE.json`` figures and capacity metrics; a torn file raises an error naming it."""
+    done_path, spectral = run / "DONE.json", run / "spectral.csv"
+    try:
+        done = json.loads(done_path.read_text())
+    except ValueError as err:
+        raise ValueError(f"{done_path}: corrupt, not valid JSON ({err})") from None
+    if not isinstance(done, dict):
+        raise ValueError(f"{done_path}: not a finished run's record (a JSON object is expected)")
+    row = {"status": RunStatus.DONE.value, **done}
+    if spectral.exists():
+        try:
+            table = pd.read_csv(spectral)
+            missing = {"epoch", "status", *CAPACITY_METRICS.values()} - set(table.columns)
+            if missing:
+                raise ValueError(f"no column {', '.join(sorted(missing))}")
+            row.update(_capacity(table))
+        except (ValueError, pd.errors.ParserError) as err:  # EmptyDataError is a ValueError
+            raise ValueError(f"{spectral}: torn or not a spectral table ({err})") from None
+    return row
 
 
 def _capacity(spectral: pd.DataFrame) -> dict:

@@ -6,7 +6,8 @@ Runs by itself at the end of every zoo multirun (:class:`CollectZoo`, a Hydra ca
 - ``layers.csv``: every finished model's table, one row per tensor, with ``model`` and ``checkpoint``
   columns first (its provenance in ``layers.csv.meta.json`` when every model shares it);
 - ``models.csv``: one row per model: ``model``, ``checkpoint``, ``status`` (``done``, ``failed``,
-  ``unfinished``: started, never recorded, e.g. a SLURM task killed at its time limit), ``error``,
+  ``unfinished``: started, never recorded, e.g. a SLURM task killed at its time limit; a model whose
+  ``DONE.json``, ``layers.csv`` or sidecar is torn is ``failed`` with the file named), ``error``,
   ``seconds`` and :func:`rmtkit.summarize`'s figures;
 - ``failed.json``: the failed models, each with its checkpoint and error.
 """
@@ -42,15 +43,21 @@ def collect(sweep: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     for folder, cfg in run_folders(sweep):
         row: dict[str, Any] = {"model": folder.name, "checkpoint": cfg.get("checkpoint")}
         if (folder / "DONE.json").exists() and (folder / RESULT).exists():
-            done = json.loads((folder / "DONE.json").read_text())
+            try:
+                done, table = _finished(folder, read_results)
+            except (OSError, ValueError, KeyError, TypeError) as err:  # a torn file: this model's failure, not all
+                row.update(status=RunStatus.FAILED.value, error=f"unreadable result ({type(err).__name__}: {err})")
+                rows.append(row)
+                continue
             row.update(model=done["model"], status=RunStatus.DONE.value, error=None, seconds=done["seconds"], **done["summary"])
-            table = read_results(folder / RESULT)
-            table.insert(0, "checkpoint", done["checkpoint"])
-            table.insert(0, "model", done["model"])
             tables.append(table)
         elif (folder / "FAILED.json").exists():
-            failed = json.loads((folder / "FAILED.json").read_text())
-            row.update(model=failed.get("model", folder.name), status=RunStatus.FAILED.value, error=failed["error"])
+            try:
+                failed = json.loads((folder / "FAILED.json").read_text())
+                error = str(failed["error"])
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                failed, error = {}, f"{folder / 'FAILED.json'}: unreadable ({type(err).__name__}: {err})"
+            row.update(model=failed.get("model", folder.name), status=RunStatus.FAILED.value, error=error)
         else:
             row.update(status=RunStatus.UNFINISHED.value, error=None)
         rows.append(row)
@@ -61,6 +68,22 @@ def collect(sweep: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     if provenance and all(p == provenance[0] for p in provenance):
         layers.attrs["rmtkit"] = provenance[0]
     return layers, pd.DataFrame(rows)
+
+
+def _finished(folder: Path, read_results: Any) -> tuple[dict, pd.DataFrame]:
+    """A finished model's ``DONE.json`` and table (``model`` and ``checkpoint`` columns first); raises if either is torn."""
+    done_path = folder / "DONE.json"
+    try:
+        done = json.loads(done_path.read_text())
+    except ValueError as err:
+        raise ValueError(f"{done_path}: corrupt, not valid JSON ({err})") from None
+    if not isinstance(done, dict) or not isinstance(done.get("summary"), dict) or "model" not in done:
+        raise ValueError(f"{done_path}: not a finished model's record (model, summary)")
+    done.setdefault("seconds", None)
+    table = read_results(folder / RESULT)
+    table.insert(0, "checkpoint", done.get("checkpoint"))
+    table.insert(0, "model", done["model"])
+    return done, table
 
 
 def write(layers: pd.DataFrame, models: pd.DataFrame, out: str | Path) -> Path:

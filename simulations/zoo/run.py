@@ -4,7 +4,8 @@ A model's folder holds ``config.json`` (the job's configuration), then either ``
 table of :meth:`rmtkit.analysis.Analysis.to_frame`, its provenance and :func:`rmtkit.summarize` in
 ``layers.csv.meta.json``) and ``DONE.json``, or ``FAILED.json`` with the error. A model is finished
 when ``DONE.json`` and ``layers.csv`` are there and ``DONE.json`` records the same checkpoint (path,
-size and SHA-256 of every file) and the same analysis options: a rerun skips it; otherwise it is analysed again.
+size and SHA-256 of every file) and the same analysis options, and its table and sidecar read back
+(none of them torn): a rerun skips it; otherwise it is analysed again.
 """
 
 from __future__ import annotations
@@ -41,10 +42,15 @@ def job_key(cfg: ZooConfig) -> dict:
 
 def finished(cfg: ZooConfig, out: Path) -> dict | None:
     """``DONE.json`` of ``out`` when it holds this model, analysed as ``cfg`` says (:func:`job_key`), else None."""
+    from rmtkit.results import read_results
+
     try:
         done = json.loads((out / "DONE.json").read_text())
-        return done if (out / RESULT).is_file() and done.get("key") == job_key(cfg) else None
-    except (OSError, ValueError):  # no record, or a checkpoint that cannot be looked at: analysed (and failed) again
+        if not isinstance(done, dict) or not (out / RESULT).is_file() or done.get("key") != job_key(cfg):
+            return None
+        read_results(out / RESULT)  # a torn table or sidecar is not finished: analysed again
+        return done
+    except (OSError, ValueError, KeyError, TypeError):  # no record, a torn one, or a checkpoint that cannot be read
         return None
 
 
