@@ -16,21 +16,35 @@ row per tensor (docs/columns.md).
 from __future__ import annotations
 
 import copy
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from rmtkit.layers import DEFAULT_MIN_EVALS, Skipped
+from rmtkit.layers import DEFAULT_MIN_EVALS, ConvLayout, LayerType, Skipped
 from rmtkit.marchenko_pastur import MPFit
-from rmtkit.powerlaw import PowerLawFit
+from rmtkit.powerlaw import Method, PowerLawFit
+
+Precision = Literal["float64", "float32"]
+#: The ESD the power-law fit reads (docs/theory.md#farms).
+Esd = Literal["full", "farms"]
 
 
 @dataclass(frozen=True)
 class AnalyzeOptions:
-    """Options of :func:`rmtkit.analyze`, recorded with its results.
+    """Options of :func:`rmtkit.analyze`, recorded with its results: the one schema of their defaults and choices.
+
+    The command line's flags (:mod:`rmtkit.cli`) and the zoo's config (``simulations/zoo/config.py``)
+    take their defaults from here and their choices from the ``Literal`` types
+    (:func:`option_choices`); tests/test_options.py checks them field by field.
+
+    ``pl_method`` defaults to ``"csn"`` here while :func:`rmtkit.fit_power_law`'s ``method`` defaults
+    to ``"auto"``, on purpose: the phase criteria and the under/over-trained warnings were calibrated
+    on the CSN fit without ``xmax`` (:attr:`pl_calibrated`), and ``"auto"`` was chosen for accuracy
+    on heavy-tailed (Pareto) spectra without a Marchenko-Pastur bulk (``fit_power_law``'s docstring).
 
     Attributes:
         layers, exclude, types, min_evals, max_evals, conv_layout: layer selection
@@ -59,17 +73,17 @@ class AnalyzeOptions:
 
     layers: tuple[str, ...] | None = None
     exclude: tuple[str, ...] | None = None
-    types: tuple[str, ...] | None = None
+    types: tuple[LayerType, ...] | None = None
     min_evals: int = DEFAULT_MIN_EVALS
     max_evals: int | None = None
-    conv_layout: str = "auto"
+    conv_layout: ConvLayout = "auto"
     normalize: bool = False
-    precision: str = "float64"
-    pl_method: str = "csn"
-    pl_xmax: float | str | None = None
+    precision: Precision = "float64"
+    pl_method: Method = "csn"
+    pl_xmax: float | str | None = None  # None, "max" or a number (fit_power_law's xmax)
     randomize: bool = False
     seed: int = 0
-    esd: str = "full"
+    esd: Esd = "full"
     farms_size: int = 100
     farms_q: float = 1.0
     farms_windows: int = 10
@@ -84,6 +98,29 @@ class AnalyzeOptions:
     def pl_calibrated(self) -> bool:
         """Whether the power-law fit is the one the phase criteria were calibrated on (CSN, no ``xmax``)."""
         return self.pl_method == "csn" and self.pl_xmax is None
+
+
+#: The fields of :class:`AnalyzeOptions` that choose the layers (:func:`rmtkit.layers.extract_layers`' arguments).
+SELECTION_FIELDS = ("layers", "exclude", "types", "min_evals", "max_evals", "conv_layout")
+
+
+def option_choices(name: str) -> tuple | None:
+    """The values an :class:`AnalyzeOptions` field may take when its type is a ``Literal`` (alone, the items of a
+    tuple, or beside None), else None.
+
+    >>> option_choices("esd"), option_choices("seed")
+    (('full', 'farms'), None)
+    """
+    hint = typing.get_type_hints(AnalyzeOptions)[name]
+    found = []
+    stack = [hint]
+    while stack:
+        t = stack.pop(0)
+        if typing.get_origin(t) is Literal:
+            found += [v for v in typing.get_args(t) if v not in found]
+        else:
+            stack += [a for a in typing.get_args(t) if a is not Ellipsis]
+    return tuple(found) or None
 
 
 @dataclass(frozen=True, eq=False)

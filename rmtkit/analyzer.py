@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from rmtkit import metrics, phases
-from rmtkit.analysis import Analysis, AnalyzeOptions, PooledESD, Randomization
+from rmtkit.analysis import Analysis, AnalyzeOptions, PooledESD, Randomization, option_choices
 from rmtkit.batch import pad_spectra
 from rmtkit.cache import cached_spectra
 from rmtkit.checkpoints import load_weights
@@ -70,13 +70,13 @@ from rmtkit.version import __version__
 __all__ = ["COLUMNS", "INTEGER_COLUMNS", "RANDOMIZE_COLUMNS", "RENAMED_COLUMNS", "WARNING_CATEGORIES", "analyze",
            "layer_spectra", "layer_warning", "summarize", "warning_categories"]
 
-#: ``esd=``: the ESD the power-law fit reads (docs/theory.md#farms).
-ESD_CHOICES = ("full", "farms")
+#: ``esd=``: the ESD the power-law fit reads (docs/theory.md#farms); the choices of :class:`AnalyzeOptions`.
+ESD_CHOICES = option_choices("esd")
 
 
 def _options(options: dict[str, Any]) -> AnalyzeOptions:
     opts = AnalyzeOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
-    if opts.precision not in ("float32", "float64"):
+    if opts.precision not in option_choices("precision"):
         raise ValueError(f"precision must be 'float32' or 'float64', got {opts.precision!r}")
     if opts.esd not in ESD_CHOICES:
         raise ValueError(f"esd must be one of {ESD_CHOICES}, got {opts.esd!r}")

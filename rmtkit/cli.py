@@ -21,10 +21,17 @@ import re
 import sys
 from pathlib import Path
 
-from rmtkit.layers import DEFAULT_MIN_EVALS
+from rmtkit.analysis import AnalyzeOptions, option_choices
 from rmtkit.status import RowStatus
 
 EXIT_OK, EXIT_LAYER_FAILED, EXIT_INPUT, EXIT_NOTHING, EXIT_INTERNAL = 0, 1, 2, 3, 4
+#: The defaults of ``analyze``'s flags: those of :class:`rmtkit.analysis.AnalyzeOptions` (choices too).
+DEFAULTS = AnalyzeOptions()
+#: ``--flag`` -> the :class:`~rmtkit.analysis.AnalyzeOptions` field it sets (tests/test_options.py checks them).
+OPTION_FLAGS = {"--layers": "layers", "--exclude": "exclude", "--types": "types", "--min-evals": "min_evals",
+                "--max-evals": "max_evals", "--normalize": "normalize", "--precision": "precision",
+                "--pl-method": "pl_method", "--randomize": "randomize", "--seed": "seed", "--esd": "esd",
+                "--vectors": "vectors", "--traps": "traps"}
 
 
 class UsageError(Exception):
@@ -57,19 +64,20 @@ def _parser() -> argparse.ArgumentParser:
                    "torch); several: a series of checkpoints")
     a.add_argument("--layers", nargs="+", metavar="PATTERN", help="keep names matching a glob/substring (re:REGEX for regexes)")
     a.add_argument("--exclude", nargs="+", metavar="PATTERN", help="drop names matching these")
-    a.add_argument("--types", nargs="+", choices=["dense", "conv", "embedding", "dense_general"],
-                   help="keep only these layer types")
+    a.add_argument("--types", nargs="+", choices=option_choices("types"), help="keep only these layer types")
     a.add_argument("--min-evals", type=int, default=None,
-                   help=f"smallest min(N, M) analysed (default {DEFAULT_MIN_EVALS}, as WeightWatcher 0.7: keeps classifier heads)")
+                   help=f"smallest min(N, M) analysed (default {DEFAULTS.min_evals}, as WeightWatcher 0.7: keeps classifier heads)")
     a.add_argument("--max-evals", type=int, default=None, help="largest min(N, M) analysed (default: no limit)")
     a.add_argument("--normalize", action="store_true", help="eigenvalues of W^T W / N instead of W^T W")
-    a.add_argument("--precision", choices=["float64", "float32"], default="float64",
-                   help="dtype of the eigenvalues and fits (default float64)")
-    a.add_argument("--pl-method", choices=["csn", "auto"], default="csn", help="power-law fit (default csn)")
+    a.add_argument("--precision", choices=option_choices("precision"), default=DEFAULTS.precision,
+                   help=f"dtype of the eigenvalues and fits (default {DEFAULTS.precision})")
+    a.add_argument("--pl-method", choices=option_choices("pl_method"), default=DEFAULTS.pl_method,
+                   help=f"power-law fit (default {DEFAULTS.pl_method}, the fit the phases were calibrated on)")
     a.add_argument("--randomize", action="store_true",
                    help="add the shuffled-W baseline (correlation traps), shown in the table")
-    a.add_argument("--seed", type=int, default=0, help="seed of --randomize and --traps (default 0)")
-    a.add_argument("--esd", choices=["full", "farms"], default="full",
+    a.add_argument("--seed", type=int, default=DEFAULTS.seed,
+                   help=f"seed of --randomize and --traps (default {DEFAULTS.seed})")
+    a.add_argument("--esd", choices=option_choices("esd"), default=DEFAULTS.esd,
                    help="ESD of the power-law fit: the full W (default) or FARMS, pooled fixed-aspect-ratio windows "
                    "(docs/theory.md#farms); MP fit and phases stay on the full ESD")
     a.add_argument("--vectors", action="store_true", help="add eigenvector localization columns (vec_pr, ...)")
@@ -164,18 +172,20 @@ def _check_plots_folder(path: Path) -> None:
         raise UsageError(f"--plots {path}: cannot be created ({ancestor} is not a writable folder)")
 
 
+def analyze_options(args: argparse.Namespace) -> dict:
+    """The :class:`~rmtkit.analysis.AnalyzeOptions` fields that ``analyze``'s flags set (:data:`OPTION_FLAGS`);
+    a flag left out whose default is None is left out here too, so the option keeps its own default."""
+    values = {field: getattr(args, flag[2:].replace("-", "_")) for flag, field in OPTION_FLAGS.items()}
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def _analyze(args: argparse.Namespace) -> int:
     from rmtkit.analyzer import analyze, summarize
     from rmtkit.checkpoints import CheckpointError
     from rmtkit.results import results_sidecar, write_results
 
     _check_arguments(args)
-    options = {k: v for k, v in dict(layers=args.layers, exclude=args.exclude, types=args.types,
-                                     min_evals=args.min_evals, max_evals=args.max_evals).items() if v is not None}
-    options |= dict(normalize=args.normalize, precision=args.precision, pl_method=args.pl_method,
-                    randomize=args.randomize, seed=args.seed, esd=args.esd, vectors=args.vectors, traps=args.traps,
-                    progress=False if args.no_progress else None,
-                    spectra_cache=args.spectra)
+    options = analyze_options(args) | dict(progress=False if args.no_progress else None, spectra_cache=args.spectra)
     try:
         if len(args.path) > 1:
             return _series(args, options)

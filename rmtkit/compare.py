@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rmtkit.analysis import Analysis
+from rmtkit.analysis import SELECTION_FIELDS, Analysis
 from rmtkit.analyzer import analyze
 from rmtkit.checkpoints import load_weights
 from rmtkit.checkpoints.delta import WeightDelta, weight_delta  # noqa: F401 (re-exported)
@@ -33,7 +33,6 @@ from rmtkit.status import PairStatus, RowStatus
 LEGEND_LAYERS = 12
 #: Columns of the analysis table that are not metrics (sizes and text): no ``delta_`` column for them.
 _NOT_METRICS = {"N", "M", "Q", "num_evals"}
-_SELECTION = ("layers", "exclude", "types", "min_evals", "max_evals", "conv_layout")
 
 
 def ks_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -90,7 +89,7 @@ def compare(a: Any, b: Any, *, spectra_cache: str | os.PathLike | None = None, p
     ra, rb = (analyze(m, progress=progress, **kwargs, **options) for m in (a, b))
     fa, fb = ra.to_frame(), rb.to_frame()
     sa, sb = spectra_of(ra), spectra_of(rb)
-    frob = relative_frobenius(a, b, **{k: v for k, v in options.items() if k in _SELECTION})
+    frob = relative_frobenius(a, b, **{k: v for k, v in options.items() if k in SELECTION_FIELDS})
     metrics = [c for c in fa.columns if c not in _NOT_METRICS and c in fb.columns
                and pd.api.types.is_numeric_dtype(fa[c]) and pd.api.types.is_numeric_dtype(fb[c])]
     ia, ib = fa.set_index("name"), fb.set_index("name")

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rmtkit.analysis import Analysis
+from rmtkit.analysis import SELECTION_FIELDS, Analysis
 from rmtkit.analyzer import analyze
 from rmtkit.checkpoints import load_weights
 from rmtkit.columns import EXTRA_COLUMNS, TRAP_COLUMNS, VECTOR_COLUMNS
@@ -31,7 +31,6 @@ from rmtkit.layers import extract_layers
 
 __all__ = ["EXTRA_COLUMNS", "TRAP_COLUMNS", "VECTOR_COLUMNS", "DetX", "Trap", "analyze_extra", "correlation_traps",
            "detx", "layer_extras", "localization", "participation_ratio"]
-_SELECTION = ("layers", "exclude", "types", "min_evals", "max_evals", "conv_layout")
 
 
 def analyze_extra(model: Any, analysis: Any = None, *, detx_tail: bool = True, vectors: bool = False,
@@ -68,7 +67,7 @@ def analyze_extra(model: Any, analysis: Any = None, *, detx_tail: bool = True, v
             d = detx(ev, None if xmin is None or pd.isna(xmin) else float(xmin))
             rows.setdefault(name, {}).update(detx_num=d.num if d.num else np.nan, detx_lambda=d.lam, detx_gap=d.gap)
     if vectors or traps:
-        selection = {key: v for key, v in options.items() if key in _SELECTION}
+        selection = {key: v for key, v in options.items() if key in SELECTION_FIELDS}
         layers, _ = extract_layers(load_weights(model), **selection)
         for layer in layers:
             layer_seed_ = layer_seed(seed, layer.name) if traps else None

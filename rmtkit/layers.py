@@ -24,7 +24,7 @@ import fnmatch
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -34,7 +34,12 @@ from rmtkit.checkpoints.lazy import LazyArray
 #: 0.7's ``DEFAULT_MIN_EVALS``, so that classifier heads (e.g. 256 x 10) get a row with numbers; a fit
 #: on so few eigenvalues is flagged in the ``warning`` column (tail of fewer than 10 points).
 DEFAULT_MIN_EVALS = 10
-LAYER_TYPES = ("dense", "conv", "embedding", "dense_general")
+LayerType = Literal["dense", "conv", "embedding", "dense_general"]
+LAYER_TYPES: tuple[str, ...] = get_args(LayerType)
+#: How a 4-D kernel is laid out: told apart by where its small axes are, Flax ``(kh, kw, c_in, c_out)`` or
+#: PyTorch ``(c_out, c_in, kh, kw)``.
+ConvLayout = Literal["auto", "flax", "torch"]
+CONV_LAYOUTS: tuple[str, ...] = get_args(ConvLayout)
 
 
 @dataclass(frozen=True)

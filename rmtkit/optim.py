@@ -58,7 +58,8 @@ import optax
 from jax import lax
 
 from rmtkit._safe import safe_div
-from rmtkit.powerlaw import fit_power_law, hill_median_alpha
+from rmtkit.powerlaw import ESTIMATORS as _REGISTRY
+from rmtkit.powerlaw import hill_median_alpha
 from rmtkit.spectrum import eigenvalues, eigenvalues_numpy
 
 __all__ = [
@@ -75,8 +76,8 @@ __all__ = [
     "temperature_balance",
 ]
 
-#: Exponent estimators: TempBalance's Hill estimator at the median, or rmtkit's CSN fit.
-ESTIMATORS = ("hill_median", "csn")
+#: Exponent estimators: the names of :data:`rmtkit.powerlaw.ESTIMATORS` (``"hill_median"``, ``"csn"``).
+ESTIMATORS = tuple(_REGISTRY)
 #: Maps from exponents to multipliers: ``"linear"`` (TempBalance's ``tb_linear_map``, AlphaDecay's
 #: default) and ``"rank"`` (TempBalance's ``tb_step``).
 MAPS = ("linear", "rank")
@@ -213,12 +214,12 @@ def _spectra(leaves: list[jax.Array]) -> list[jax.Array]:
     return [h.astype(leaf.dtype) for h, leaf in zip(host, leaves, strict=True)]
 
 
-def _csn_host(fit_kwargs: dict, *mats: np.ndarray) -> np.ndarray:
-    """Host side of the ``"csn"`` estimator: LAPACK eigenvalues, then :func:`fit_power_law` per leaf."""
+def _host_alphas(alpha, fit_kwargs: dict, *mats: np.ndarray) -> np.ndarray:
+    """Host side of an estimator that is not traced (``"csn"``): LAPACK eigenvalues, then ``alpha`` per leaf."""
     out = np.full(len(mats), np.nan, np.float32)
     for i, ev in enumerate(_spectra_host(*mats)):
         try:
-            out[i] = float(fit_power_law(ev, **fit_kwargs).alpha)
+            out[i] = alpha(ev, **fit_kwargs)
         except ValueError:  # a spectrum the fit refuses (or NaN weights): NaN, i.e. factor 1 for this leaf
             pass
     return out
@@ -239,15 +240,14 @@ def layer_exponents(
 
     Args:
         params: a parameter tree (Flax NNX ``nnx.State`` of arrays, Linen ``{"params": ...}``, any pytree).
-        estimator: ``"hill_median"`` or ``"csn"`` (:func:`rmtkit.fit_power_law` with ``fit_kwargs``,
-            by default rmtkit's ``method="auto"``).
+        estimator: a name of :data:`ESTIMATORS` (``"csn"``: ``fit_power_law(**fit_kwargs)``, ``method="auto"``).
         xmin_pos: the Hill estimator's ``xmin`` sits at index ``M // xmin_pos`` of the ascending spectrum.
         min_evals: matrices with fewer pooled eigenvalues are not balanced.
         exclude: ``fnmatch`` patterns on leaf paths (``"conv1/*"``) left out.
         fit_kwargs: keyword arguments of :func:`rmtkit.fit_power_law` for ``"csn"``.
     """
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    if estimator not in _REGISTRY:
+        raise ValueError(f"estimator must be one of {tuple(_REGISTRY)}, got {estimator!r}")
     if not isinstance(xmin_pos, int) or xmin_pos < 1:
         raise ValueError(f"xmin_pos must be an int >= 1, got {xmin_pos!r}")
     exclude = tuple(exclude)
@@ -255,17 +255,18 @@ def layer_exponents(
     balanced = [i for i, (path, leaf) in enumerate(leaves)
                 if _skip_reason(leaf_path(path), tuple(jnp.shape(leaf)), min_evals, exclude) is None]
     alphas = [jnp.array(jnp.nan, jnp.float32)] * len(leaves)
-    if estimator == "hill_median":
+    chosen = _REGISTRY[estimator]
+    if chosen.traced:
         mats = []
         for i in balanced:
             leaf = jnp.asarray(leaves[i][1])
             mats.append(leaf.astype(jnp.promote_types(leaf.dtype, jnp.float32)))
         for i, ev in zip(balanced, _spectra(mats) if mats else [], strict=True):
-            alphas[i] = hill_median_alpha(ev, xmin_pos).astype(jnp.float32)
+            alphas[i] = chosen.alpha(ev, xmin_pos).astype(jnp.float32)
     elif balanced:
         kwargs = dict(fit_kwargs or {})
         host = jax.pure_callback(
-            lambda *mats: _csn_host(kwargs, *mats),
+            lambda *mats: _host_alphas(chosen.alpha, kwargs, *mats),
             jax.ShapeDtypeStruct((len(balanced),), jnp.float32),
             *[leaves[i][1] for i in balanced],
         )
@@ -323,8 +324,8 @@ def _check(every: int, lo: float, hi: float, names: tuple[str, str], map: str, e
         raise ValueError(f"need 0 <= {names[0]} <= {names[1]} (finite), got {lo}, {hi}")
     if map not in MAPS:
         raise ValueError(f"map must be one of {MAPS}, got {map!r}")
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    if estimator not in _REGISTRY:
+        raise ValueError(f"estimator must be one of {tuple(_REGISTRY)}, got {estimator!r}")
 
 
 def _schedule(every: int, lo: float, hi: float, map: str, measure: Callable[[Any], Any]):

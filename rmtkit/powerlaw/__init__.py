@@ -13,6 +13,8 @@ One concept a module; siblings import only each other's public names:
 - :mod:`~rmtkit.powerlaw.bootstrap`: :func:`bootstrap_pvalue` and :func:`alpha_confidence_interval`.
 - :mod:`~rmtkit.powerlaw.hill`: Hill-type exponents at a fixed threshold (TempBalance's median
   ``xmin``; the classifier's top-``k`` test), the cheap estimators beside the scanned fit.
+- :mod:`~rmtkit.powerlaw.estimators`: the estimators by name (``METHODS`` of the scan, ``ESTIMATORS``
+  of the training controls), the one table their callers read.
 - :mod:`~rmtkit.powerlaw.likelihood`: :func:`likelihood_ratio_test` against the exponential, the
   log-normal and the exponential cutoff.
 
@@ -27,7 +29,8 @@ from rmtkit.powerlaw.bootstrap import (
     bootstrap_pvalue,
 )
 from rmtkit.powerlaw.bounded import bounded_alpha, bounded_cdf_scaled, bounded_quantile_scaled
-from rmtkit.powerlaw.fit import AUTO_SETTINGS, METHODS, fit_power_law
+from rmtkit.powerlaw.estimators import ESTIMATORS, Estimator
+from rmtkit.powerlaw.fit import AUTO_SETTINGS, METHODS, Method, fit_power_law
 from rmtkit.powerlaw.hill import hill_median_alpha, hill_top_alpha
 from rmtkit.powerlaw.likelihood import (
     ALTERNATIVES,
@@ -40,10 +43,13 @@ from rmtkit.powerlaw.scan import PowerLawFit
 __all__ = [
     "ALTERNATIVES",
     "AUTO_SETTINGS",
+    "ESTIMATORS",
     "METHODS",
     "AlphaInterval",
     "BootstrapPValue",
+    "Estimator",
     "LikelihoodRatio",
+    "Method",
     "PowerLawFit",
     "alpha_confidence_interval",
     "bootstrap_pvalue",

@@ -17,6 +17,7 @@ References:
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args
 
 import jax
 import jax.numpy as jnp
@@ -29,9 +30,12 @@ from rmtkit.powerlaw.compiled import bucket, fit_rows, fit_single
 from rmtkit.powerlaw.scan import PowerLawFit, Recipe
 from rmtkit.status import FitStatus
 
-__all__ = ["AUTO_SETTINGS", "METHODS", "fit_power_law", "fit_settings", "usable_values"]
+__all__ = ["AUTO_SETTINGS", "METHODS", "Method", "fit_power_law", "fit_settings", "usable_values"]
 
-METHODS = ("auto", "csn")
+#: The settings of the ``xmin`` scan (``method=``); :mod:`rmtkit.powerlaw.estimators` lists them with the
+#: other estimators, and the analyzer's ``pl_method`` is typed with :data:`Method`.
+Method = Literal["auto", "csn"]
+METHODS: tuple[str, ...] = get_args(Method)
 
 #: Settings of ``method="auto"``, chosen by measured accuracy on Pareto random matrices
 #: (``benchmarks/bench_powerlaw.py::default_method_table``); see :func:`fit_power_law`.
@@ -39,7 +43,7 @@ AUTO_SETTINGS = {"xmax": "max", "min_tail": (10, 0.5), "drop_top": 0}
 
 
 def fit_settings(
-    method: str = "auto", xmin=None, xmax=None, ks: str = "one_sided", min_tail=None, drop_top=None
+    method: Method = "auto", xmin=None, xmax=None, ks: str = "one_sided", min_tail=None, drop_top=None
 ) -> tuple[Recipe, object]:
     """The static :class:`~rmtkit.powerlaw.scan.Recipe` of :func:`fit_power_law`'s settings, and ``xmax`` as given.
 
@@ -141,7 +145,7 @@ def fit_power_law(
     *,
     xmin: float | ArrayLike | None = None,
     xmax: float | ArrayLike | str | None = None,
-    method: str = "auto",
+    method: Method = "auto",
     ks: str = "one_sided",
     min_tail: int | float | tuple[int, float] | None = None,
     drop_top: int | None = None,

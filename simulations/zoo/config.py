@@ -20,6 +20,13 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
+from rmtkit.analysis import AnalyzeOptions
+
+#: The defaults below are :class:`rmtkit.analysis.AnalyzeOptions`'s, read from it (tests/test_options.py checks
+#: the fields one by one); OmegaConf has no ``Literal``, so a choice is a ``str`` here and
+#: :func:`rmtkit.analyze` checks it.
+_DEFAULT = AnalyzeOptions()
+
 
 @dataclass
 class ZooAnalysisConfig:
@@ -28,21 +35,21 @@ class ZooAnalysisConfig:
     layers: list[str] | None = None  # globs, substrings or re:REGEX of the names to keep
     exclude: list[str] | None = None
     types: list[str] | None = None  # dense | conv | embedding | dense_general
-    min_evals: int = 10
-    max_evals: int | None = None
-    conv_layout: str = "auto"
-    normalize: bool = False  # lambda = s^2 (False, [MPM-NC]) or s^2 / N (True, [MM-JMLR])
-    precision: str = "float64"
-    pl_method: str = "csn"
-    pl_xmax: Any = None  # None, "max" or a number
-    randomize: bool = False
-    seed: int = 0  # of randomize and of traps
-    esd: str = "full"  # the ESD of the power-law fit: "full" or "farms" (docs/theory.md#farms)
-    farms_size: int = 100
-    farms_q: float = 1.0
-    farms_windows: int = 10
-    vectors: bool = False  # eigenvector-localization columns
-    traps: bool = False  # correlation-trap columns (seeded)
+    min_evals: int = _DEFAULT.min_evals
+    max_evals: int | None = _DEFAULT.max_evals
+    conv_layout: str = _DEFAULT.conv_layout
+    normalize: bool = _DEFAULT.normalize  # lambda = s^2 (False, [MPM-NC]) or s^2 / N (True, [MM-JMLR])
+    precision: str = _DEFAULT.precision
+    pl_method: str = _DEFAULT.pl_method
+    pl_xmax: Any = _DEFAULT.pl_xmax  # None, "max" or a number
+    randomize: bool = _DEFAULT.randomize
+    seed: int = _DEFAULT.seed  # of randomize and of traps
+    esd: str = _DEFAULT.esd  # the ESD of the power-law fit: "full" or "farms" (docs/theory.md#farms)
+    farms_size: int = _DEFAULT.farms_size
+    farms_q: float = _DEFAULT.farms_q
+    farms_windows: int = _DEFAULT.farms_windows
+    vectors: bool = _DEFAULT.vectors  # eigenvector-localization columns
+    traps: bool = _DEFAULT.traps  # correlation-trap columns (seeded)
 
 
 @dataclass
