@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rmtkit.checkpoints import npz, pytorch, safetensors
+from rmtkit.checkpoints.hub import is_model_id, snapshot_of
 from rmtkit.checkpoints.lazy import LazyArray, LazyTensor, UnsupportedTensor
 from rmtkit.checkpoints.pytree import flatten_tree, read_model
 from rmtkit.checkpoints.safetensors import read_safetensors, write_safetensors
@@ -54,7 +55,9 @@ def load_weights(source: Any) -> dict[str, Any]:
     """Every tensor of ``source`` as a flat ``{name: array}`` (:class:`LazyTensor` s for safetensors files).
 
     Args:
-        source: a path (``.safetensors``, ``.npz``, a HF directory, a PyTorch file), a Flax NNX
+        source: a path (``.safetensors``, ``.npz``, a HF directory, a PyTorch file), a model id
+            ``org/name`` present in the local Hugging Face hub cache (:mod:`~rmtkit.checkpoints.hub`;
+            nothing is downloaded), a Flax NNX
             module (its ``nnx.Param`` state is taken), an NNX state, a Linen params pytree, or a
             (nested) dict of arrays.
 
@@ -64,6 +67,8 @@ def load_weights(source: Any) -> dict[str, Any]:
     if isinstance(source, str | os.PathLike):
         path = Path(source)
         try:
+            if not path.exists() and is_model_id(os.fspath(source)):  # org/name: a model of the local hub cache
+                path = snapshot_of(os.fspath(source))
             if not path.exists():
                 raise CheckpointError(f"{path}: no such file or directory")
             return _read_folder(path) if path.is_dir() else _read_file(path)

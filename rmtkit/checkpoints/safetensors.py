@@ -20,6 +20,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
+from rmtkit.checkpoints.hub import allowed_roots
 from rmtkit.checkpoints.lazy import LazyTensor, UnsupportedTensor
 from rmtkit.checkpoints.validation import CheckpointError, confined, int_list, load_json, open_regular
 
@@ -158,6 +159,9 @@ def read_folder(path: Path) -> dict[str, Any] | None:
     if index.exists():
         return _read_sharded(path, index)
     files = sorted(path.glob("*.safetensors"))
+    roots = allowed_roots(path)
+    if len(roots) > 1:  # a hub snapshot: every file a link into its repository's blobs, none leading elsewhere
+        files = [confined(path, f, f.name, roots) for f in files]
     if files:
         return _merge_shards({f: read_safetensors(f, lazy=True) for f in files})[0]
     return None
@@ -171,7 +175,8 @@ def _read_sharded(folder: Path, index: Path) -> dict[str, Any]:
     if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
         raise CheckpointError(f"{index}: not a safetensors index (expected an object whose weight_map maps "
                               "tensor names to shard file names)")
-    shards = {shard: confined(folder, index, shard) for shard in dict.fromkeys(weight_map.values())}
+    roots = allowed_roots(folder)  # a hub snapshot's shards are links into its repository's blobs
+    shards = {shard: confined(folder, index, shard, roots) for shard in dict.fromkeys(weight_map.values())}
     out, source = _merge_shards({shards[s]: read_safetensors(shards[s], lazy=True) for s in shards})
     missing = sorted(set(weight_map) - set(out))
     if missing:

@@ -60,18 +60,21 @@ def int_list(value: Any, length: int | None) -> list[int] | None:
     return value
 
 
-def confined(folder: Path, index: Path, member: str) -> Path:
+def confined(folder: Path, index: Path, member: str, roots: list[Path] | None = None) -> Path:
     """``folder / member``, refused unless ``member`` is a plain relative name that resolves inside ``folder``.
 
     ``index`` is the file that named it (for the message): a model folder's index must not lead the
-    reader outside the folder, by ``..``, an absolute path or a symlink.
+    reader outside the folder, by ``..``, an absolute path or a symlink. ``roots`` (resolved
+    folders) replaces ``folder`` as where the file may resolve to: a hub snapshot's links lead into
+    its repository's ``blobs`` (:func:`rmtkit.checkpoints.hub.allowed_roots`).
     """
     rel = Path(member)
     if not member or rel.is_absolute() or ".." in rel.parts or "\0" in member:
         raise CheckpointError(f"{index}: shard path {member!r} must be relative and stay inside {folder}")
     full = folder / rel
     try:
-        inside = full.resolve().is_relative_to(folder.resolve())
+        target = full.resolve()
+        inside = any(target.is_relative_to(root) for root in (roots or [folder.resolve()]))
     except (OSError, RuntimeError) as err:  # symlink loops, names too long
         raise CheckpointError(f"{index}: shard path {member!r} cannot be resolved ({err})") from None
     if not inside:
