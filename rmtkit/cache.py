@@ -14,8 +14,10 @@ computed, keyed by
 - for arrays in memory (a Flax model, a dict, a ``.npz``): a SHA-256 of the bytes, shape and dtype,
   one ``.npy`` per layer.
 
-Entries are written atomically (:func:`rmtkit.atomic.write_atomically`); a corrupt or unreadable entry
-is a miss, recomputed and overwritten. Layers whose spectrum failed are not stored (the reason is
+Entries are written atomically (:func:`rmtkit.atomic.write_atomically`); a corrupt or unreadable entry,
+one that is not a regular file (a FIFO is never opened) and one that cannot be the layer's spectrum
+(:func:`usable`: another length, 2-D, empty, NaN) is a miss, recomputed and overwritten. The folder
+is checked before anything is computed (:func:`check_cache_folder`). Layers whose spectrum failed are not stored (the reason is
 recomputed with them).
 """
 
@@ -24,7 +26,9 @@ from __future__ import annotations
 import hashlib
 import io as _bytes_io
 import json
+import math
 import os
+import stat
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -68,8 +72,7 @@ def cached_spectra(
     """
     if folder is None:
         return compute(layers)
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = check_cache_folder(folder)
     settings = {"format": FORMAT, "normalize": bool(normalize), "precision": str(precision),
                 "conv_layout": str(conv_layout)}
     files: dict[Path, list[Layer]] = {}
@@ -87,7 +90,7 @@ def cached_spectra(
     keys = {layer.name: _content_key(layer, settings) for layer in in_memory}
     for layer in in_memory:
         hit = _load_npy(folder / f"{keys[layer.name]}.npy")
-        if hit is not None:
+        if hit is not None and usable(hit, layer):
             found[layer.name] = hit
     if progress is not None and found:
         progress.update(len(found))
@@ -122,6 +125,8 @@ class _FileEntry:
         return "t" + hashlib.sha256(described.encode()).hexdigest()[:40]  # a plain member name inside the .npz
 
     def load(self) -> dict[str, np.ndarray]:
+        if not _regular(self.file):  # missing, or a FIFO or device that could block: a miss, replaced when saved
+            return {}
         try:
             with np.load(self.file, allow_pickle=False) as z:
                 identity = json.loads(str(z[_IDENTITY]))
@@ -131,7 +136,7 @@ class _FileEntry:
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             return {}  # missing or corrupt: recomputed and overwritten
         return {layer.name: self.stored[key] for layer in self.layers
-                if (key := self.tensor_key(layer)) in self.stored}
+                if (key := self.tensor_key(layer)) in self.stored and usable(self.stored[key], layer)}
 
     def save(self, found: dict[str, np.ndarray], computed: dict[str, np.ndarray]) -> None:
         new = {self.tensor_key(layer): computed[layer.name] for layer in self.layers if layer.name in computed}
@@ -150,7 +155,52 @@ def _content_key(layer: Layer, settings: dict) -> str:
     return "mem-" + h.hexdigest()[:40]
 
 
+def check_cache_folder(folder: str | os.PathLike, label: str = "spectra cache") -> Path:
+    """``folder`` as a usable cache folder, created if missing; checked before any eigenvalue is computed.
+
+    Raises:
+        ValueError: ``folder`` (or a folder above it) is a file, or it cannot be created or written.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.is_dir():
+            raise NotADirectoryError(20, "exists and is not a folder")
+        probe = folder / f".probe.{os.getpid()}.tmp"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except FileExistsError:
+        raise ValueError(f"{label} {folder}: exists and is not a folder") from None
+    except NotADirectoryError:
+        raise ValueError(f"{label} {folder}: not a folder (it or a folder above it is a file)") from None
+    except OSError as err:
+        raise ValueError(f"{label} {folder}: cannot be written ({err.strerror or err})") from None
+    return folder
+
+
+def usable(eigenvalues: np.ndarray, layer: Layer) -> bool:
+    """Whether a stored spectrum can be ``layer``'s: one finite, non-negative, non-zero float per eigenvalue.
+
+    A layer of ``k`` matrices ``N x M`` has ``k min(N, M)`` eigenvalues; an entry of another length,
+    2-D, empty, NaN or not a float array (a damaged or foreign file) is a miss, recomputed and overwritten.
+    """
+    shape = tuple(layer.matrices.shape)
+    expected = math.prod(shape[:-2]) * min(shape[-2:]) if len(shape) >= 2 else -1
+    return (isinstance(eigenvalues, np.ndarray) and eigenvalues.dtype.kind == "f" and eigenvalues.shape == (expected,)
+            and bool(np.isfinite(eigenvalues).all()) and eigenvalues.min() >= 0 and eigenvalues.max() > 0)
+
+
+def _regular(path: Path) -> bool:
+    """A regular file (links followed): only those are opened, so a FIFO at an entry's path never blocks the run."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
+
+
 def _load_npy(path: Path) -> np.ndarray | None:
+    if not _regular(path):
+        return None
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError):

@@ -130,6 +130,18 @@ def _check_arguments(args: argparse.Namespace) -> None:
             raise UsageError(f"-o {args.output} and --plots {args.plots} name the same path: give the figures a folder "
                              "of their own")
         _check_not_an_input(Path(args.plots), inputs, "--plots")
+    _check_spectra_folder(args.spectra)
+
+
+def _check_spectra_folder(folder: str | None) -> None:
+    """The ``--spectra`` folder usable (created if missing) before any work, or a usage error."""
+    if folder is not None:
+        from rmtkit.cache import check_cache_folder
+
+        try:
+            check_cache_folder(folder, label="--spectra")
+        except ValueError as err:
+            raise UsageError(str(err)) from None
 
 
 def _check_not_an_input(path: Path, inputs: list, flag: str) -> None:
@@ -251,6 +263,7 @@ def _compare(args: argparse.Namespace) -> int:
 
     if args.output is not None:  # before the work: a bad path is a usage error, not a lost analysis
         _check_output_file(Path(args.output), [args.a, args.b])
+    _check_spectra_folder(args.spectra)
     try:
         df = compare(args.a, args.b, normalize=args.normalize, spectra_cache=args.spectra)
     except (CheckpointError, ValueError) as err:
