@@ -55,7 +55,7 @@ from rmtkit.columns import (
     TRAP_COLUMNS,
     VECTOR_COLUMNS,
 )
-from rmtkit.diagnostics import layer_extras, layer_seed, name_hash
+from rmtkit.diagnostics import check_seed, layer_extras, layer_seed, name_hash
 from rmtkit.layer_warnings import WARNING_CATEGORIES, layer_warning, warning_categories
 from rmtkit.layers import Layer, extract_layers
 from rmtkit.marchenko_pastur import MPFit, fit_marchenko_pastur
@@ -83,6 +83,7 @@ def _options(options: dict[str, Any]) -> AnalyzeOptions:
     if opts.farms_size < 2 or opts.farms_windows < 1 or not opts.farms_q >= 1:
         raise ValueError(f"FARMS windows need farms_size >= 2, farms_windows >= 1 and farms_q >= 1, got "
                          f"{opts.farms_size}, {opts.farms_windows}, {opts.farms_q}")
+    check_seed(opts.seed)
     return opts
 
 

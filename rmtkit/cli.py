@@ -117,6 +117,10 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise UsageError(f"--min-evals must be >= 0, got {args.min_evals}")
     if args.max_evals is not None and args.max_evals < max(args.min_evals or 0, 1):
         raise UsageError(f"--max-evals must be >= max(--min-evals, 1), got {args.max_evals}")
+    from rmtkit.diagnostics import SEED_RANGE
+
+    if not SEED_RANGE[0] <= args.seed <= SEED_RANGE[1]:
+        raise UsageError(f"--seed must be an integer from {SEED_RANGE[0]} to {SEED_RANGE[1]}, got {args.seed}")
     inputs = [*args.path, *([args.base] if args.base else [])]
     if args.output is not None:
         _check_output_file(Path(args.output), inputs)
@@ -252,6 +256,9 @@ def _series(args: argparse.Namespace, options: dict) -> int:
         plot_trajectories(df, Path(args.plots) / "trajectories.png")
         _print(f"rmtkit: trajectories in {(Path(args.plots) / 'trajectories.png').resolve()}\n", sys.stderr)
     status = df["status"]
+    if not (status != RowStatus.SKIPPED).any():  # as for one checkpoint
+        _print("rmtkit: no layer passed the filters (see the reasons above)\n", sys.stderr)
+        return EXIT_NOTHING
     return EXIT_LAYER_FAILED if status.isin([RowStatus.FAILED, RowStatus.PARTIAL]).any() else EXIT_OK
 
 
@@ -291,10 +298,33 @@ def _plots(args: argparse.Namespace, analysis) -> None:
 
 
 def _print(text: str, stream) -> None:
-    """Write text that may hold names with lone surrogates, escaped rather than crashing the encoder."""
+    """Write text that may hold names with lone surrogates, escaped rather than crashing the encoder.
+
+    A reader that went away (``rmtkit analyze ... | head -1``) is not an error: the rest of the
+    output is dropped and the exit code is the analysis's. A stream that cannot be written (stdout
+    on a full disk) is a usage error naming it. Either way the stream is pointed at ``/dev/null``,
+    so that Python's own flush at exit neither fails nor prints.
+    """
     encoding = getattr(stream, "encoding", None) or "utf-8"
-    stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
-    stream.flush()
+    try:
+        stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+        stream.flush()
+    except BrokenPipeError:
+        _silence(stream)
+    except OSError as err:
+        _silence(stream)
+        name = "stdout" if stream is sys.stdout else "stderr" if stream is sys.stderr else "output"
+        raise UsageError(f"{name}: cannot write ({err.strerror or err})") from None
+
+
+def _silence(stream) -> None:
+    """Point ``stream``'s file descriptor at ``/dev/null`` (what is still buffered goes there at exit)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # a stream without a descriptor (a test's capture)
+        pass
 
 
 def _enable_compilation_cache() -> None:

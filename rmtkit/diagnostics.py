@@ -160,6 +160,17 @@ def name_hash(name: str) -> int:
     return zlib.crc32(name.encode("utf-8", "surrogatepass"))
 
 
+#: The seeds ``randomize`` and ``traps`` accept: a 64-bit signed integer (what ``jax.random.key`` takes).
+SEED_RANGE = (-(2**63), 2**63 - 1)
+
+
+def check_seed(seed: int) -> int:
+    """``seed`` when it is an integer in :data:`SEED_RANGE`, else a ValueError naming it."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
+        raise ValueError(f"seed must be an integer from {SEED_RANGE[0]} to {SEED_RANGE[1]}, got {seed!r}")
+    return int(seed)
+
+
 def layer_seed(seed: int, name: str) -> int:
     """The seed of one layer's shuffles: ``seed`` and :func:`name_hash`, so a layer's traps do not depend on
     which other layers were selected, nor on their order."""
