@@ -20,6 +20,7 @@ import pandas as pd
 from rmtkit.analysis import Analysis
 from rmtkit.atomic import write_together
 from rmtkit.columns import INTEGER_COLUMNS, current_name
+from rmtkit.status import PairStatus, RowStatus
 from rmtkit.table import format_table
 
 FORMATS = ("table", "csv", "json")
@@ -100,18 +101,44 @@ def read_results(path: str | os.PathLike) -> pd.DataFrame:
     Restores the column order and dtypes, missing values (None in text columns, NaN in numbers)
     and the provenance in ``df.attrs["rmtkit"]``; the summary, when one was written, is in
     ``df.attrs["rmtkit_summary"]``. A CSV without its sidecar reads with pandas' own dtypes and
-    empty ``attrs``.
+    empty ``attrs``, when it is an rmtkit table (``name`` and ``status`` columns, rmtkit's status
+    words).
 
     Raises:
-        ValueError: ``path`` is neither ``.csv`` nor ``.json``, or the JSON is not a results file.
+        ValueError: naming the file: ``path`` is neither ``.csv`` nor ``.json``; it is not an rmtkit
+            results file (another tool's CSV, a JSON whose ``layers`` is not a list of records);
+            a CSV and its sidecar do not match (another write's sidecar, a column in one and not the
+            other); the file is torn or malformed.
+        OSError: the file cannot be read.
     """
     path = Path(path)
+    try:
+        return _read_results(path)
+    except OSError:
+        raise
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as err:  # malformed: say which file
+        if str(path) in str(err) or path.name in str(err):
+            raise ValueError(str(err)) from None
+        raise ValueError(f"{path}: not a readable rmtkit results file ({type(err).__name__}: {err})") from None
+
+
+#: The status words of rmtkit's tables (analysis rows, comparisons) that a CSV without a sidecar may hold.
+_STATUS_WORDS = frozenset([*(s.value for s in RowStatus), *(s.value for s in PairStatus)])
+
+
+def _read_results(path: Path) -> pd.DataFrame:
     if path.suffix == ".json":
         payload = _load_json(path)
         if not isinstance(payload, dict) or "layers" not in payload:
             raise ValueError(f"{path}: not an rmtkit results file (no 'layers')")
-        dtypes = payload.get("dtypes", {})
-        df = pd.DataFrame.from_records(payload["layers"], columns=list(dtypes) or None)
+        layers = payload["layers"]
+        if not isinstance(layers, list) or not all(isinstance(r, dict) for r in layers):
+            raise ValueError(f"{path}: not an rmtkit results file ('layers' must be a list of records, one per row)")
+        dtypes = _dtypes(path, payload.get("dtypes", {}))
+        unknown = sorted({k for r in layers for k in r} - set(dtypes)) if dtypes else []
+        if unknown:
+            raise ValueError(f"{path}: column {unknown[0]!r} is not in its 'dtypes'")
+        df = pd.DataFrame.from_records(layers, columns=list(dtypes) or None)
         meta = {k: v for k, v in payload.items() if k not in ("layers", "dtypes", "summary")}
         summary = payload.get("summary")
     elif path.suffix == ".csv":
@@ -122,12 +149,21 @@ def read_results(path: str | os.PathLike) -> pd.DataFrame:
         if "csv_sha256" in side and side["csv_sha256"] != _sha256(path):
             raise ValueError(f"{path} and {side_path.name} do not belong together (the CSV is not the one the "
                              "sidecar was written with: a write was interrupted between them, or one was replaced)")
-        dtypes = side.get("dtypes", {})
+        dtypes = _dtypes(side_path, side.get("dtypes", {}))
         text_cols = {c: object for c, t in dtypes.items() if t == "object"}
         df = pd.read_csv(path, dtype=text_cols or None, keep_default_na=False, na_values=[""])
+        extra, missing = [c for c in df.columns if c not in dtypes], [c for c in dtypes if c not in df.columns]
+        if dtypes and extra:
+            raise ValueError(f"{path}: column {extra[0]!r} is not in its sidecar {side_path.name} (they do not match)")
+        if dtypes and missing:
+            raise ValueError(f"{path}: column {missing[0]!r} of its sidecar is not in the CSV (they do not match)")
+        if not dtypes:
+            _check_rmtkit_table(path, df)
         meta, summary = side.get("rmtkit", {}), side.get("summary")
     else:
         raise ValueError(f"{path}: results are read from .csv or .json, got {path.suffix!r}")
+    if not isinstance(meta, dict) or not (summary is None or isinstance(summary, dict)):
+        raise ValueError(f"{path}: not an rmtkit results file (its provenance and summary must be objects)")
     for col, dtype in dtypes.items():
         if col not in df.columns:
             df[col] = None
@@ -145,6 +181,23 @@ def read_results(path: str | os.PathLike) -> pd.DataFrame:
     if summary is not None:
         df.attrs["rmtkit_summary"] = summary
     return df
+
+
+def _dtypes(path: Path, dtypes: Any) -> dict[str, str]:
+    """The ``dtypes`` object of a results file or sidecar: column name -> dtype name, else a ValueError naming ``path``."""
+    if not isinstance(dtypes, dict) or not all(isinstance(t, str) for t in dtypes.values()):
+        raise ValueError(f"{path}: 'dtypes' must be an object mapping column names to dtype names")
+    return dtypes
+
+
+def _check_rmtkit_table(path: Path, df: pd.DataFrame) -> None:
+    """A CSV without a sidecar: refused unless it has rmtkit's ``name`` and ``status`` columns and status words."""
+    if not {"name", "status"} <= set(df.columns):
+        raise ValueError(f"{path}: not an rmtkit results table (no 'name' and 'status' columns, and no sidecar "
+                         f"{results_sidecar(path).name})")
+    words = set(df["status"].dropna().astype(str)) - _STATUS_WORDS
+    if words:
+        raise ValueError(f"{path}: not an rmtkit results table (status {sorted(words)[0]!r} is none of rmtkit's)")
 
 
 def _load_json(path: Path) -> Any:

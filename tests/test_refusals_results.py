@@ -6,6 +6,7 @@ another write's sidecar was read as if they matched; malformed files raised bare
 """
 
 import errno
+import json
 
 import numpy as np
 import pandas as pd
@@ -69,4 +70,59 @@ def test_a_torn_file_is_a_clear_error_naming_it(tables, tmp_path, torn):
     text = target.read_bytes()
     target.write_bytes(text[: len(text) // 2])
     with pytest.raises(ValueError, match=rf"{target.name}: .*(corrupt|not valid JSON)"):
+        read_results(path)
+
+
+def test_a_csv_column_the_sidecar_does_not_list_is_refused(tables, tmp_path):
+    one, _ = tables
+    path = tmp_path / "r.csv"
+    write_results(one, path, "csv")
+    side = json.loads(results_sidecar(path).read_text())
+    side.pop("csv_sha256")  # a file from before the pair check: the columns are still compared
+    del side["dtypes"]["alpha"]
+    results_sidecar(path).write_text(json.dumps(side))
+    with pytest.raises(ValueError, match=r"r\.csv: column 'alpha' is not in its sidecar"):
+        read_results(path)
+    side["dtypes"]["alpha"], side["dtypes"]["extra"] = "float64", "float64"
+    results_sidecar(path).write_text(json.dumps(side))
+    with pytest.raises(ValueError, match=r"r\.csv: column 'extra' of its sidecar is not in the CSV"):
+        read_results(path)
+
+
+def test_another_tools_csv_is_refused(tmp_path):
+    path = tmp_path / "other.csv"
+    pd.DataFrame({"epoch": [1, 2], "loss": [0.5, 0.25]}).to_csv(path, index=False)
+    with pytest.raises(ValueError, match=r"other\.csv: not an rmtkit results table \(no 'name' and 'status'"):
+        read_results(path)
+    pd.DataFrame({"name": ["a"], "status": ["great"]}).to_csv(path, index=False)
+    with pytest.raises(ValueError, match=r"other\.csv: .*status 'great'"):
+        read_results(path)
+    pd.DataFrame({"name": ["a", "b"], "status": ["ok", "only in a"]}).to_csv(path, index=False)
+    assert read_results(path)["status"].tolist() == ["ok", "only in a"]  # rmtkit's words still read
+
+
+@pytest.mark.parametrize("payload", [
+    {"layers": {"name": "fc"}},  # an object, not a list of records
+    {"layers": [1, 2]},
+    {"layers": [{"name": "fc", "status": "ok"}], "dtypes": ["name"]},
+    {"layers": [{"name": "fc", "status": "ok"}], "dtypes": {"name": "object", "status": "no-such-dtype"}},
+    {"layers": [{"name": "fc", "status": "ok", "alpha": "high"}], "dtypes": {"name": "object", "status": "object",
+                                                                           "alpha": "float64"}},
+    {"layers": [], "summary": [1]},
+])
+def test_a_malformed_json_is_a_clear_error_naming_it(tmp_path, payload):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(payload))
+    with pytest.raises(ValueError, match=r"r\.json: "):
+        read_results(path)
+
+
+def test_a_malformed_csv_is_a_clear_error_naming_it(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_bytes(b"name,status\n\xff\xfe\x00,ok\n")
+    with pytest.raises(ValueError, match=r"r\.csv: "):
+        read_results(path)
+    path.write_text("name,status,alpha\nfc,ok,high\n")
+    results_sidecar(path).write_text(json.dumps({"dtypes": {"name": "object", "status": "object", "alpha": "float64"}}))
+    with pytest.raises(ValueError, match=r"r\.csv: "):
         read_results(path)
