@@ -75,6 +75,8 @@ def alpha_sparsities(
 
     ``r_l = (1 - epsilon) + 2 epsilon (alpha_l - alpha_min) / (alpha_max - alpha_min)`` (all 1 when
     the exponents are equal), ``s_l = c r_l`` with ``c`` such that ``sum n_l s_l = sparsity * sum n_l``.
+    A layer without a finite exponent (its fit failed: an all-zero matrix, NaN weights) gets ``r_l = 1``,
+    the factor 1 the optax transforms give such a leaf; the map runs over the finite exponents.
     Layers whose ``s_l`` would exceed ``max_sparsity`` are set to it and ``c`` is solved again over the others.
 
     >>> s = alpha_sparsities({"a": 2.0, "b": 4.0}, {"a": 100, "b": 100}, 0.5, epsilon=0.2)
@@ -93,12 +95,13 @@ def alpha_sparsities(
     if not sparsity <= max_sparsity <= 1:
         raise ValueError(f"max_sparsity must be in [sparsity, 1], got {max_sparsity}")
     a = np.array([float(exponents[k]) for k in names])
-    if not np.all(np.isfinite(a)):
-        bad = [k for k, v in zip(names, a, strict=True) if not np.isfinite(v)]
-        raise ValueError(f"exponents must be finite; not for {bad}")
+    finite = np.isfinite(a)  # a leaf whose fit failed (all-zero, NaN weights) gets ratio 1, as the optax transforms
     n = np.array([float(sizes[k]) for k in names])
-    width = a.max() - a.min()
-    r = (1 - epsilon) + 2 * epsilon * ((a - a.min()) / width if width > 0 else np.full_like(a, 0.5))
+    lo, hi = (a[finite].min(), a[finite].max()) if finite.any() else (0.0, 0.0)
+    width = hi - lo
+    with np.errstate(invalid="ignore"):
+        t = (a - lo) / width if width > 0 else np.full_like(a, 0.5)
+    r = np.where(finite, (1 - epsilon) + 2 * epsilon * t, 1.0)
     capped = np.zeros(len(names), bool)
     s = np.zeros(len(names))
     for _ in range(len(names)):  # each pass caps at least one more layer or ends
