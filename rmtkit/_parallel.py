@@ -15,10 +15,26 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TypeVar
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+#: One controller for the process: building one enumerates the loaded libraries (milliseconds, too much
+#: for the refresh inside a training step).
+_CONTROLLER: ThreadpoolController | None = None
+
+
+def one_blas_thread():
+    """A context in which the BLAS libraries (NumPy's and SciPy's OpenBLAS, MKL) run on one thread.
+
+    The one thread limit of the package: :func:`host_map` and the host eigenvalues of
+    :mod:`rmtkit.spectra` use it. It limits the libraries loaded when it is first called.
+    """
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
 def cpu_count() -> int:
@@ -45,7 +61,7 @@ def host_map(fn: Callable[[T], R], items: Iterable[T], *, workers: int | None = 
         return []
     workers = max(1, min(len(items), workers or cpu_count()))
     out: list = [None] * len(items)
-    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+    with one_blas_thread(), ThreadPoolExecutor(workers) as pool:
         futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
         for future in as_completed(futures):
             i = futures[future]

@@ -1,13 +1,10 @@
-"""From named tensors to the weight matrices the theory talks about (docs/theory.md#spectra).
+"""From named tensors to the weight matrices the theory talks about (docs/theory.md#spectra): the analyzer's selection.
 
-- Dense kernels and embeddings (2-D) are one matrix each.
-- Convolution kernels (4-D) give one ``c_in x c_out`` matrix per kernel position, ``kh * kw`` in all,
-  whose eigenvalues are pooled ([MPM-NC] "method (1)"). Flax stores ``(kh, kw, c_in, c_out)``,
-  PyTorch ``(c_out, c_in, kh, kw)``; ``conv_layout="auto"`` tells them apart by where the small
-  spatial axes are.
-- Flax ``DenseGeneral`` attention kernels (3-D) are reshaped: ``(features, heads, head_dim)`` to
-  ``features x (heads * head_dim)`` for query/key/value, ``(heads, head_dim, features)`` to
-  ``(heads * head_dim) x features`` for the output projection (a name containing ``out``).
+Which tensors are matrices, how they are reshaped and when they are too small is the rule of
+:mod:`rmtkit.matrices` (dense and embedding kernels one matrix each, conv kernels ``kh * kw``
+matrices with pooled eigenvalues, ``DenseGeneral`` attention kernels reshaped to one matrix), shared
+with the training controls; this module applies it to a checkpoint's named tensors, with the
+analyzer's filters (names, types, ``min_evals`` and ``max_evals`` on ``min(N, M)``).
 
 Every tensor not analysed is returned as a :class:`Skipped` with the reason: nothing is dropped silently.
 
@@ -24,22 +21,22 @@ import fnmatch
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any
 
 import numpy as np
 
 from rmtkit.checkpoints.lazy import LazyArray
-
-#: Default smallest number of eigenvalues (per matrix, i.e. ``min(N, M)``) analysed: 10, WeightWatcher
-#: 0.7's ``DEFAULT_MIN_EVALS``, so that classifier heads (e.g. 256 x 10) get a row with numbers; a fit
-#: on so few eigenvalues is flagged in the ``warning`` column (tail of fewer than 10 points).
-DEFAULT_MIN_EVALS = 10
-LayerType = Literal["dense", "conv", "embedding", "dense_general"]
-LAYER_TYPES: tuple[str, ...] = get_args(LayerType)
-#: How a 4-D kernel is laid out: told apart by where its small axes are, Flax ``(kh, kw, c_in, c_out)`` or
-#: PyTorch ``(c_out, c_in, kh, kw)``.
-ConvLayout = Literal["auto", "flax", "torch"]
-CONV_LAYOUTS: tuple[str, ...] = get_args(ConvLayout)
+from rmtkit.matrices import (  # noqa: F401 (re-exported: the names this module has always had)
+    CONV_LAYOUTS,
+    DEFAULT_MIN_EVALS,
+    LAYER_TYPES,
+    ConvLayout,
+    LayerType,
+    as_matrices,
+    matrix_kind,
+    stack_shape,
+    too_few,
+)
 
 
 @dataclass(frozen=True)
@@ -86,16 +83,6 @@ def _matches(name: str, patterns: Iterable[str]) -> bool:
     return False
 
 
-def _kind(name: str, ndim: int) -> str | None:
-    if ndim == 2:
-        return "embedding" if "embed" in name.lower() else "dense"
-    if ndim == 3:
-        return "dense_general"
-    if ndim == 4:
-        return "conv"
-    return None
-
-
 class LazyMatrices:
     """A layer's ``(k, N, M)`` matrices, read from the checkpoint by ``np.asarray`` (each time: nothing is kept).
 
@@ -104,9 +91,8 @@ class LazyMatrices:
 
     def __init__(self, name: str, tensor: Any, kind: str, conv_layout: str):
         self.name, self.tensor, self.kind, self.conv_layout = name, tensor, kind, conv_layout
-        # The reshapes on a zero-strided stand-in: the shape they give, without touching the data.
-        stand_in = np.broadcast_to(np.zeros((), tensor.dtype), tensor.shape)
-        self.shape = tuple(_as_matrices(name, stand_in, kind, conv_layout).shape)
+        k, rows, cols = stack_shape(name, tuple(tensor.shape), kind, conv_layout)  # no read
+        self.shape = (k, max(rows, cols), min(rows, cols))
         self.dtype = np.dtype(tensor.dtype)
         self.reads = 0
 
@@ -120,33 +106,11 @@ class LazyMatrices:
 
     def __array__(self, dtype=None, copy=None):
         self.reads += 1
-        mats = _as_matrices(self.name, np.asarray(self.tensor), self.kind, self.conv_layout)
+        mats = as_matrices(self.name, np.asarray(self.tensor), self.kind, self.conv_layout)
         return mats if dtype is None else mats.astype(dtype, copy=False)
 
     def __repr__(self) -> str:
         return f"LazyMatrices({self.name!r}, shape={self.shape}, dtype={self.dtype})"
-
-
-def _as_matrices(name: str, a: Any, kind: str, conv_layout: str) -> Any:
-    shape = a.shape
-    if kind in ("dense", "embedding"):
-        mats = a[None]
-    elif kind == "dense_general":
-        is_out = re.search(r"(^|[._/])out", name.lower()) is not None
-        mats = a.reshape(shape[0] * shape[1], shape[2])[None] if is_out else a.reshape(shape[0], shape[1] * shape[2])[None]
-    else:  # conv
-        layout = conv_layout
-        if layout == "auto":
-            layout = "torch" if shape[2] * shape[3] < shape[0] * shape[1] else "flax"
-        if layout == "torch":  # (c_out, c_in, kh, kw) -> (kh * kw, c_in, c_out)
-            mats = np.moveaxis(np.asarray(a).reshape(shape[0], shape[1], -1), -1, 0).swapaxes(1, 2)
-        elif layout == "flax":  # (kh, kw, c_in, c_out) -> (kh * kw, c_in, c_out)
-            mats = a.reshape(shape[0] * shape[1], shape[2], shape[3])
-        else:
-            raise ValueError(f"conv_layout must be 'auto', 'flax' or 'torch', got {conv_layout!r}")
-    if mats.shape[-2] < mats.shape[-1]:
-        mats = mats.swapaxes(-1, -2)
-    return mats
 
 
 def extract_layers(
@@ -174,7 +138,7 @@ def extract_layers(
     if max_evals is not None and (isinstance(max_evals, bool) or not isinstance(max_evals, int | np.integer)
                                   or max_evals < max(min_evals, 1)):
         raise ValueError(f"max_evals must be an integer >= max(min_evals, 1), got {max_evals!r}")
-    if conv_layout not in ("auto", "flax", "torch"):
+    if conv_layout not in CONV_LAYOUTS:
         raise ValueError(f"conv_layout must be 'auto', 'flax' or 'torch', got {conv_layout!r}")
     for pattern in [*(layers or ()), *(exclude or ())]:
         if pattern.startswith("re:"):
@@ -205,7 +169,7 @@ def extract_layers(
         if exclude is not None and _matches(name, exclude):
             skip("filtered: name matches --exclude")
             continue
-        kind = _kind(name, len(shape))
+        kind = matrix_kind(name, len(shape))
         if kind is None:
             skip(f"{len(shape)}-D tensor (bias, norm or scalar): not a weight matrix" if len(shape) < 2
                  else f"{len(shape)}-D tensor: unsupported layout")
@@ -222,10 +186,10 @@ def extract_layers(
         if isinstance(a, LazyArray):
             mats = LazyMatrices(name, a, kind, conv_layout)
         else:
-            mats = _as_matrices(name, a, kind, conv_layout)
+            mats = as_matrices(name, a, kind, conv_layout)
         m = int(mats.shape[-1])
-        if m < min_evals:
-            skip(f"too small: min(N, M) = {m} < min_evals = {min_evals}")
+        if (why := too_few(int(mats.shape[0]), m, min_evals)) is not None:
+            skip(why)
             continue
         if max_evals is not None and m > max_evals:
             skip(f"too large: min(N, M) = {m} > max_evals = {max_evals}")

@@ -15,7 +15,7 @@ docs/theory.md#control.
 
 Which leaves are matrices. A leaf of rank 2 is a dense kernel (one matrix). A leaf of rank 4 is a
 Flax convolution kernel ``(kh, kw, c_in, c_out)``: ``kh * kw`` matrices ``c_in x c_out`` whose
-eigenvalues are pooled (as :mod:`rmtkit.layers` does with ``conv_layout="flax"``). Every other leaf
+eigenvalues are pooled (the rule of :mod:`rmtkit.matrices`, with ``conv_layout="flax"``). Every other leaf
 (biases, normalisation scales, rank-3 ``DenseGeneral`` kernels) is not balanced; nor is a matrix
 whose pooled spectrum has fewer than ``min_evals`` eigenvalues (TempBalance's ``eigs_thresh``, 50),
 nor a leaf whose path matches a pattern of ``exclude``. :func:`matrix_leaves` lists every leaf with
@@ -27,7 +27,7 @@ Estimators. ``"hill_median"`` (TempBalance's default ``pl_fitting='median'``): t
 ``alpha = 1 + n / sum_{i >= k} ln(lambda_i / lambda_k)`` with ``xmin = lambda_k``,
 ``k = floor(M / xmin_pos)`` (the median for ``xmin_pos = 2``) of the ``M`` ascending eigenvalues;
 it runs inside the jitted step (eigenvalues of ``W^T W``: on CPU a host callback to LAPACK on one
-BLAS thread at the refresh steps only, elsewhere XLA's eigensolver; see :func:`_spectra`). ``"csn"``: rmtkit's
+BLAS thread at the refresh steps only, elsewhere XLA's eigensolver; :func:`rmtkit.spectra.leaf_spectra`). ``"csn"``: rmtkit's
 :func:`~rmtkit.fit_power_law` (the [CSN] scan of ``xmin``). Its public entry point validates and
 buckets the spectrum on the host with NumPy, so it cannot take traced arrays: the transformation
 calls it through :func:`jax.pure_callback` (LAPACK eigenvalues, then the fit), inside a
@@ -42,7 +42,8 @@ References:
     [AD] D. He, S. Tu, A. Jaiswal, L. Shen, G. Yuan, S. Liu, L. Yin, "AlphaDecay: Module-wise
         Weight Decay for Heavy-Tailed Balancing in LLMs", arXiv:2506.14562 (2025) (public code:
         github.com/hed-ucas/AlphaDecay).
-    [CSN] A. Clauset, C. R. Shalizi, M. E. J. Newman, SIAM Review 51(4), 661-703 (2009).
+    [CSN] A. Clauset, C. R. Shalizi, M. E. J. Newman, "Power-law distributions in empirical data",
+        SIAM Review 51(4), 661-703 (2009).
 """
 
 from __future__ import annotations
@@ -58,9 +59,10 @@ import optax
 from jax import lax
 
 from rmtkit._safe import safe_div
+from rmtkit.matrices import CONTROL_KINDS, CONTROL_MIN_EVALS, matrix_kind, path_name, stack_shape, too_few
 from rmtkit.powerlaw import ESTIMATORS as _REGISTRY
 from rmtkit.powerlaw import hill_median_alpha
-from rmtkit.spectrum import eigenvalues, eigenvalues_numpy
+from rmtkit.spectra import host_leaf_spectra, leaf_spectra
 
 __all__ = [
     "DEFAULT_MIN_EVALS",
@@ -81,8 +83,8 @@ ESTIMATORS = tuple(_REGISTRY)
 #: Maps from exponents to multipliers: ``"linear"`` (TempBalance's ``tb_linear_map``, AlphaDecay's
 #: default) and ``"rank"`` (TempBalance's ``tb_step``).
 MAPS = ("linear", "rank")
-#: TempBalance's ``eigs_thresh``: matrices with fewer pooled eigenvalues are not balanced.
-DEFAULT_MIN_EVALS = 50
+#: TempBalance's ``eigs_thresh``: matrices with fewer pooled eigenvalues are not balanced (:mod:`rmtkit.matrices`).
+DEFAULT_MIN_EVALS = CONTROL_MIN_EVALS
 
 
 class ExponentState(NamedTuple):
@@ -105,39 +107,20 @@ class ExponentState(NamedTuple):
 # ----------------------------------------------------------------------------------------------
 
 
-def _key_name(k) -> str:
-    for attr in ("key", "name", "idx"):
-        if hasattr(k, attr):
-            return str(getattr(k, attr))
-    return str(k)
-
-
 def leaf_path(path: tuple) -> str:
     """A tree path as ``"fc1/kernel"`` (the names of its keys joined by ``/``), the form ``exclude`` matches."""
-    return "/".join(_key_name(k) for k in path)
-
-
-def _as_matrices(shape: tuple[int, ...]) -> tuple[int, int, int] | None:
-    """``(k, rows, cols)`` of the matrices a leaf of this shape holds, or None when it is not a matrix."""
-    if len(shape) == 2:
-        return 1, shape[0], shape[1]
-    if len(shape) == 4:  # Flax (kh, kw, c_in, c_out): one c_in x c_out matrix per kernel position
-        return shape[0] * shape[1], shape[2], shape[3]
-    return None
+    return path_name(path, "/", drop_value=False)
 
 
 def _skip_reason(path: str, shape: tuple[int, ...], min_evals: int, exclude: Sequence[str]) -> str | None:
     """Why a leaf is not balanced, or None when it is."""
     if any(fnmatch.fnmatchcase(path, pattern) for pattern in exclude):
         return "excluded by pattern"
-    mats = _as_matrices(shape)
-    if mats is None:
+    kind = matrix_kind(path, len(shape), CONTROL_KINDS)
+    if kind is None:
         return f"rank {len(shape)}: not a matrix (only rank-2 kernels and rank-4 conv kernels are)"
-    k, rows, cols = mats
-    n_evals = k * min(rows, cols)
-    if n_evals < min_evals:
-        return f"{n_evals} pooled eigenvalues < min_evals = {min_evals}"
-    return None
+    k, rows, cols = stack_shape(path, shape, kind, "flax")
+    return too_few(k, min(rows, cols), min_evals, pooled=True)
 
 
 def matrix_leaves(params: Any, *, min_evals: int = DEFAULT_MIN_EVALS, exclude: Sequence[str] = ()) -> dict[str, str]:
@@ -155,69 +138,10 @@ def matrix_leaves(params: Any, *, min_evals: int = DEFAULT_MIN_EVALS, exclude: S
     return out
 
 
-def _spectrum(leaf: jax.Array) -> jax.Array:
-    """Ascending pooled eigenvalues ``s^2`` of a balanced leaf (traceable; XLA's eigensolver)."""
-    k, rows, cols = _as_matrices(leaf.shape)
-    mats = leaf.reshape(k, rows, cols)
-    return jnp.sort(eigenvalues(mats, normalize=False, backend="jax").reshape(-1))
-
-
-#: One controller for the process: building one enumerates the loaded libraries (milliseconds).
-_BLAS = None
-
-
-def _one_blas_thread():
-    """A context in which the BLAS libraries (NumPy's and SciPy's OpenBLAS, MKL) run on one thread."""
-    global _BLAS
-    if _BLAS is None:
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS = ThreadpoolController()
-    return _BLAS.limit(limits=1, user_api="blas")
-
-
-def _spectra_host(*mats: np.ndarray) -> list[np.ndarray]:
-    """Host side of the CPU path: ascending pooled float64 LAPACK eigenvalues per leaf, on one BLAS thread."""
-    out = []
-    with _one_blas_thread():
-        for a in mats:
-            a = np.asarray(a, np.float64)
-            k, rows, cols = _as_matrices(a.shape)
-            a = a.reshape(k, rows, cols)
-            if rows < cols:
-                a = a.swapaxes(-1, -2)
-            try:
-                ev = np.sort(eigenvalues_numpy(a).reshape(-1))
-            except FloatingPointError:  # NaN/Inf weights: NaN spectrum, so NaN exponent and factor 1
-                ev = np.full(k * min(rows, cols), np.nan)
-            out.append(ev)
-    return out
-
-
-def _spectra(leaves: list[jax.Array]) -> list[jax.Array]:
-    """Ascending pooled eigenvalues of balanced leaves, on the fastest correct path for the backend.
-
-    On CPU, a host callback to LAPACK on one BLAS thread: XLA's CPU eigensolver calls the same
-    LAPACK through SciPy's multi-threaded OpenBLAS from inside the compiled step, where its threads
-    compete with XLA's own; on two busy cores that made one refresh of three 512 x 512 spectra cost
-    about 1.5 CPU seconds instead of 0.03 (benchmarks/bench_optim.py). Elsewhere XLA's eigensolver.
-    """
-    if jax.default_backend() != "cpu":
-        return [_spectrum(leaf) for leaf in leaves]
-    shapes = []
-    for leaf in leaves:
-        k, rows, cols = _as_matrices(leaf.shape)
-        shapes.append(jax.ShapeDtypeStruct((k * min(rows, cols),), jnp.float64 if jax.config.jax_enable_x64
-                                           else jnp.float32))
-    host = jax.pure_callback(lambda *m: [e.astype(s.dtype) for e, s in zip(_spectra_host(*m), shapes, strict=True)],
-                             shapes, *leaves)
-    return [h.astype(leaf.dtype) for h, leaf in zip(host, leaves, strict=True)]
-
-
 def _host_alphas(alpha, fit_kwargs: dict, *mats: np.ndarray) -> np.ndarray:
     """Host side of an estimator that is not traced (``"csn"``): LAPACK eigenvalues, then ``alpha`` per leaf."""
     out = np.full(len(mats), np.nan, np.float32)
-    for i, ev in enumerate(_spectra_host(*mats)):
+    for i, ev in enumerate(host_leaf_spectra(*mats)):
         try:
             out[i] = alpha(ev, **fit_kwargs)
         except ValueError:  # a spectrum the fit refuses (or NaN weights): NaN, i.e. factor 1 for this leaf
@@ -261,7 +185,7 @@ def layer_exponents(
         for i in balanced:
             leaf = jnp.asarray(leaves[i][1])
             mats.append(leaf.astype(jnp.promote_types(leaf.dtype, jnp.float32)))
-        for i, ev in zip(balanced, _spectra(mats) if mats else [], strict=True):
+        for i, ev in zip(balanced, leaf_spectra(mats) if mats else [], strict=True):
             alphas[i] = chosen.alpha(ev, xmin_pos).astype(jnp.float32)
     elif balanced:
         kwargs = dict(fit_kwargs or {})

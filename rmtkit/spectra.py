@@ -1,12 +1,18 @@
 """From weight matrices to their spectra: one dispatcher, the fastest correct path for the backend.
 
-:func:`matrix_spectra` gives the eigenvalues of ``W^T W`` of every :class:`rmtkit.layers.Layer`
-(pooled over conv slices), or the reason a layer has none (NaN/Inf stored, entries the compute
-dtype cannot hold, an all-zero matrix, an underflowing Gram matrix). On a CPU backend the
-matrices go to LAPACK on the host, one per task, with BLAS held to one thread
-(:func:`one_blas_thread`); elsewhere same-shape matrices are stacked and sent to the device in
-one batched call. The analyzer and :func:`rmtkit.layer_spectra` use it; :mod:`rmtkit.optim` measures
-traced parameters inside a jitted step and keeps its own path (a host callback) for that.
+On a CPU backend the eigenvalues come from LAPACK on the host with BLAS held to one thread
+(:func:`rmtkit._parallel.one_blas_thread`); elsewhere from the device's eigensolver. Two entry points
+share that choice:
+
+- :func:`matrix_spectra`, for the analyzer (and :func:`rmtkit.layer_spectra`): the eigenvalues of
+  ``W^T W`` of every :class:`rmtkit.layers.Layer` (pooled over conv slices), or the reason a layer
+  has none (NaN/Inf stored, entries the compute dtype cannot hold, an all-zero matrix, an
+  underflowing Gram matrix). On CPU one matrix per task on a pool of threads; elsewhere same-shape
+  matrices stacked and sent to the device in one batched call.
+- :func:`leaf_spectra`, for the training controls (:mod:`rmtkit.optim`, and through it
+  :mod:`rmtkit.prune`): the pooled eigenvalues of parameter leaves (rank-2 and Flax rank-4 kernels,
+  :data:`rmtkit.matrices.CONTROL_KINDS`) inside a jitted step. On CPU a host callback to LAPACK
+  (:func:`host_leaf_spectra`, float64, NaN for NaN/Inf weights); elsewhere XLA's eigensolver.
 """
 
 from __future__ import annotations
@@ -14,13 +20,15 @@ from __future__ import annotations
 from collections import defaultdict
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from rmtkit._parallel import host_map
+from rmtkit._parallel import host_map, one_blas_thread
 from rmtkit.layers import Layer
+from rmtkit.matrices import CONTROL_KINDS, as_matrices, as_stack, matrix_kind
 from rmtkit.spectrum import eigenvalues, eigenvalues_numpy
 
-__all__ = ["as_compute", "matrix_spectra"]
+__all__ = ["as_compute", "device_leaf_spectrum", "host_leaf_spectra", "leaf_spectra", "matrix_spectra"]
 
 
 class _NoProgress:
@@ -122,3 +130,48 @@ def _zero_reason(layer: Layer, dtype) -> str:
         return "all-zero matrix: no spectrum to fit"
     return (f"W^T W underflows {np.dtype(dtype).name} (entries at most {top:.3g}): its eigenvalues are not "
             "representable; rescale W")
+
+
+def _leaf_stack(leaf, turned: bool):
+    """A balanced leaf's ``(k, rows, cols)`` matrices (Flax layout), turned to ``N >= M`` when ``turned``."""
+    kind = matrix_kind("", leaf.ndim, CONTROL_KINDS)
+    return (as_matrices if turned else as_stack)("", leaf, kind, "flax")
+
+
+def device_leaf_spectrum(leaf: jax.Array) -> jax.Array:
+    """Ascending pooled eigenvalues ``s^2`` of a balanced leaf (traceable; XLA's eigensolver)."""
+    return jnp.sort(eigenvalues(_leaf_stack(leaf, False), normalize=False, backend="jax").reshape(-1))
+
+
+def host_leaf_spectra(*mats: np.ndarray) -> list[np.ndarray]:
+    """Ascending pooled float64 LAPACK eigenvalues of balanced leaves, on one BLAS thread (NaN for NaN/Inf weights)."""
+    out = []
+    with one_blas_thread():
+        for a in mats:
+            a = _leaf_stack(np.asarray(a, np.float64), True)
+            try:
+                ev = np.sort(eigenvalues_numpy(a).reshape(-1))
+            except FloatingPointError:  # NaN/Inf weights: NaN spectrum, so NaN exponent and factor 1
+                ev = np.full(a.shape[0] * a.shape[-1], np.nan)
+            out.append(ev)
+    return out
+
+
+def leaf_spectra(leaves: list[jax.Array]) -> list[jax.Array]:
+    """Ascending pooled eigenvalues of balanced leaves inside a jitted step, on the fastest correct path for the backend.
+
+    On CPU, a host callback to LAPACK on one BLAS thread: XLA's CPU eigensolver calls the same
+    LAPACK through SciPy's multi-threaded OpenBLAS from inside the compiled step, where its threads
+    compete with XLA's own; on two busy cores that made one refresh of three 512 x 512 spectra cost
+    about 1.5 CPU seconds instead of 0.03 (benchmarks/bench_optim.py). Elsewhere XLA's eigensolver.
+    """
+    if jax.default_backend() != "cpu":
+        return [device_leaf_spectrum(leaf) for leaf in leaves]
+    dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    shapes = []
+    for leaf in leaves:
+        k, rows, cols = _leaf_stack(np.broadcast_to(np.zeros((), np.float32), leaf.shape), False).shape
+        shapes.append(jax.ShapeDtypeStruct((k * min(rows, cols),), dtype))
+    host = jax.pure_callback(lambda *m: [e.astype(s.dtype) for e, s in zip(host_leaf_spectra(*m), shapes, strict=True)],
+                             shapes, *leaves)
+    return [h.astype(leaf.dtype) for h, leaf in zip(host, leaves, strict=True)]

@@ -237,7 +237,7 @@ def test_cpu_host_spectra_equal_xla_and_nan_weights():
     # On CPU the refresh takes its spectra from a host callback (LAPACK, one BLAS thread); XLA's
     # eigensolver on the same matrices (the path used on GPU) gives the same exponents, and NaN
     # weights give a NaN exponent, i.e. factor 1, instead of an error.
-    from rmtkit.optim import _spectrum
+    from rmtkit.spectra import device_leaf_spectrum as _spectrum
 
     rng = np.random.default_rng(3)
     params = {"a": {"kernel": jnp.asarray(rng.pareto(2.0, (70, 90)))},  # wide: 70 eigenvalues

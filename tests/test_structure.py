@@ -26,7 +26,7 @@ TOO_LONG_FOR_NOW = {
 LAYERS = {
     "base": ["rmtkit.version", "rmtkit.status", "rmtkit.columns", "rmtkit.atomic", "rmtkit._safe", "rmtkit._checks",
              "rmtkit._parallel", "rmtkit.batch"],
-    "numerics": ["rmtkit.ensembles", "rmtkit.marchenko_pastur", "rmtkit.powerlaw", "rmtkit.metrics",
+    "numerics": ["rmtkit.matrices", "rmtkit.ensembles", "rmtkit.marchenko_pastur", "rmtkit.powerlaw", "rmtkit.metrics",
                  "rmtkit.spectrum", "rmtkit.resolution", "rmtkit.phase_definitions", "rmtkit.phases",
                  "rmtkit.diagnostics", "rmtkit.layer_warnings", "rmtkit.datasets"],
     "checkpoints": ["rmtkit.checkpoints"],

@@ -6,27 +6,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from rmtkit.checkpoints.validation import CheckpointError
+from rmtkit.matrices import path_name
 
 
 def flatten_tree(tree: Any, sep: str = ".") -> dict[str, Any]:
-    """Flatten a nested mapping / pytree of arrays into ``{"a.b.c": leaf}`` (JAX key paths joined by ``sep``)."""
+    """Flatten a nested mapping / pytree of arrays into ``{"a.b.c": leaf}`` (:func:`rmtkit.matrices.path_name`)."""
     import jax
 
     leaves = jax.tree_util.tree_flatten_with_path(tree, is_leaf=lambda x: hasattr(x, "shape") and hasattr(x, "dtype"))[0]
     out = {}
     for path, leaf in leaves:
-        parts = []
-        for k in path:
-            for attr in ("key", "name", "idx"):
-                if hasattr(k, attr):
-                    parts.append(str(getattr(k, attr)))
-                    break
-            else:
-                parts.append(str(k))
-        # NNX states end in a Variable's ``value``: drop that implementation detail from names.
-        if parts and parts[-1] in ("value", "raw_value"):
-            parts = parts[:-1]
-        name = sep.join(parts)
+        name = path_name(path, sep)  # NNX states end in a Variable's ``value``: left out of names
         if name in out:  # {"a": {"b": x}} and {"a.b": y} both flatten to "a.b": one would be lost
             raise CheckpointError(f"two tensors flatten to the same name {name!r} (nested keys joined by {sep!r} "
                                   "collide with a key that contains it)")

@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 def run_job(cfg: TrainConfig, out: Path) -> dict | None:
     """Train ``cfg`` into ``out`` in this process: the final figures, or None after writing ``FAILED.json``."""
-    from simulations.train.run import atomic_write, configure_threads
+    from rmtkit.atomic import write_atomically
+    from simulations.train.run import configure_threads
 
     configure_threads(cfg.threads)  # before JAX's backend starts in this process
     import jax
@@ -42,8 +43,8 @@ def run_job(cfg: TrainConfig, out: Path) -> dict | None:
     except Exception as err:
         log.error("run failed: %s", err)
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write(out / "FAILED.json", json.dumps({"error": f"{type(err).__name__}: {err}",
-                                                      "traceback": traceback.format_exc()}, indent=1))
+        write_atomically(out / "FAILED.json", json.dumps({"error": f"{type(err).__name__}: {err}",
+                                                          "traceback": traceback.format_exc()}, indent=1).encode())
         return None
     (out / "FAILED.json").unlink(missing_ok=True)
     log.info("final: %s", {k: v for k, v in result.items() if k in ("train_acc", "test_acc", "gap")})
@@ -55,7 +56,7 @@ def run_in_child(cfg: TrainConfig, out: Path, log_file: str | None = None) -> di
 
     The child appends its log to ``log_file`` (the job's Hydra log) and prints it as this process would.
     """
-    from simulations.train.run import atomic_write
+    from rmtkit.atomic import write_atomically
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "FAILED.json").unlink(missing_ok=True)  # this attempt's outcome replaces the last one's
@@ -65,7 +66,7 @@ def run_in_child(cfg: TrainConfig, out: Path, log_file: str | None = None) -> di
     if error is None:
         return None
     log.error("run failed: %s; rerun the sweep to resume it from its last saved epoch", error)
-    atomic_write(out / "FAILED.json", json.dumps({"error": error, "returncode": code}, indent=1))
+    write_atomically(out / "FAILED.json", json.dumps({"error": error, "returncode": code}, indent=1).encode())
     return None
 
 

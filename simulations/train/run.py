@@ -15,7 +15,6 @@ lists the fields that may), and an unreadable state or config is an error naming
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import json
@@ -26,7 +25,6 @@ import shutil
 import signal
 import time
 import zipfile
-from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 
@@ -39,6 +37,7 @@ from flax import nnx
 from tqdm.auto import tqdm
 
 import rmtkit
+from rmtkit.atomic import replacing, write_atomically
 from rmtkit.checkpoints import write_safetensors
 from rmtkit.status import RowStatus
 from simulations.train.config import TrainConfig
@@ -200,30 +199,6 @@ def _check_kill_at(kill_at: str) -> None:
         raise ValueError(f"kill_at={kill_at!r}: expected EPOCH:POINT with POINT one of {', '.join(KILL_POINTS)}")
 
 
-@contextlib.contextmanager
-def _replacing(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path``; once written, it is fsynced and renamed over ``path`` (atomic on POSIX)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    yield tmp
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)  # the rename itself survives a power cut only once its folder is synced
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: str | Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader (or a kill) sees the old content or the new, never a part."""
-    with _replacing(Path(path)) as tmp:
-        tmp.write_bytes(data.encode() if isinstance(data, str) else data)
-
-
 def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
@@ -275,7 +250,7 @@ def _start_afresh(out: Path, cfg: TrainConfig) -> None:
     for name in ("DONE.json", "metrics.csv", "spectral.csv", "final_weights.safetensors"):
         (out / name).unlink(missing_ok=True)
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
-    atomic_write(out / "config.json", json.dumps(dataclasses.asdict(cfg), indent=1))
+    write_atomically(out / "config.json", json.dumps(dataclasses.asdict(cfg), indent=1).encode())
 
 
 class _State:
@@ -296,12 +271,12 @@ class _State:
     def save(self, model, opt, epoch: int, metrics: str, spectral: str, before_rename=lambda: None) -> None:
         leaves = jax.tree.leaves(nnx.state((model, opt)))
         self.dir.mkdir(parents=True, exist_ok=True)
-        with _replacing(self.path) as tmp:
+        with replacing(self.path, shared=False) as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, epoch=np.int64(epoch), metrics=np.str_(metrics), spectral=np.str_(spectral),
                          **{f"leaf_{i:04d}": np.asarray(x) for i, x in enumerate(leaves)})
             before_rename()
-        atomic_write(self.dir / "epoch.json", json.dumps({"epoch": epoch}))
+        write_atomically(self.dir / "epoch.json", json.dumps({"epoch": epoch}).encode())
 
     def restore(self, model, opt) -> tuple[int, str, str]:
         """Load the saved state into ``(model, opt)``; returns ``(epoch, metrics_csv, spectral_csv)``."""
@@ -437,7 +412,7 @@ def run(cfg: TrainConfig, out_dir: str | Path) -> dict:
         if (cfg.analysis.every and epoch % cfg.analysis.every == 0) or last:
             spectral.append(analyse_weights(model, cfg, epoch))
             if cfg.analysis.checkpoints:
-                with _replacing(out / "checkpoints" / f"epoch_{epoch:03d}.safetensors") as tmp:
+                with replacing(out / "checkpoints" / f"epoch_{epoch:03d}.safetensors", shared=False) as tmp:
                     write_safetensors(tmp, {k: np.asarray(v) for k, v in weight_matrices(model).items()
                                                if k in cfg.analysis.layers})
         analysis_seconds = time.perf_counter() - t1
@@ -459,7 +434,7 @@ def run(cfg: TrainConfig, out_dir: str | Path) -> dict:
 
     # Both paths (uninterrupted, resumed) finish from the saved text, so their DONE.json agree to the bit.
     final = _finish(model, data, cfg, out, _parse_csv(metrics_csv), _parse_csv(spectral_csv))
-    atomic_write(done, json.dumps(final, indent=1))
+    write_atomically(done, json.dumps(final, indent=1).encode())
     shutil.rmtree(out / "state", ignore_errors=True)
     return final
 
@@ -494,14 +469,14 @@ def _parse_csv(text: str) -> pd.DataFrame:
 
 
 def _write_csvs(out: Path, cfg: TrainConfig, epoch: int, metrics: str, spectral: str) -> None:
-    atomic_write(out / "metrics.csv", metrics)
+    write_atomically(out / "metrics.csv", metrics.encode())
     _kill_at(cfg, epoch, "csv")
     if spectral:
-        atomic_write(out / "spectral.csv", spectral)
+        write_atomically(out / "spectral.csv", spectral.encode())
 
 
 def _finish(model, data: Data, cfg: TrainConfig, out: Path, metrics: pd.DataFrame, spectral: pd.DataFrame) -> dict:
-    with _replacing(out / "final_weights.safetensors") as tmp:
+    with replacing(out / "final_weights.safetensors", shared=False) as tmp:
         write_safetensors(tmp, {k: np.asarray(v) for k, v in weight_matrices(model).items()})
     final = {"train_acc": evaluate(model, data.train), "val_acc": evaluate(model, data.val),
              "test_acc": evaluate(model, data.test), "epochs": cfg.epochs,

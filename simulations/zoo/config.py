@@ -21,6 +21,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 from rmtkit.analysis import AnalyzeOptions
+from rmtkit.checkpoints import READERS
 
 #: The defaults below are :class:`rmtkit.analysis.AnalyzeOptions`'s, read from it (tests/test_options.py checks
 #: the fields one by one); OmegaConf has no ``Literal``, so a choice is a ``str`` here and
@@ -81,8 +82,10 @@ def shrink(cfg: ZooConfig) -> ZooConfig:
     return dataclasses.replace(cfg, analysis=analysis, smoke=False)
 
 
-#: File suffixes left out of a model's name (``epoch_3.safetensors`` -> ``epoch_3``).
+#: File suffixes left out of a model's name (``epoch_3.safetensors`` -> ``epoch_3``): those of the formats
+#: rmtkit reads (:data:`rmtkit.checkpoints.READERS`), the first seven in the order names were always made with.
 CHECKPOINT_SUFFIXES = (".safetensors", ".npz", ".npy", ".pt", ".pth", ".bin", ".ckpt")
+CHECKPOINT_SUFFIXES += tuple(s for s in READERS if s not in CHECKPOINT_SUFFIXES)
 
 
 def model_name(checkpoint: str) -> str:
