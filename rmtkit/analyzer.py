@@ -80,8 +80,8 @@ def _options(options: dict[str, Any]) -> AnalyzeOptions:
         raise ValueError(f"precision must be 'float32' or 'float64', got {opts.precision!r}")
     if opts.esd not in ESD_CHOICES:
         raise ValueError(f"esd must be one of {ESD_CHOICES}, got {opts.esd!r}")
-    if opts.farms_size < 2 or opts.farms_windows < 1 or not opts.farms_q >= 1:
-        raise ValueError(f"FARMS windows need farms_size >= 2, farms_windows >= 1 and farms_q >= 1, got "
+    if opts.farms_size < 2 or opts.farms_windows < 1 or not 1 <= opts.farms_q < np.inf:
+        raise ValueError(f"FARMS windows need farms_size >= 2, farms_windows >= 1 and a finite farms_q >= 1, got "
                          f"{opts.farms_size}, {opts.farms_windows}, {opts.farms_q}")
     check_seed(opts.seed)
     return opts

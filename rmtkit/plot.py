@@ -337,7 +337,8 @@ def save_model_plots(analysis, out_dir) -> tuple[int, dict[str, str]]:
         out_dir: the folder (created if missing).
 
     One figure failing (a spectrum that cannot be drawn, a name the file system refuses) never stops
-    the others. Returns the number of figures written and ``{figure: why}`` for those that were not.
+    the others, and no figure replaces another (:func:`figure_file_names`). Returns the number of
+    figures written and ``{figure: why}`` for those that were not.
     """
     from pathlib import Path
 
@@ -345,28 +346,53 @@ def save_model_plots(analysis, out_dir) -> tuple[int, dict[str, str]]:
     out.mkdir(parents=True, exist_ok=True)
     written, failures = 0, {}
 
-    def save(name: str, draw) -> None:
+    def save(name: str, draw, file: str | None = None) -> None:  # file None: the model chart
         nonlocal written
         fig = None
         try:
             fig = draw()
             # Layer figures have fixed margins (layer_figure): a tight bounding box would lay them out twice.
-            tight = {"bbox_inches": "tight"} if name == "model" else {}
-            fig.savefig(out / f"{_file_name(name)}.png", dpi=100 if name != "model" else 120, **tight)
+            tight = {"bbox_inches": "tight"} if file is None else {}
+            fig.savefig(out / f"{file or 'model'}.png", dpi=100 if file is not None else 120, **tight)
             written += 1
         except Exception as err:  # noqa: BLE001 - matplotlib and the file system raise many types; each is reported
             failures[name] = f"{type(err).__name__}: {err}"
         finally:
             plt.close(fig if fig is not None else "all")
 
-    save("model", lambda: plot_model(analysis).figure)
     table = analysis.table
-    for name in table.loc[table["status"].isin(["ok", "partial"]), "name"]:
+    layers = list(table.loc[table["status"].isin(["ok", "partial"]), "name"])
+    files = figure_file_names(layers)
+    save("model", lambda: plot_model(analysis).figure)
+    for name in layers:
         if name in analysis.names:
-            save(name, lambda name=name: layer_figure(analysis.layer(name)))
+            save(name, lambda name=name: layer_figure(analysis.layer(name)), files[name])
         else:
             failures[name] = "no spectrum for this layer"
     return written, failures
+
+
+def figure_file_names(layers: list[str]) -> dict[str, str]:
+    """A distinct file name (no ``.png``) per layer, none of them ``model`` (the model chart's).
+
+    A layer's name made safe (:func:`_file_name`), unless another figure gets the same one (``"a/b"``
+    and ``"a_b"``, a layer named ``model``, ``Model`` and ``model`` on a case-blind disk): then each of
+    those layers' names ends in ``-`` and 8 hex digits of its name's SHA-1, so no figure replaces another.
+    """
+    import hashlib
+
+    safe = {name: _file_name(name) for name in layers}
+    taken: dict[str, int] = {"model": 1}
+    for name in layers:
+        taken[safe[name].casefold()] = taken.get(safe[name].casefold(), 0) + 1
+    out = {}
+    for name in layers:
+        if taken[safe[name].casefold()] > 1:
+            digest = hashlib.sha1(name.encode("utf-8", "backslashreplace")).hexdigest()[:8]
+            out[name] = f"{safe[name][:140]}-{digest}"
+        else:
+            out[name] = safe[name]
+    return out
 
 
 def layer_figure(layer):
