@@ -1,4 +1,5 @@
-"""Property-based fuzzing (hypothesis) of the checkpoint reader and of the fits (issue 12, scope 5).
+"""Property-based fuzzing (hypothesis) of the checkpoint reader, the fits, the spectra cache, the result readers
+and the CLI's output paths (issue 12, scope 5; issue 23, item 4).
 
 - the safetensors reader against generated hostile headers: it returns exactly the tensors an
   independent oracle accepts, with the bytes of the file, or raises a ``CheckpointError`` that
@@ -6,7 +7,13 @@
 - the index reader against hostile shard paths (``..``, absolute, symlinks out of the folder);
 - the fits against hostile spectra (ties, round-off, huge and tiny scales, degenerate,
   rank-deficient, NaN, negative, mixed good and bad rows): every row has a status, numbers exactly
-  when it is OK, and a row's result does not depend on the rows next to it.
+  when it is OK, and a row's result does not depend on the rows next to it;
+- spectra cache entries overwritten with hostile content (bytes, other lengths, 2-D, NaN, integers):
+  the layer's true spectrum comes back, never the entry's wrong one, never a crash;
+- the result readers on hostile JSON and CSV with hostile sidecars: a table or a ValueError naming
+  the file, nothing else;
+- the CLI's ``-o`` against inputs, links to inputs, a sidecar that is an input, devices, folders and
+  ``--plots``: exit 2 before any work or a regular file written, and no input ever changed.
 
 Shapes are fixed so that each jitted fit compiles once; ``max_examples`` keeps the file near 30 s on an idle
 2-core machine (about 60 s while a training sweep shares it).
@@ -321,3 +328,121 @@ def test_fuzz_shapes_are_what_the_strategies_say():
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+
+
+# ---------------------------------------------------------------------------------------------
+# Spectra cache entries, result readers, CLI output paths (issue 23)
+# ---------------------------------------------------------------------------------------------
+
+OPTS = {"normalize": False, "precision": "float64", "conv_layout": "auto"}
+W_CACHE = np.random.default_rng(23).standard_normal((30, 20))
+
+
+def _numpy_spectra(layers):
+    """NumPy's eigenvalues of W^T W per layer (no JAX), as the cache's ``compute``."""
+    return {la.name: np.sort(np.linalg.eigvalsh(np.asarray(la.matrices, np.float64)[0].T
+                                                @ np.asarray(la.matrices, np.float64)[0])) for la in layers}, {}
+
+
+arrays = st.one_of(
+    st.binary(max_size=200),  # not an .npy at all
+    st.builds(lambda v, shape: np.resize(np.array(v, np.float64), shape),
+              st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64), min_size=1, max_size=40),
+              st.sampled_from([(0,), (19,), (20,), (21,), (4, 5), (20, 1), (1, 20)])),
+    st.builds(lambda n: np.arange(n), st.integers(0, 25)),
+)
+
+
+@FUZZ
+@given(content=arrays, store=st.sampled_from(["memory", "file"]))
+def test_a_cache_entry_is_used_only_when_it_can_be_the_layers_spectrum(tmp_path_factory, content, store):
+    from rmtkit.cache import cached_spectra
+    from rmtkit.layers import extract_layers
+
+    folder = tmp_path_factory.mktemp("cache")
+    if store == "file":
+        path = folder / "m.safetensors"
+        checkpoints.write_safetensors(path, {"w": W_CACHE.astype(np.float32)})
+        layers = lambda: extract_layers(checkpoints.load_weights(path))[0]  # noqa: E731
+    else:
+        layers = lambda: extract_layers({"w": W_CACHE})[0]  # noqa: E731
+    cache = folder / "cache"
+    truth = cached_spectra(_numpy_spectra, layers(), cache, **OPTS)[0]["w"]
+    (entry,) = cache.iterdir()
+    if isinstance(content, bytes):
+        entry.write_bytes(content)
+    elif store == "file":
+        with np.load(entry, allow_pickle=False) as z:
+            members = {k: z[k] for k in z.files}
+        (key,) = [k for k in members if k != "__identity__"]
+        np.savez(entry, **{**members, key: content})
+    else:
+        np.save(entry, content)
+    got = cached_spectra(_numpy_spectra, layers(), cache, **OPTS)[0]["w"]
+    np.testing.assert_array_equal(got, truth)  # the entry's content, when usable, is the truth itself
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                                          max_size=3), max_leaves=8)
+payloads = st.one_of(json_values, st.fixed_dictionaries({"layers": json_values}, optional={
+    "dtypes": st.one_of(json_values, st.dictionaries(st.sampled_from(["name", "status", "alpha"]),
+                                                     st.sampled_from(["object", "float64", "Int64", "int8", "bogus"]))),
+    "summary": json_values, "version": json_values}))
+
+
+@FUZZ
+@given(payload=payloads, csv=st.text(max_size=80), as_csv=st.booleans())
+def test_result_readers_return_a_table_or_a_value_error_naming_the_file(tmp_path_factory, payload, csv, as_csv):
+    from rmtkit.results import read_results, results_sidecar
+
+    folder = tmp_path_factory.mktemp("results")
+    path = folder / ("r.csv" if as_csv else "r.json")
+    if as_csv:
+        path.write_text(csv)
+        results_sidecar(path).write_text(json.dumps(payload))
+    else:
+        path.write_text(json.dumps(payload))
+    try:
+        df = read_results(path)
+    except ValueError as err:
+        assert "r.csv" in str(err) or "r.json" in str(err), err
+    else:
+        assert isinstance(df, pd.DataFrame)
+
+
+@settings(max_examples=12, deadline=None)
+@given(output=st.sampled_from(["input", "link", "sidecar of input", "/dev/null", "folder", "missing folder",
+                               "fresh", "plots"]),
+       fmt=st.sampled_from(["csv", "json", "table"]), series=st.booleans())
+def test_cli_outputs_never_replace_an_input_or_a_non_regular_file(tmp_path_factory, output, fmt, series):
+    import os
+
+    from rmtkit import cli
+
+    folder = tmp_path_factory.mktemp("cli")
+    a, b = folder / "a.safetensors", folder / "b.safetensors"
+    for p, seed in ((a, 0), (b, 1)):
+        checkpoints.write_safetensors(p, {"fc.kernel": np.random.default_rng(seed).standard_normal((30, 20))
+                                          .astype(np.float32)})
+    (folder / "link.csv").symlink_to(a)
+    (folder / "dir").mkdir()
+    target = {"input": a, "link": folder / "link.csv", "sidecar of input": folder / "a",
+              "/dev/null": Path("/dev/null"), "folder": folder / "dir", "missing folder": folder / "no" / "r.csv",
+              "fresh": folder / "r.out", "plots": folder / "figs"}[output]
+    if output == "sidecar of input":  # -o a --format csv would write its sidecar a.meta.json, a link to the input
+        (folder / "a.meta.json").symlink_to(a)
+    inputs = [a, b] if series else [a]
+    before = {p: p.read_bytes() for p in (a, b)}
+    argv = ["analyze", *map(str, inputs), "-o", str(target), "--format", fmt, "--no-progress"]
+    if output == "plots":
+        argv += ["--plots", str(target)]
+    os.environ["RMTKIT_JAX_CACHE"] = "off"
+    code = cli.main(argv)
+    assert {p: p.read_bytes() for p in (a, b)} == before  # no input ever replaced
+    assert Path("/dev/null").is_char_device() and (folder / "dir").is_dir()
+    if output in ("input", "link", "/dev/null", "folder", "missing folder", "plots") or (
+            output == "sidecar of input" and fmt == "csv"):
+        assert code == cli.EXIT_INPUT, (output, fmt, code)
+    else:
+        assert code == cli.EXIT_OK and target.is_file() and not target.is_symlink()
