@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.rmtkit-installed
 
-.PHONY: setup data demo test test-fast notebooks bench peer-venv experiments lint clean
+.PHONY: setup data demo test test-fast notebooks docs bench peer-venv experiments lint clean
 
 setup: $(STAMP) data
 
@@ -33,6 +33,10 @@ test-fast: setup
 # Re-execute notebooks 01-03, 05 and 06 and commit their outputs (04 reads the committed headline results).
 notebooks: setup
 	$(PY) scripts/execute_notebooks.py notebooks/01_*.py notebooks/02_*.py notebooks/03_*.py notebooks/05_*.py notebooks/06_*.py
+
+# The documentation site, as the tests build it (warnings are errors): open docs/_build/html/index.html.
+docs: setup
+	$(PY) -m sphinx -b html -W --keep-going docs docs/_build/html
 
 # Figures and ratios measured in one run each (the WeightWatcher/PyTorch columns need `make peer-venv`).
 # bench_scale.py here covers the GPT-2 and TinyLlama shapes; its larger-than-memory checkpoint (30 GB of
@@ -64,4 +68,4 @@ lint: setup
 	$(VENV)/bin/ruff check rmtkit simulations tests benchmarks
 
 clean:
-	rm -rf $(VENV) .venv-peer outputs multirun .pytest_cache
+	rm -rf $(VENV) .venv-peer outputs multirun .pytest_cache docs/_build docs/notebooks

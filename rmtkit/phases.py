@@ -150,11 +150,11 @@ class PhaseCriteria:
         null_min_above, null_min_above_fraction: at least ``max(3, 1% of M)`` eigenvalues must lie
             above that gap (the largest eigenvalues of very heavy tails are isolated by gaps).
 
-    Effective rank collapse (the paper's rank-collapse figure, linear axes: most eigenvalues in
-    the first bin), among spectra without an MP bulk:
+    Effective rank collapse, among spectra without an MP bulk:
         collapse_floor, collapse_fraction: at least ``collapse_fraction`` (0.75) of the eigenvalues
             lie below ``collapse_floor`` (1e-2) times ``lambda_max``: the effective rank is a
-            quarter of M or less, whatever the numerical rank. The calibration generators give at
+            quarter of M or less, whatever the numerical rank (the paper's rank-collapse figure,
+            linear axes: most eigenvalues in the first bin). The calibration generators give at
             most 0.61 outside rank-collapse and heavy tails (bulk-decay, M = 200-500, Q = 1-4).
         heavy_entry_share: ... unless the entries are heavy-tailed: the largest 1% of them carry at
             least this share (0.4) of ``||W||_F^2`` (:func:`entry_top_share`). Very heavy-tailed
@@ -178,7 +178,8 @@ class PhaseCriteria:
             outliers are spread, not clustered).
 
     Heavy-tailed versus bulk-decay (both without an MP bulk):
-        top_k: number of largest eigenvalues in the Hill estimate of the top's exponent (5).
+        top_k: number of largest eigenvalues in the Hill estimate of the top's
+            exponent (5).
         ht_hill_alpha: a Hill exponent of the top at most this (2.6) is a power-law top
             (Frechet extremes of heavy-tailed entries give ``alpha = 1 + mu/2``).
         ht_hill_alpha_soft, ht_tail_ks: or a Hill exponent up to 4.0 together with a clean
