@@ -20,9 +20,12 @@ A fit is only as good as the digits it reads. Two sources of error limit which e
 
 From these: a spectrum whose singular values all agree within the resolution is **degenerate**
 (an orthogonal matrix: nothing to fit); eigenvalues below the resolution are **null** (set to 0:
-the fits use the non-null part); eigenvalues that differ by less than the eigensolver's round-off
-are **ties** and are merged (singular values 1..10 each repeated 20 times must give the power law
-of the exact values, not alpha ~ 1e15 fitted on the round-off between copies).
+the fits use the non-null part); eigenvalues that differ by less than the eigensolver's round-off,
+or whose singular values differ by less than ``r_storage s_max``, are **ties** and are merged
+(singular values 1..10 each repeated 20 times must give the power law of the exact values, not
+alpha ~ 1e15 fitted on the round-off between copies; stored in float32, 1..8 each 30 times, the
+rounding spreads the top copies far beyond the eigensolver's round-off, and only the storage
+rule merges them).
 """
 
 from __future__ import annotations
@@ -98,23 +101,25 @@ class ResolvedSpectrum:
         return int(self.evals.size - self.num_null)
 
 
-def merge_ties(x: np.ndarray, tol: float) -> tuple[np.ndarray, int]:
+def merge_ties(x: np.ndarray, tol: float, by: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Replace every run of ascending ``x`` that spans at most ``tol`` by its mean; return it and the values moved.
 
     Runs start at their smallest value and take every next value within ``tol`` of that start, so a
-    run never spans more than ``tol`` however densely the values lie.
+    run never spans more than ``tol`` however densely the values lie. ``by`` (ascending, like ``x``):
+    runs are measured on ``by`` instead (e.g. the singular values of eigenvalues ``x``), means taken on ``x``.
     """
+    key = x if by is None else by
     if x.size < 2 or not tol > 0:
         return x, 0
-    close = np.diff(x) <= tol
+    close = np.diff(key) <= tol
     if not close.any():
         return x, 0
     out, moved, i = x.copy(), 0, 0
-    for start in np.flatnonzero(close):  # x[start + 1] - x[start] <= tol
+    for start in np.flatnonzero(close):  # key[start + 1] - key[start] <= tol
         if start < i:
             continue
         end = start
-        while end + 1 < x.size and x[end + 1] - x[start] <= tol:
+        while end + 1 < x.size and key[end + 1] - key[start] <= tol:
             end += 1
         out[start : end + 1] = x[start : end + 1].mean()
         moved += int(np.count_nonzero(x[start : end + 1] != out[start]))
@@ -143,7 +148,12 @@ def resolve_spectrum(evals: np.ndarray, *, n: int, m: int, storage_dtype, comput
     x = np.where(null, 0, x)
     nonnull = x[num_null:]
     tie_tol = TIE_FACTOR * x.size * machine_epsilon(compute_dtype) * top
-    merged, moved = merge_ties(nonnull, tie_tol)
+    # Ties at the stored precision: rounding W moves every singular value by at most r_storage s_max
+    # (Weyl), so singular values closer than that are not told apart by the stored weights. Judged on
+    # the singular values (the perturbation is the same there at every position, the top included).
+    merged, _ = merge_ties(nonnull, r_store, by=np.sqrt(nonnull / top))
+    merged, _ = merge_ties(merged, tie_tol)
+    moved = int(np.count_nonzero(merged != nonnull))
     x = np.concatenate([x[:num_null], merged])
     spread = float(1 - np.sqrt(nonnull[0] / top)) if nonnull.size > 1 else 0.0
     degenerate = nonnull.size > 1 and (spread <= r_store or top - nonnull[0] <= tie_tol)

@@ -84,6 +84,17 @@ def test_round_off_ties_at_the_top_give_the_power_law_of_the_exact_values():
     assert row.xmin == pytest.approx(36.0, rel=1e-9) and "merged with their ties" in row.reason
 
 
+def test_float32_round_off_ties_at_the_top_are_judged_at_the_stored_precision():
+    # Issue 23: singular values 1..8, each 30 times, stored in float32: was alpha 1.9e8, status ok, "under-trained"
+    # (the float32 rounding spreads the 30 copies of 64 by 2e-8 lambda_max, beyond the eigensolver's tie tolerance).
+    u, v = orthogonal(400, 240, 2), orthogonal(240, 240, 3)
+    w = ((u * np.repeat(np.arange(1.0, 9.0), 30)) @ v.T).astype(np.float32)
+    row = rmtkit.analyze({"w": w}, progress=False).to_frame().set_index("name").loc["w"]
+    # powerlaw 2.0.0: Fit(np.repeat(np.arange(1.0, 9.0), 30) ** 2, parameter_ranges={"alpha": [1, 1000]}).alpha
+    assert row.status == "ok" and row.alpha == pytest.approx(2.3288177428118977, rel=1e-5)
+    assert "merged with their ties" in row.reason and row.warning != "under-trained"
+
+
 def test_rank_one_matrix_is_not_fitted_on_round_off():
     # Was: alpha 1.37 at xmin 1.7e-13 (the round-off of 299 zero eigenvalues).
     rng = np.random.default_rng(4)
