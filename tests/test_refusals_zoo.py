@@ -2,8 +2,8 @@
 
 Each test failed before its fix: a checkpoint overwritten by another of the same size with its time
 restored was skipped as finished with the old summary; one torn ``layers.csv.meta.json``,
-``spectral.csv`` or ``DONE.json`` made the collectors fail for every model, and a rerun skipped the
-torn model for ever.
+``spectral.csv`` or ``DONE.json`` made the collectors (the zoo's, :mod:`simulations.train.collect`)
+fail for every model, and a rerun skipped the torn model for ever.
 """
 
 import json
@@ -90,7 +90,7 @@ def test_a_rerun_analyses_a_torn_model_again(model, tmp_path, caplog):
 
 @pytest.mark.parametrize("torn", ["DONE.json", "spectral.csv", "FAILED.json"])
 def test_the_training_collector_reports_a_torn_run_and_goes_on(tmp_path, torn):
-    from simulations.collect import collect
+    from simulations.train.collect import collect
 
     rows = "epoch,status,alpha_weighted,log_norm,log_spectral_norm,log_alpha_norm\n" + "".join(
         f"{e},ok,{1.5 + e},{e},{e},{e}\n" for e in range(4))
