@@ -60,8 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     a = sub.add_parser("analyze", help="per-layer spectra, fits, metrics and phases of a checkpoint",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    a.add_argument("path", nargs="+", help=".safetensors file, HF model directory, .npz, or PyTorch file (needs "
-                   "torch); several: a series of checkpoints")
+    a.add_argument("path", nargs="+", help=".safetensors file, HF model directory, .npz, PyTorch file (needs "
+                   "torch), or a model id org/name in the local Hugging Face cache (nothing is downloaded); "
+                   "several: a series of checkpoints")
     a.add_argument("--layers", nargs="+", metavar="PATTERN", help="keep names matching a glob/substring (re:REGEX for regexes)")
     a.add_argument("--exclude", nargs="+", metavar="PATTERN", help="drop names matching these")
     a.add_argument("--types", nargs="+", choices=option_choices("types"), help="keep only these layer types")
