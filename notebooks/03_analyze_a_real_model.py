@@ -83,7 +83,7 @@ print(f"lowest stable rank {ok.stable_rank.min():.1f} ({ok.loc[ok.stable_rank.id
 print("phases:", ok.phase.value_counts().to_dict())
 
 # %% [markdown]
-# The verdict per layer is the analyzer's `warning` column (rules in the README, "The analyzer"): under-trained
+# The verdict per layer is the analyzer's `warning` column (rules in docs/columns.md, "Warning"): under-trained
 # (alpha > 6), over-trained (alpha < 2), an unreliable fit (and which test failed), rank-deficient.
 
 # %%

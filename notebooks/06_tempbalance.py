@@ -24,7 +24,7 @@
 # jitted step; the optimiser state holds them, so they can be read, plotted and checkpointed.
 #
 # This notebook trains a three-layer perceptron on Fashion-MNIST with and without it (one seed: an
-# illustration, not a comparison; the README's "Control" section has the 5-seed comparison and its tests).
+# illustration, not a comparison; docs/control.md has the 5-seed comparison and its tests).
 # Set `RMTKIT_SMOKE=1` to shrink it (the test suite does).
 
 # %%
