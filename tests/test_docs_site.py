@@ -62,7 +62,7 @@ def test_every_page_notebook_and_the_api_are_built(site):
     pages = {p.stem for p in (ROOT / "docs").glob("*.md")}
     assert pages <= {p.stem for p in site.glob("*.html")}, pages - {p.stem for p in site.glob("*.html")}
     notebooks = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
-    assert len(notebooks) == 6 and notebooks == sorted(p.stem for p in (site / "notebooks").glob("*.html"))
+    assert notebooks and notebooks == sorted(p.stem for p in (site / "notebooks").glob("*.html"))
     # The notebooks are shown with their committed outputs (figures), not re-executed and not empty.
     assert all(len(re.findall(r"<img ", (site / "notebooks" / f"{n}.html").read_text())) >= 1 for n in notebooks)
     # The API reference documents every public name rmtkit exports (modules by their own section).
