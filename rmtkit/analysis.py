@@ -232,12 +232,21 @@ class Analysis:
         return df
 
     def index(self, name: str) -> int:
-        """Row of ``name`` in the batched fields. Raises ``KeyError`` for a tensor that was not analysed."""
-        try:
+        """Row of ``name`` in the batched fields. Raises ``KeyError`` for a tensor that was not analysed.
+
+        ``name`` may also be written as the printed table shows it: without ``.weight``, abbreviated part
+        by part (``e.l.5.a.output.dense``) or cut with "..." (:func:`rmtkit.table.short_names`), when
+        exactly one analysed layer matches.
+        """
+        if name in self.names:
             return self.names.index(name)
-        except ValueError:
-            why = self.failed.get(name) or next((s.reason for s in self.skipped if s.name == name), None)
-            raise KeyError(f"{name!r} was not analysed" + (f": {why}" if why else "")) from None
+        found = [i for i, full in enumerate(self.names) if _table_form_of(name, full)]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise KeyError(f"{name!r} matches {len(found)} layers: {', '.join(self.names[i] for i in found[:5])}")
+        why = self.failed.get(name) or next((s.reason for s in self.skipped if s.name == name), None)
+        raise KeyError(f"{name!r} was not analysed" + (f": {why}" if why else "")) from None
 
     def spectrum(self, name: str) -> np.ndarray:
         """The eigenvalues of layer ``name`` as fitted, ascending."""
@@ -254,6 +263,7 @@ class Analysis:
     def layer(self, name: str) -> LayerResult:
         """Everything about one analysed layer, its fits unbatched."""
         i = self.index(name)
+        name = self.names[i]  # the full name, also when given as the printed table shows it
         row = self.table.loc[self.table["name"] == name].iloc[0]
         rand = None if self.randomized is None else self.randomized.evals[i, : self.randomized.lengths[i]]
         return LayerResult(
@@ -271,6 +281,21 @@ class Analysis:
 def as_frame(results: Analysis | pd.DataFrame) -> pd.DataFrame:
     """The table of an :class:`Analysis` (:meth:`Analysis.to_frame`); a DataFrame is returned as it is."""
     return results.to_frame() if isinstance(results, Analysis) else results
+
+
+def _table_form_of(short: str, name: str) -> bool:
+    """Whether ``short`` is how the printed table may show ``name`` (:func:`rmtkit.table.short_names`)."""
+    for full in (name, name.removesuffix(".weight")):
+        if "..." in short:
+            head, _, tail = short.partition("...")
+            if len(full) >= len(head) + len(tail) and full.startswith(head) and full.endswith(tail):
+                return True
+            continue
+        parts, want = full.split("."), short.split(".")
+        if len(parts) == len(want) and all(p == w or (len(w) == 1 and p.startswith(w))
+                                           for p, w in zip(parts, want, strict=True)):
+            return True
+    return False
 
 
 def _row(fit, i: int):

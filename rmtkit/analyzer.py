@@ -43,7 +43,7 @@ import pandas as pd
 
 from rmtkit import metrics, phases
 from rmtkit.analysis import Analysis, AnalyzeOptions, PooledESD, Randomization, option_choices
-from rmtkit.batch import pad_spectra
+from rmtkit.batch import fit_by_width, pad_spectra
 from rmtkit.cache import cached_spectra
 from rmtkit.checkpoints import load_weights
 from rmtkit.checkpoints.delta import weight_delta
@@ -55,14 +55,16 @@ from rmtkit.columns import (
     TRAP_COLUMNS,
     VECTOR_COLUMNS,
 )
-from rmtkit.diagnostics import check_seed, layer_extras, layer_seed, name_hash
+from rmtkit.compile_cache import enable_compilation_cache
+from rmtkit.diagnostics import check_seed, layer_extras, layer_seed
 from rmtkit.layer_warnings import WARNING_CATEGORIES, layer_warning, warning_categories
 from rmtkit.layers import Layer, extract_layers
 from rmtkit.marchenko_pastur import MPFit, fit_marchenko_pastur
 from rmtkit.powerlaw import PowerLawFit, fit_power_law
+from rmtkit.randomization import randomization_baseline
 from rmtkit.resolution import ResolvedSpectrum, resolve_spectrum
 from rmtkit.spectra import matrix_spectra
-from rmtkit.spectrum import eigenvalues, farms_eigenvalues, farms_windows
+from rmtkit.spectrum import farms_eigenvalues, farms_windows
 from rmtkit.status import FitStatus, RowStatus
 from rmtkit.summary import summarize
 from rmtkit.version import __version__
@@ -144,6 +146,7 @@ def analyze(model: Any, *, base: Any = None, progress: bool | None = None,
         ValueError: an unknown option value.
     """
     opts = _options(options)
+    enable_compilation_cache()  # a new process loads the compiled fits instead of compiling them (RMTKIT_JAX_CACHE)
     difference = base is not None
     if difference:
         model = weight_delta(model, base)
@@ -235,7 +238,9 @@ def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: Analy
     mp = fit_marchenko_pastur(mp_evals, mp_q, lengths=nonnull, pooled=pooled)
     farms = None if opts.esd == "full" else pooled_esd(layers, [r.rtol for r in resolved], opts, dtype)
     tail, tail_lengths = (evals, lengths) if farms is None else (farms.evals, farms.lengths)
-    pl = fit_power_law(tail, lengths=tail_lengths, method=opts.pl_method, xmax=opts.pl_xmax)  # zeros are left out
+    # zeros are left out; FARMS ESDs differ in length by 30x (an embedding's windows): fitted per width, not padded
+    pl = (fit_power_law(tail, lengths=tail_lengths, method=opts.pl_method, xmax=opts.pl_xmax) if farms is None else
+          fit_by_width(fit_power_law, tail, tail_lengths, method=opts.pl_method, xmax=opts.pl_xmax))
     verdict = np.array([FitStatus.TOO_FEW if r.evals.size < 3 else FitStatus.RANK_DEFICIENT if r.num_nonnull < 3 else
                         FitStatus.DEGENERATE if r.degenerate else FitStatus.OK for r in resolved])
     mp, pl = _overrule(mp, verdict), _overrule(pl, verdict)
@@ -374,45 +379,6 @@ def _row_status(row: dict, resolved: ResolvedSpectrum, layer: Layer) -> tuple[st
     if resolved.num_tied and not resolved.degenerate:
         notes.append(f"{resolved.num_tied} eigenvalues equal to round-off merged with their ties")
     return (RowStatus.PARTIAL if reasons else RowStatus.OK).value, "; ".join(reasons + notes) or None
-
-
-def layer_key(key: jax.Array, name: str) -> jax.Array:
-    """The key of one layer's randomization: the seed's key folded with a stable hash of the layer's name, so a
-    layer's shuffle does not depend on which other layers were selected, nor on their order."""
-    return jax.random.fold_in(key, name_hash(name) & 0x7FFFFFFF)
-
-
-def randomization_baseline(layers: list[Layer], spectra: list[np.ndarray], opts: AnalyzeOptions,
-                           dtype) -> tuple[Randomization, dict[str, dict]]:
-    """Shuffle each ``W`` elementwise (seeded), and compare: its MP edge, correlation traps, ESD distance.
-
-    Returns the shuffled spectra with their MP fits, and the table columns of each layer.
-
-    A correlation trap is an eigenvalue of the *shuffled* matrix beyond its own MP threshold
-    (``l+ + 3 Delta_TW``): shuffling destroys correlations, so what survives it comes from a few very
-    large entries. ``rand_distance`` is the two-sample KS distance between the ESDs of ``W`` and of
-    its shuffle.
-    """
-    key = jax.random.key(opts.seed)
-    shuffled = []
-    for layer in layers:
-        w = np.asarray(layer.matrices, dtype)
-        flat = np.asarray(jax.random.permutation(layer_key(key, layer.name), w.reshape(-1)))
-        ev = np.asarray(eigenvalues(flat.reshape(w.shape), normalize=opts.normalize))
-        shuffled.append(np.sort(ev.reshape(-1)))
-    evals, lengths = pad_spectra(shuffled, dtype=dtype)
-    q = np.array([layer.n / layer.m for layer in layers], dtype)
-    fit = _host(fit_marchenko_pastur(evals, q, lengths=lengths, pooled=[layer.matrices.shape[0] for layer in layers]))
-    out = {}
-    for i, layer in enumerate(layers):
-        a, b = spectra[i], shuffled[i]
-        grid = np.concatenate([a, b])
-        dist = np.max(np.abs(np.searchsorted(a, grid, "right") / a.size - np.searchsorted(b, grid, "right") / b.size))
-        ok = int(fit.status[i]) == FitStatus.OK  # a failed fit of the shuffle counts no trap: NaN, not -1
-        spikes = int(fit.num_spikes[i]) if ok else np.nan
-        out[layer.name] = {"rand_lambda_plus": _scalar(fit.lambda_plus[i]), "rand_num_spikes": spikes,
-                           "correlation_traps": spikes, "rand_distance": float(dist)}
-    return Randomization(evals, lengths, fit), out
 
 
 def _scalar(v):

@@ -167,3 +167,30 @@ def fill_padding(evals: ArrayLike, fill: float = 0.0, *, lengths: ArrayLike | No
 
     valid = valid_mask(shape, lengths=flat(lengths, shape[:1]), mask=flat(mask, shape))
     return jnp.where(jnp.reshape(jnp.asarray(valid), ev.shape), ev, jnp.asarray(fill, ev.dtype))
+
+
+def fit_by_width(fit, evals: np.ndarray, lengths: np.ndarray, *, min_width: int = 64, **kwargs):
+    """``fit(evals, lengths=lengths, **kwargs)``, made per group of rows padded to a common width.
+
+    A batched fit pads every row to the longest: one long spectrum (the FARMS ESD of an embedding matrix holds
+    ~300,000 eigenvalues where the other layers' hold 10,000) makes every row cost as much as it. Here rows are
+    grouped by the next power of two of their length (at least ``min_width``, at most the batch's width), so a
+    row is padded less than 2x and few shapes are compiled. ``fit`` returns a NamedTuple of ``(B,)`` fields; the
+    result has the batch's row order. A row's fit does not depend on its padding.
+    """
+    lengths = np.asarray(lengths)
+    width = evals.shape[1]
+    bucket = np.minimum(np.maximum(min_width, 2 ** np.ceil(np.log2(np.maximum(lengths, 1)))), width).astype(np.int64)
+    widths = np.unique(bucket)
+    if len(widths) == 1:
+        return fit(evals[:, : widths[0]], lengths=lengths, **kwargs)
+    parts = [(np.flatnonzero(bucket == w), fit(evals[bucket == w, :w], lengths=lengths[bucket == w], **kwargs))
+             for w in widths]
+    fields = []
+    for k in range(len(parts[0][1])):
+        first = np.asarray(parts[0][1][k])
+        out = np.empty((len(lengths),) + first.shape[1:], first.dtype)
+        for rows, part in parts:
+            out[rows] = np.asarray(part[k])
+        fields.append(out)
+    return type(parts[0][1])(*fields)

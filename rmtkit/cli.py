@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from rmtkit.analysis import AnalyzeOptions, option_choices
+from rmtkit.compile_cache import enable_compilation_cache
 from rmtkit.status import RowStatus
 
 EXIT_OK, EXIT_LAYER_FAILED, EXIT_INPUT, EXIT_NOTHING, EXIT_INTERNAL = 0, 1, 2, 3, 4
@@ -328,24 +329,10 @@ def _silence(stream) -> None:
         pass
 
 
-def _enable_compilation_cache() -> None:
-    """Keep JAX's compiled fits on disk between CLI processes (``RMTKIT_JAX_CACHE``: folder, or ``off``).
-
-    A cold process then loads the executables instead of compiling them again (seconds saved).
-    """
-    where = os.environ.get("RMTKIT_JAX_CACHE", str(Path.home() / ".cache" / "rmtkit" / "jax"))
-    if where.lower() == "off":
-        return
-    import jax
-
-    jax.config.update("jax_compilation_cache_dir", where)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        _enable_compilation_cache()
+        enable_compilation_cache()
         if args.command == "analyze":
             return _analyze(args)
         if args.command == "compare":

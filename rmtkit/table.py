@@ -20,7 +20,7 @@ DEFAULT_COLUMNS = ("name", "shape", "alpha", "D", "phase", "phase_rule", "warnin
 RANDOMIZE_DEFAULT_COLUMNS = ("correlation_traps", "rand_distance")
 #: Columns that may be shortened (with "...") to fit the width, in the order they are shortened
 #: (``.weight`` is first dropped from the names: ``name.weight`` shown as ``name``).
-_SHRINKABLE = ("reason", "phase_reason", ".weight", "warning", "name")
+_SHRINKABLE = ("reason", "phase_reason", ".weight", "name", "warning")
 _MIN_SHRUNK = 24
 
 
@@ -37,8 +37,9 @@ def format_table(df, summary: pd.Series | None = None, *, columns: list[str] | N
         show_all: also the ``skipped`` rows (bias/norm tensors, filtered, too small); otherwise one
             line says how many were hidden.
         width: shorten text columns so lines fit: first ``reason``/``phase_reason``, then names lose
-            their ``.weight`` suffix, then ``warning`` (its categories come first) and ``name`` (in
-            the middle) are cut with "...", never below 24 characters.
+            their ``.weight`` suffix and are abbreviated part by part (:func:`short_names`: numbers
+            kept, no two alike), then ``warning`` (its categories come first) is cut with "...",
+            never below 24 characters.
 
     Raises:
         ValueError: a name in ``columns`` is not a column of ``df``.
@@ -127,8 +128,45 @@ def _fit(cells: pd.DataFrame, width: int) -> pd.DataFrame:
             continue
         current = max([len(col), *(len(v) for v in cells[col])])
         target = max(current - excess, _MIN_SHRUNK, len(col))
-        cells[col] = [_shorten(v, target, middle=col == "name") for v in cells[col]]
+        cells[col] = short_names(list(cells[col]), target) if col == "name" else [_shorten(v, target, middle=False)
+                                                                                for v in cells[col]]
     return cells
+
+
+def short_names(names: list[str], n: int) -> list[str]:
+    """``names`` shortened to ``n`` characters where possible, no two alike, numbers kept.
+
+    The dotted parts are abbreviated to their first letter from the left, the last part and the numbers
+    (block indices) kept: ``encoder.layer.5.attention.output.dense`` becomes ``e.l.5.a.output.dense``.
+    Names that would then look alike keep more of their parts (a line may then exceed ``n``); a name still
+    too long after every part is abbreviated is cut in the middle with "...".
+    :meth:`rmtkit.analysis.Analysis.layer` accepts the shortened names.
+    """
+    forms = [_abbreviations(name) for name in names]  # from the whole name to the shortest form
+    level = [next((k for k, f in enumerate(fs) if len(f) <= n), len(fs) - 1) for fs in forms]
+    while True:
+        shown = [fs[k] for fs, k in zip(forms, level, strict=True)]
+        seen: dict[str, list[int]] = {}
+        for i, s in enumerate(shown):
+            seen.setdefault(s, []).append(i)
+        clash = [i for rows in seen.values() if len({names[j] for j in rows}) > 1 for i in rows if level[i] > 0]
+        if not clash:
+            break
+        for i in clash:
+            level[i] -= 1
+    return [s if len(s) <= n or level[i] < len(forms[i]) - 1 else _shorten(s, n, middle=True)
+            for i, s in enumerate(shown)]
+
+
+def _abbreviations(name: str) -> list[str]:
+    parts = name.split(".")
+    forms = [name]
+    for i in range(len(parts) - 1):
+        if parts[i].isdigit() or len(parts[i]) <= 1:
+            continue
+        parts[i] = parts[i][0]
+        forms.append(".".join(parts))
+    return forms
 
 
 def _shorten(text: str, n: int, *, middle: bool) -> str:

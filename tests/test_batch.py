@@ -135,3 +135,43 @@ def test_lengths_and_mask_mean_the_same_everywhere():
     assert ranks.tolist() == [60, 45]
     jitted = jax.jit(lambda e, n: metrics.stable_rank(e, lengths=n))(evals, lengths)
     np.testing.assert_allclose(np.asarray(jitted), [r.sum() / r.max() for r in rows], rtol=1e-12)
+
+
+def test_fit_by_width_groups_rows_and_keeps_their_order():
+    from typing import NamedTuple
+
+    from rmtkit.batch import fit_by_width
+
+    class Seen(NamedTuple):
+        width: np.ndarray
+        total: np.ndarray
+
+    calls = []
+
+    def fake_fit(evals, *, lengths, scale):
+        calls.append(evals.shape)
+        valid = np.arange(evals.shape[1]) < lengths[:, None]
+        return Seen(np.full(len(lengths), evals.shape[1]), scale * np.where(valid, evals, 0).sum(1))
+
+    lengths = np.array([10, 300, 70, 5000, 64])
+    evals, _ = pad_spectra([np.arange(1.0, n + 1) for n in lengths])
+    out = fit_by_width(fake_fit, evals, lengths, scale=2.0)
+    np.testing.assert_array_equal(out.width, [64, 512, 128, 5000, 64])  # next power of two, at most the batch's
+    np.testing.assert_array_equal(out.total, [n * (n + 1) for n in lengths])  # 2 x (1 + ... + n), row order kept
+    assert sorted(calls) == [(1, 128), (1, 512), (1, 5000), (2, 64)]
+    calls.clear()
+    fit_by_width(fake_fit, evals[:2, :300], lengths[:2], scale=1.0, min_width=512)
+    assert calls == [(2, 300)]  # one group: one call over the whole batch
+
+
+def test_fit_by_width_gives_the_padded_batch_fit():
+    from rmtkit import fit_power_law
+    from rmtkit.batch import fit_by_width
+
+    rng = np.random.default_rng(3)
+    evals, lengths = pad_spectra([np.sort(rng.pareto(1.5, 40) + 1), np.sort(rng.pareto(2.0, 700) + 1)])
+    padded = fit_power_law(evals, lengths=lengths, method="csn")
+    grouped = fit_by_width(fit_power_law, evals, lengths, method="csn")
+    for name in padded._fields:  # equal up to the order of XLA's sums over the padding (1e-15 relative)
+        np.testing.assert_allclose(np.asarray(getattr(grouped, name), float), np.asarray(getattr(padded, name), float),
+                                   rtol=1e-13, err_msg=name)

@@ -25,13 +25,13 @@ TOO_LONG_FOR_NOW = {
 #: The layers of rmtkit, bottom first (docs/architecture.md): a module imports only from its own layer or below.
 LAYERS = {
     "base": ["rmtkit.version", "rmtkit.status", "rmtkit.columns", "rmtkit.atomic", "rmtkit._safe", "rmtkit._checks",
-             "rmtkit._parallel", "rmtkit.batch"],
+             "rmtkit._parallel", "rmtkit.batch", "rmtkit.compile_cache"],
     "numerics": ["rmtkit.matrices", "rmtkit.ensembles", "rmtkit.marchenko_pastur", "rmtkit.powerlaw", "rmtkit.metrics",
                  "rmtkit.spectrum", "rmtkit.resolution", "rmtkit.phase_definitions", "rmtkit.phases",
                  "rmtkit.diagnostics", "rmtkit.layer_warnings", "rmtkit.datasets"],
     "checkpoints": ["rmtkit.checkpoints"],
     "matrices": ["rmtkit.layers", "rmtkit.spectra", "rmtkit.cache"],
-    "analysis": ["rmtkit.analysis", "rmtkit.summary", "rmtkit.analyzer"],
+    "analysis": ["rmtkit.analysis", "rmtkit.summary", "rmtkit.randomization", "rmtkit.analyzer"],
     "consumers": ["rmtkit.results", "rmtkit.table", "rmtkit.compare", "rmtkit.extra", "rmtkit.plot", "rmtkit.cli",
                   "rmtkit.__main__", "rmtkit.optim", "rmtkit.prune", "rmtkit.io", "rmtkit"],
 }
