@@ -25,7 +25,7 @@ from flax import nnx  # noqa: E402
 
 from simulations.train.config import ModelConfig, TrainConfig  # noqa: E402
 from simulations.train.models import build_model  # noqa: E402
-from simulations.train.run import MAX_CHUNK_STEPS, make_loss, make_optimizer, make_train_chunk  # noqa: E402
+from simulations.train.steps import MAX_CHUNK_STEPS, make_loss, make_optimizer, make_train_chunk  # noqa: E402
 
 SWEEP_BATCHES = (2, 4, 8, 16, 32, 100, 250, 1000)
 IMAGES = 60_000

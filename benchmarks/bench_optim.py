@@ -26,7 +26,7 @@ from flax import nnx
 from rmtkit.optim import alpha_decay, temperature_balance
 from simulations.train.config import TrainConfig
 from simulations.train.models import ModelConfig, build_model
-from simulations.train.run import MAX_CHUNK_STEPS, make_loss, make_optimizer, make_train_chunk
+from simulations.train.steps import MAX_CHUNK_STEPS, make_loss, make_optimizer, make_train_chunk
 
 TRAIN_SIZE = 55_000
 

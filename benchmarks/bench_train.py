@@ -51,7 +51,7 @@ def jax_steps_per_second(model_name: str, batch: int, steps: int, **model_kw) ->
     from flax import nnx
 
     from simulations.train.models import ModelConfig, build_model
-    from simulations.train.run import make_loss, make_train_chunk
+    from simulations.train.steps import make_loss, make_train_chunk
 
     model = build_model(ModelConfig(name=model_name, **model_kw), seed=0)
     opt = nnx.Optimizer(model, __import__("optax").sgd(0.01, momentum=0.9), wrt=nnx.Param)

@@ -46,7 +46,7 @@ from rmtkit.optim import layer_exponents, leaf_path
 from rmtkit.prune import prune_magnitude
 from simulations.train.data import DataConfig, Split, load_data
 from simulations.train.models import ModelConfig, build_model
-from simulations.train.run import evaluate, make_loss
+from simulations.train.steps import evaluate, make_loss
 
 SPARSITIES = (0.5, 0.7, 0.9)
 METHODS = ("alpha", "alpha_csn", "uniform", "global")

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -35,10 +35,11 @@ import pandas as pd
 
 import rmtkit
 import simulations
+from simulations.train.records import read_csv
 
 jax.config.update("jax_enable_x64", True)  # the fits run in float64, chosen here
 RESULTS = Path(simulations.__file__).resolve().parents[1] / "docs" / "results" / "headline"  # in the checkout
-runs = pd.read_csv(RESULTS / "runs.csv")
+runs = read_csv(RESULTS / "runs.csv")  # current column names, whenever the report was written
 with np.load(RESULTS / "final_eigenvalues.npz") as z:
     eigenvalues = {tuple(k.split("|")): z[k] for k in z.files}
 # The authors' FC1 table (CIFAR-10, full-width MiniAlexNet, eigenvalues pooled over 10 runs).
@@ -53,17 +54,17 @@ accuracy.round(4)
 # %% [markdown]
 # ## FC1 and FC2, eigenvalues pooled over seeds
 # As the authors did, the eigenvalues of all seeds at one batch size are pooled into one ESD, then fitted
-# (`simulations.headline.pooled_table`, which calls rmtkit's public fits): the automatic MP fit (share of
+# (`simulations.train.headline.pooled_table`, which calls rmtkit's public fits): the automatic MP fit (share of
 # eigenvalues beyond its bulk edge, soft rank `l+ / lambda_max`), the CSN power law, and the phase with the
 # rule that decided it.
 
 # %%
-from simulations.headline import pooled_table
+from simulations.train.headline import pooled_table
 
 table, fits = pooled_table(runs, eigenvalues)
 table = table.rename(columns={"spike_fraction": "beyond_bulk", "stable_rank_mean": "stable_rank",
                               "seed_phases": "per_seed"})
-columns = ["batch_size", "mp_sigma", "beyond_bulk", "mp_softrank", "stable_rank", "alpha", "phase", "per_seed"]
+columns = ["batch_size", "mp_sigma", "beyond_bulk", "mp_soft_rank", "stable_rank", "alpha", "phase", "per_seed"]
 
 
 def pooled(layer):
@@ -110,12 +111,12 @@ fig.tight_layout()
 # layer closer to the paper's small-batch phases; more SGD steps (more data per epoch) might.
 
 # %%
-traj = pd.read_csv(RESULTS / "trajectories.csv")
+traj = read_csv(RESULTS / "trajectories.csv")
 traj = traj[traj.seed == 0]
 fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
 for (bs, size), t in traj.groupby(["batch_size", "train_size"]):
     t = t.sort_values("epoch")
-    for ax, col in zip(axes, ("mp_softrank", "stable_rank", "alpha"), strict=True):
+    for ax, col in zip(axes, ("mp_soft_rank", "stable_rank", "alpha"), strict=True):
         ax.plot(t.epoch, t[col], "-" if bs == 2 else "--", label=f"batch {bs}, {size:,} images")
 for ax, title in zip(axes, ("MP soft rank", "stable rank", r"power-law $\alpha$"), strict=True):
     ax.set_title(f"FC1 {title}")
@@ -124,7 +125,7 @@ axes[0].legend(fontsize=8)
 fig.tight_layout()
 last = traj.sort_values("epoch").groupby(["batch_size", "train_size"]).tail(11)
 moves = last.groupby(["batch_size", "train_size"]).agg(
-    softrank_epoch_30=("mp_softrank", "first"), softrank_end=("mp_softrank", "last"),
+    softrank_epoch_30=("mp_soft_rank", "first"), softrank_end=("mp_soft_rank", "last"),
     stable_rank_epoch_30=("stable_rank", "first"), stable_rank_end=("stable_rank", "last"),
     phase_end=("phase", "last"))
 moves.round(3)
@@ -139,7 +140,7 @@ distinct = list(dict.fromkeys(order.phase.dropna()))
 print(f"FC1 phases from batch {order.batch_size.iloc[0]} down to {order.batch_size.iloc[-1]}: "
       + " -> ".join(f"{p} (batch {', '.join(map(str, order.batch_size[order.phase == p]))})" for p in distinct))
 print(f"{len(distinct)} distinct FC1 phases (the paper: 5 of the 5+1); FC2: {fc2.phase.nunique()} distinct.")
-print(f"MP soft rank of FC1 falls from {order.mp_softrank.iloc[0]:.2f} to {order.mp_softrank.iloc[-1]:.2f}, "
+print(f"MP soft rank of FC1 falls from {order.mp_soft_rank.iloc[0]:.2f} to {order.mp_soft_rank.iloc[-1]:.2f}, "
       f"stable rank from {order.stable_rank.iloc[0]:.0f} to {order.stable_rank.iloc[-1]:.0f}; "
       f"test accuracy from {accuracy.test_acc.iloc[-1]:.3f} (batch {accuracy.index[-1]}) to "
       f"{accuracy.test_acc.iloc[0]:.3f} (batch {accuracy.index[0]}).")

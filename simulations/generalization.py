@@ -28,6 +28,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from simulations.train.records import read_csv
+
 LAYERS = ("fc1", "fc2")
 #: Metric -> sign of its Kendall tau with test accuracy if "lower is better" holds, as the papers claim
 #: (the batch size: smaller batches generalize better in the papers' sweep). With the gap the sign flips.
@@ -64,7 +66,7 @@ def read_report(folder: Path) -> pd.DataFrame:
     if not (runs_csv.is_file() and npz.is_file()):
         raise FileNotFoundError(f"{folder} has no runs.csv and final_eigenvalues.npz (write it with "
                                 "python -m simulations.headline)")
-    runs = pd.read_csv(runs_csv)
+    runs = read_csv(runs_csv)  # committed reports may hold fc1_mp_softrank
     runs = runs[(runs.weight_decay.astype(str) == "none") & (runs.train_size == runs.train_size.max())]
     rows = []
     with np.load(npz) as z:
@@ -72,7 +74,7 @@ def read_report(folder: Path) -> pd.DataFrame:
             per_layer = [layer_metrics(z[f"{r['run']}|{layer}"], r[f"{layer}_alpha"]) for layer in LAYERS]
             row = {k: r[k] for k in ("run", "batch_size", "seed", "epochs", "train_acc", "test_acc", "gap")}
             row.update({k: float(np.mean([m[k] for m in per_layer])) for k in per_layer[0]})
-            row["mp_soft_rank"] = float(np.mean([r[f"{layer}_mp_softrank"] for layer in LAYERS]))
+            row["mp_soft_rank"] = float(np.mean([r[f"{layer}_mp_soft_rank"] for layer in LAYERS]))
             rows.append(row)
     out = pd.DataFrame(rows)
     out.insert(0, "sweep", sweep_label(runs))

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulations.control_report import load_runs, main, paired_against, paired_summary
+from simulations.train.control_report import load_runs, main, paired_against, paired_summary
 
 # test accuracy per (optimizer, seed); seed 3 of tempbalance failed.
 ACC = {"sgd": [0.80, 0.82, 0.81, 0.79], "sgd+tempbalance": [0.81, 0.85, 0.80, None]}
@@ -75,7 +75,7 @@ def test_paired_figure_tick_labels_do_not_run_together(tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from simulations.control_report import paired_figure
+    from simulations.train.control_report import paired_figure
 
     rows = [{"setting": s, "model": "mlp3", "optimizer": opt, "seed": seed, "test_acc": 0.8 + 0.01 * seed}
             for s in ("Fashion-MNIST", "20% label noise", "headline protocol", "x")

@@ -1,4 +1,4 @@
-"""The headline report (simulations/headline.py) on a miniature of scripts/headline.sh's folders."""
+"""The headline report (simulations/train/headline.py) on a miniature of scripts/headline.sh's folders."""
 
 import json
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulations import headline
+from simulations.train import headline
 from simulations.train.config import TrainConfig
 from simulations.train.data import DataConfig
 from simulations.train.models import ModelConfig

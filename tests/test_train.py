@@ -16,8 +16,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from rmtkit.datasets import DatasetMissingError
-from simulations import collect
 from simulations.entry import CONFIG_DIR
+from simulations.train import collect
 from simulations.train.config import DataConfig, ModelConfig, TrainConfig, register_configs, shrink
 from simulations.train.data import load_data
 from simulations.train.models import build_model, conv2d, max_pool, weight_matrices
@@ -120,7 +120,7 @@ def test_minialexnet_channels_refuse_anything_but_two_positive_integers(bad):
 def test_softmax_mse_is_keras_mse_on_probabilities():
     from flax import nnx
 
-    from simulations.train.run import make_loss
+    from simulations.train.steps import make_loss
 
     class Fixed(nnx.Module):
         def __call__(self, x):
@@ -137,7 +137,7 @@ def test_softmax_mse_is_keras_mse_on_probabilities():
 
 
 def test_sgd_is_keras_momentum_with_a_per_epoch_staircase():
-    from simulations.train.run import make_optimizer
+    from simulations.train.steps import make_optimizer
 
     cfg = TrainConfig()
     cfg.optimizer.lr, cfg.optimizer.momentum, cfg.optimizer.lr_decay = 0.01, 0.9, 0.5
@@ -344,7 +344,8 @@ def test_bad_numbers_are_refused_before_anything_is_written(tmp_path, field, val
 
 
 def test_a_diverging_run_says_so_and_keeps_its_last_finite_epoch(tmp_path):
-    from simulations.train.run import TrainingDiverged, config_differences
+    from simulations.train.run import TrainingDiverged
+    from simulations.train.state import config_differences
 
     cfg = TrainConfig(model=ModelConfig(name="tiny", width=16), data=DataConfig(name="synthetic", subset=256, val_size=32),
                       epochs=3, batch_size=32, loss="mse", progress=False)

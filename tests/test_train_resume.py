@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulations import collect
+from simulations.train import collect
 from simulations.train.config import AnalysisConfig, DataConfig, ModelConfig, OptimizerConfig, TrainConfig
-from simulations.train.run import ResumeError, run
+from simulations.train.run import run
+from simulations.train.state import ResumeError
 
 pytestmark = pytest.mark.slow  # training processes killed and resumed: minutes
 

@@ -34,7 +34,7 @@ def test_bridge_on_a_smoke_label_noise_sweep(tmp_path):
     assert bridge.main([str(sweep)]) == 0
     table = pd.read_csv(sweep / "bridge.csv")
     assert sorted(table.label_noise.unique()) == [0.0, 0.8] and sorted(table.epoch.unique()) == [1, 2]  # smoke: 2 epochs
-    assert {"val_error", "fc1_alpha", "fc1_mp_softrank", "fc1_phase"} <= set(table.columns)
+    assert {"val_error", "fc1_alpha", "fc1_mp_soft_rank", "fc1_phase"} <= set(table.columns)
     final = table[table.epoch == 2].set_index("label_noise")
     # More label noise, less to learn: the validation error is higher.
     assert final.loc[0.8, "val_error"] > final.loc[0.0, "val_error"]

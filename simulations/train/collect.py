@@ -21,6 +21,7 @@ import pandas as pd
 import scipy.stats
 
 from rmtkit.status import RowStatus, RunStatus
+from simulations.train.records import current_key, read_csv
 
 #: [MPM-NC] model-level metrics: name -> (spectral column, how layers combine)
 CAPACITY_METRICS = {"alpha_hat": "alpha_weighted", "log_norm": "log_norm", "log_spectral_norm": "log_spectral_norm",
@@ -76,10 +77,10 @@ def _finished(run: Path) -> dict:
         raise ValueError(f"{done_path}: corrupt, not valid JSON ({err})") from None
     if not isinstance(done, dict):
         raise ValueError(f"{done_path}: not a finished run's record (a JSON object is expected)")
-    row = {"status": RunStatus.DONE.value, **done}
+    row = {"status": RunStatus.DONE.value, **{current_key(k): v for k, v in done.items()}}  # older runs: mp_softrank
     if spectral.exists():
         try:
-            table = pd.read_csv(spectral)
+            table = read_csv(spectral)
             missing = {"epoch", "status", *CAPACITY_METRICS.values()} - set(table.columns)
             if missing:
                 raise ValueError(f"no column {', '.join(sorted(missing))}")
@@ -129,7 +130,7 @@ def figures(runs: pd.DataFrame, out: Path, layer: str = "fc1") -> Path:
     numeric = pd.api.types.is_numeric_dtype(done[knob])
     x = done[knob] if numeric else done[knob].astype(str)
     panels = [("test_acc", "test accuracy"), ("gap", "train - test accuracy"), (f"{layer}_alpha", f"{layer} alpha"),
-              (f"{layer}_stable_rank", f"{layer} stable rank"), (f"{layer}_mp_softrank", f"{layer} MP soft rank"),
+              (f"{layer}_stable_rank", f"{layer} stable rank"), (f"{layer}_mp_soft_rank", f"{layer} MP soft rank"),
               (f"{layer}_hard_rank", f"{layer} hard rank")]
     fig, axes = plt.subplots(2, 4, figsize=(17, 7))
     for ax, (col, title) in zip(axes.ravel(), panels, strict=False):
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         figures(runs, out, args.layer)
     knob = _knob(runs)
     cols = [c for c in (knob, "seed", "status", "train_acc", "test_acc", "gap", f"{args.layer}_alpha",
-                        f"{args.layer}_stable_rank", f"{args.layer}_mp_softrank", f"{args.layer}_hard_rank",
+                        f"{args.layer}_stable_rank", f"{args.layer}_mp_soft_rank", f"{args.layer}_hard_rank",
                         f"{args.layer}_num_spikes", f"{args.layer}_phase") if c in runs]
     print(runs.sort_values(knob)[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if len(cap):

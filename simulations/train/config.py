@@ -106,7 +106,7 @@ class TrainConfig:
     x64: bool = False
     resume: bool = True  # skip a finished run, continue a killed one from its last epoch (if the configs match)
     fail_at_epoch: int = 0  # testing only: raise after this epoch (a crashing job in a sweep)
-    kill_at: str = ""  # testing only: "EPOCH:POINT" SIGKILLs the process there (simulations.train.run.KILL_POINTS)
+    kill_at: str = ""  # testing only: "EPOCH:POINT" SIGKILLs the process there (simulations.train.state.KILL_POINTS)
     smoke: bool = False
     progress: bool = True
 

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from simulations.collect import collect
+from simulations.train.collect import collect
 
 BASE = "sgd"
 #: How each sweep folder of scripts/tempbalance.sh is shown in the table and figure.

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from rmtkit.status import RowStatus
+from simulations.train.records import read_csv
 
 #: FC1 of MiniAlexNet on CIFAR-10, eigenvalues pooled over 10 runs per batch size ([MM-JMLR] §7, the
 #: authors' notebook): share of eigenvalues beyond the MP bulk, MP sigma, and the phase they name.
@@ -76,11 +77,10 @@ def run_table(runs: list[Path]) -> tuple[pd.DataFrame, dict[tuple[str, str], np.
         done = json.loads((run / "DONE.json").read_text())
         weights = _final_weights(run)
         df = rmtkit.analyze(weights, min_evals=10, progress=False).to_frame().set_index("name")
-        df = df.rename(columns={"mp_soft_rank": "mp_softrank"})  # the name of the committed results
         row = {**_knobs(run), **{k: done[k] for k in ("train_acc", "test_acc", "gap") if k in done}}
         for layer in LAYERS:
             row[f"{layer}_dead_units"] = done.get(f"{layer}_dead_units")
-            for col in ("N", "M", "alpha", "num_spikes", "mp_sigma", "mp_softrank", "stable_rank", "hard_rank",
+            for col in ("N", "M", "alpha", "num_spikes", "mp_sigma", "mp_soft_rank", "stable_rank", "hard_rank",
                         "phase", "phase_reason"):
                 row[f"{layer}_{col}"] = df.loc[layer, col]
             spectra[(run.name, layer)] = np.asarray(rmtkit.eigenvalues(weights[layer], normalize=False))
@@ -117,7 +117,7 @@ def relabelled_runs(runs: pd.DataFrame, spectra: dict[tuple[str, str], np.ndarra
         out[f"{layer}_alpha"] = np.asarray(pl.alpha)
         out[f"{layer}_num_spikes"] = np.asarray(mp.num_spikes)
         out[f"{layer}_mp_sigma"] = np.asarray(mp.sigma)
-        out[f"{layer}_mp_softrank"] = np.asarray(mp.lambda_plus) / top
+        out[f"{layer}_mp_soft_rank"] = np.asarray(mp.lambda_plus) / top
         out[f"{layer}_stable_rank"] = batch.sum(axis=1) / top
         out[f"{layer}_hard_rank"] = hard
         out[f"{layer}_phase"] = [w["phase"] for w in why]
@@ -146,7 +146,7 @@ def pooled_table(runs: pd.DataFrame, spectra: dict) -> tuple[pd.DataFrame, dict]
             "batch_size": bs, "layer": layer, "seeds": len(group), "num_evals": ev.size,
             "mp_sigma": float(mp.sigma) if ok else np.nan,
             "spike_fraction": int(mp.num_spikes) / ev.size if ok else np.nan,
-            "mp_softrank": float(mp.lambda_plus) / ev[-1] if ok else np.nan,
+            "mp_soft_rank": float(mp.lambda_plus) / ev[-1] if ok else np.nan,
             "alpha": float(pl.alpha), "phase": why["phase"], "phase_reason": why["reason"],
             "stable_rank_mean": group[f"{layer}_stable_rank"].mean(), "stable_rank_std": group[f"{layer}_stable_rank"].std(),
             "test_acc_mean": group.test_acc.mean(), "test_acc_std": group.test_acc.std(),
@@ -225,9 +225,9 @@ def trajectories(folder: Path) -> pd.DataFrame:
         if not (run / "config.json").exists():
             continue
         knobs = _knobs(run)
-        sp = pd.read_csv(run / "spectral.csv")
+        sp = read_csv(run / "spectral.csv")
         sp = sp[(sp.name == "fc1") & (sp.status == RowStatus.OK)]
-        frames.append(sp[["epoch", "alpha", "mp_softrank", "stable_rank", "num_spikes", "phase"]].assign(
+        frames.append(sp[["epoch", "alpha", "mp_soft_rank", "stable_rank", "num_spikes", "phase"]].assign(
             batch_size=knobs["batch_size"], train_size=knobs["train_size"], seed=knobs["seed"],
             finished=(run / "DONE.json").exists()))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -240,7 +240,7 @@ def trajectory_figure(traj: pd.DataFrame, path: Path) -> None:
 
     sizes = sorted(traj.train_size.unique())
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
-    panels = [("mp_softrank", "MP soft rank"), ("stable_rank", "stable rank"), ("alpha", r"power-law $\alpha$"),
+    panels = [("mp_soft_rank", "MP soft rank"), ("stable_rank", "stable rank"), ("alpha", r"power-law $\alpha$"),
               ("phase", "phase")]
     labels = Phase.labels()
     for ax, (col, name) in zip(axes, panels, strict=True):
@@ -330,7 +330,7 @@ def markdown(out: Path) -> str:
 
     lines = [f"Labels by rmtkit's phase classifier version {CLASSIFIER_VERSION} (docs/phases.md); the trajectory "
              "phases (trajectories.csv) are those recorded during training.", ""]
-    pooled = pd.read_csv(out / "pooled.csv")
+    pooled = read_csv(out / "pooled.csv")
     for layer in LAYERS:
         p = pooled[pooled.layer == layer].sort_values("batch_size")
         paper = layer == "fc1"
@@ -341,7 +341,7 @@ def markdown(out: Path) -> str:
         lines += [f"**{layer.upper()}**", "", "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
         for r in p.itertuples():
             cells = [str(r.batch_size), str(r.seeds), _pm(r.test_acc_mean, r.test_acc_std),
-                     _pm(r.gap_mean, r.gap_std), f"{r.mp_sigma:.3f}", f"{r.spike_fraction:.1%}", f"{r.mp_softrank:.3f}",
+                     _pm(r.gap_mean, r.gap_std), f"{r.mp_sigma:.3f}", f"{r.spike_fraction:.1%}", f"{r.mp_soft_rank:.3f}",
                      _pm(r.stable_rank_mean, r.stable_rank_std, ".1f"), f"{r.alpha:.2f}", str(r.phase),
                      str(r.seed_phases).replace(",", ", ")]
             if paper:
@@ -376,7 +376,7 @@ def relabel(out: Path) -> int:
         return 2
     with np.load(npz) as z:
         spectra = {tuple(k.split("|")): z[k] for k in z.files}
-    runs = relabelled_runs(pd.read_csv(runs_csv), spectra)
+    runs = relabelled_runs(read_csv(runs_csv), spectra)  # committed files may hold mp_softrank
     runs.to_csv(runs_csv, index=False)
     pooled, fits = pooled_table(runs, spectra)
     pooled.merge(PAPER_FC1, on="batch_size", how="left").to_csv(out / "pooled.csv", index=False)
@@ -417,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         confusion(pooled, runs).to_csv(out / "confusion.csv", index=False)
         for layer in LAYERS:
             esd_grid(fits, layer, out / f"pooled_esd_{layer}.png")
-        print(pooled[["batch_size", "layer", "seeds", "mp_sigma", "spike_fraction", "mp_softrank", "alpha", "phase",
+        print(pooled[["batch_size", "layer", "seeds", "mp_sigma", "spike_fraction", "mp_soft_rank", "alpha", "phase",
                       "stable_rank_mean", "test_acc_mean", "test_acc_std", "gap_mean"]].to_string(
             index=False, float_format=lambda v: f"{v:.4g}"))
     else:

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simulations.collect import run_folders
+from simulations.train.collect import run_folders
+from simulations.train.records import read_csv
 
 
 def collect(sweep: str | Path) -> pd.DataFrame:
@@ -29,9 +30,9 @@ def collect(sweep: str | Path) -> pd.DataFrame:
         metrics = pd.read_csv(run / "metrics.csv")[["epoch", "val_acc", "train_loss"]]
         metrics["val_error"] = 1 - metrics.pop("val_acc")
         if (run / "spectral.csv").exists():
-            spectral = pd.read_csv(run / "spectral.csv")
+            spectral = read_csv(run / "spectral.csv")  # runs written before the rename: mp_softrank
             spectral = spectral[spectral["status"] == "ok"]
-            wide = spectral.pivot_table(index="epoch", columns="name", values=["alpha", "mp_softrank", "stable_rank"])
+            wide = spectral.pivot_table(index="epoch", columns="name", values=["alpha", "mp_soft_rank", "stable_rank"])
             wide.columns = [f"{layer}_{col}" for col, layer in wide.columns]
             phases = spectral.pivot(index="epoch", columns="name", values="phase").add_suffix("_phase")
             metrics = metrics.merge(wide.join(phases), left_on="epoch", right_index=True, how="left")

@@ -24,7 +24,7 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 
 from rmtkit.status import RunStatus
-from simulations.collect import run_folders
+from simulations.train.collect import run_folders
 from simulations.zoo.run import RESULT
 
 #: Columns of the printed overview, when present.

@@ -1,0 +1,52 @@
+"""The training suite's records read with the current column names (``mp_soft_rank``), whenever they were written.
+
+Files written before the column was renamed hold ``mp_softrank``: a column of ``spectral.csv``
+(and of the history inside ``state/state.npz``), of the headline report's CSVs committed under
+docs/results/, and the key ``<layer>_mp_softrank`` of ``DONE.json`` and of the runs tables. The
+readers here give every such name its current form (:data:`rmtkit.columns.RENAMED_COLUMNS`), so that
+committed results, finished runs and the runs of a sweep started before the rename read like new ones.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from rmtkit.columns import RENAMED_COLUMNS
+
+__all__ = ["current_columns", "current_header", "current_key", "read_csv", "read_record"]
+
+
+def current_key(key: str) -> str:
+    """A column or a record's key with its current name: ``mp_softrank`` and ``fc1_mp_softrank`` -> ``..._mp_soft_rank``.
+
+    >>> current_key("fc1_mp_softrank"), current_key("mp_softrank"), current_key("fc1_alpha")
+    ('fc1_mp_soft_rank', 'mp_soft_rank', 'fc1_alpha')
+    """
+    for old, new in RENAMED_COLUMNS.items():
+        if key == old or key.endswith("_" + old):
+            return key[: len(key) - len(old)] + new
+    return key
+
+
+def current_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with every column under its current name."""
+    return df.rename(columns=current_key)
+
+
+def read_csv(path: str | Path, **kwargs) -> pd.DataFrame:
+    """``pd.read_csv`` with the current column names."""
+    return current_columns(pd.read_csv(path, **kwargs))
+
+
+def read_record(path: str | Path) -> dict:
+    """A JSON record (``DONE.json``) with its keys under their current names."""
+    return {current_key(k): v for k, v in json.loads(Path(path).read_text()).items()}
+
+
+def current_header(csv_text: str) -> str:
+    """A CSV's text with the names of its header line current, the rows untouched to the byte (names hold no comma)."""
+    header, sep, rows = csv_text.partition("\n")
+    return ",".join(current_key(name) for name in header.split(",")) + sep + rows
