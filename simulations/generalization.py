@@ -53,7 +53,7 @@ def layer_metrics(evals: np.ndarray, alpha: float) -> dict[str, float]:
 
 def sweep_label(runs: pd.DataFrame) -> str:
     """``FC1 N x M``, the shape that tells the sweeps apart."""
-    shapes = {(int(n), int(m)) for n, m in zip(runs.fc1_N, runs.fc1_M)}
+    shapes = {(int(n), int(m)) for n, m in zip(runs.fc1_N, runs.fc1_M, strict=True)}
     if len(shapes) != 1:
         raise ValueError(f"a report mixes FC1 shapes {sorted(shapes)}; give one report per shape")
     (n, m), = shapes
@@ -148,7 +148,7 @@ def figure(metrics: pd.DataFrame, tau: pd.DataFrame, path: Path) -> None:
     axes[0].set_xlim(-1, 1)
     axes[0].set_xlabel("Kendall tau with test accuracy (lower-is-better: negative)")
     axes[0].legend(fontsize=9, loc="lower right")
-    markers = dict(zip(dict.fromkeys(metrics.sweep), "osD^v"))
+    markers = dict(zip(dict.fromkeys(metrics.sweep), "osD^v", strict=False))
     norm = LogNorm(metrics.batch_size.min(), metrics.batch_size.max())
     for ax, metric, label in ((axes[1], "alpha_hat", "alpha_hat (mean of FC1, FC2)"),
                               (axes[2], "log_alpha_norm", "log10 alpha-norm (mean of FC1, FC2)")):

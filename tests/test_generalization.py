@@ -22,7 +22,7 @@ def _report(folder, alphas, accs, *, n=512, extra_wd_run=False):
     """A report of len(alphas) runs whose FC1 and FC2 have lambda_max 10, so alpha_hat equals alpha."""
     folder.mkdir()
     rows, spectra = [], {}
-    for i, (a, acc) in enumerate(zip(alphas, accs)):
+    for i, (a, acc) in enumerate(zip(alphas, accs, strict=True)):
         run = f"batch_size={2 ** i},seed=0"
         rows.append({"run": run, "batch_size": 2 ** i, "seed": 0, "epochs": 3, "train_size": 60000,
                      "weight_decay": "none", "train_acc": 1.0, "test_acc": acc, "gap": 1.0 - acc,
