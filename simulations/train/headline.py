@@ -355,15 +355,16 @@ def markdown(out: Path) -> str:
         rc = pd.read_csv(out / "rank_collapse.csv").sort_values(["epochs", "weight_decay"])
         head = ["L2", "epochs", "test acc", "FC1 dead units", "numerical rank", "rank at 1e-2 λmax",
                 "rank at 1e-4 λmax", "rank at 1e-6 λmax", "FC1 columns with norm² < 1e-4 λmax", "stable rank",
-                "λmin / λmax", "phase (rule)"]
+                "λmin / λmax"] + (["phase (rule)"] if "phase" in rc else [])  # older reports: no phase recorded
         lines += ["**Rank collapse (FC1, batch 16)**", "", "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
         for r in rc.to_dict("records"):
             lines.append("| " + " | ".join([
                 r["weight_decay"], str(r["epochs"]), f"{r['test_acc']:.3f}", str(r["fc1_dead_units"]),
                 f"{r['numerical_rank']} / {r['M']}", str(r["rank_at_0.01"]), str(r["rank_at_0.0001"]),
                 str(r["rank_at_1e-06"]), str(r["fc1_columns_below_0.0001"]), f"{r['stable_rank']:.1f}",
-                f"{r['smallest_over_largest_eval']:.2g}",
-                f"{r['phase']} ({r['phase_rule']})" if isinstance(r.get("phase"), str) else "-"]) + " |")
+                f"{r['smallest_over_largest_eval']:.2g}"]
+                + ([f"{r['phase']} ({r['phase_rule']})" if isinstance(r.get("phase"), str) else "-"] if "phase" in rc
+                   else [])) + " |")
         lines.append("")
     return "\n".join(lines)
 
