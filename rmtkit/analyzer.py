@@ -117,7 +117,7 @@ class _NoBar:
         pass
 
 
-def analyze(model: Any, *, base: Any = None, progress: bool | None = None,
+def analyze(model: Any, *, base: Any = None, progress: bool | None = None, progress_label: str = "rmtkit analyze",
             spectra_cache: str | os.PathLike | None = None, **options: Any) -> Analysis:
     """Analyse every weight matrix of ``model``: spectra, fits, metrics and phases, one entry per tensor.
 
@@ -130,6 +130,7 @@ def analyze(model: Any, *, base: Any = None, progress: bool | None = None,
             None with ``phase_rule`` ``difference``; no under/over-trained warning): the 5+1 phases and the
             alpha band describe trained layers, not the change between two of them.
         progress: show a progress bar with ETA (default: only for models with more than 20 matrices).
+        progress_label: the bar's label (``rmtkit compare`` names its two analyses).
         spectra_cache: a folder of eigenvalues (:mod:`rmtkit.cache`): layers found there are not
             recomputed, the others are stored; a changed checkpoint misses.
         **options: fields of :class:`rmtkit.analysis.AnalyzeOptions`.
@@ -154,7 +155,7 @@ def analyze(model: Any, *, base: Any = None, progress: bool | None = None,
     dtype = np.dtype(opts.precision)
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(layers), desc="rmtkit analyze", unit="layer",
+    bar = tqdm(total=len(layers), desc=progress_label, unit="layer",
                disable=not (progress if progress is not None else len(layers) > 20))
     with jax.enable_x64(opts.precision == "float64"):
         spectra, failures = _cached_spectra(layers, opts, spectra_cache, bar)

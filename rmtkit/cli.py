@@ -34,6 +34,14 @@ OPTION_FLAGS = {"--layers": "layers", "--exclude": "exclude", "--types": "types"
                 "--pl-method": "pl_method", "--randomize": "randomize", "--seed": "seed", "--esd": "esd",
                 "--vectors": "vectors", "--traps": "traps"}
 
+COMPARE_HELP = """Per tensor name of either model: both alphas and phases, the KS distance between the two ESDs,
+||W_b - W_a||_F / ||W_a||_F and the change (b minus a) of every metric (delta_<column>; csv and json hold them
+all, --columns picks them for the table). The table shows the compared rows; --all adds the others with why.
+Both models are analysed with the same options.
+
+Exit codes: as rmtkit analyze's, over both models: 0 every selected layer analysed; 1 some layer failed or
+partly in a or b; 2 usage error or unreadable input; 3 no layer passed the filters in either model; 4 a bug."""
+
 
 class UsageError(Exception):
     """A bad argument, found before any work starts."""
@@ -41,7 +49,7 @@ class UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2 (argparse would print the whole usage first)
-        self.exit(EXIT_INPUT, f"rmtkit: error: {message} (see rmtkit analyze --help)\n")
+        self.exit(EXIT_INPUT, f"rmtkit: error: {message} (see {self.prog} --help)\n")
 
 
 class _Version(argparse.Action):
@@ -64,47 +72,58 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("path", nargs="+", help=".safetensors file, HF model directory, .npz, PyTorch file (needs "
                    "torch), or a model id org/name in the local Hugging Face cache (nothing is downloaded); "
                    "several: a series of checkpoints")
-    a.add_argument("--layers", nargs="+", metavar="PATTERN", help="keep names matching a glob/substring (re:REGEX for regexes)")
-    a.add_argument("--exclude", nargs="+", metavar="PATTERN", help="drop names matching these")
-    a.add_argument("--types", nargs="+", choices=option_choices("types"), help="keep only these layer types")
-    a.add_argument("--min-evals", type=int, default=None,
-                   help=f"smallest min(N, M) analysed (default {DEFAULTS.min_evals}, as WeightWatcher 0.7: keeps classifier heads)")
-    a.add_argument("--max-evals", type=int, default=None, help="largest min(N, M) analysed (default: no limit)")
-    a.add_argument("--normalize", action="store_true", help="eigenvalues of W^T W / N instead of W^T W")
-    a.add_argument("--precision", choices=option_choices("precision"), default=DEFAULTS.precision,
-                   help=f"dtype of the eigenvalues and fits (default {DEFAULTS.precision})")
-    a.add_argument("--pl-method", choices=option_choices("pl_method"), default=DEFAULTS.pl_method,
-                   help=f"power-law fit (default {DEFAULTS.pl_method}, the fit the phases were calibrated on)")
-    a.add_argument("--randomize", action="store_true",
-                   help="add the shuffled-W baseline (correlation traps), shown in the table")
-    a.add_argument("--seed", type=int, default=DEFAULTS.seed,
-                   help=f"seed of --randomize and --traps (default {DEFAULTS.seed})")
-    a.add_argument("--esd", choices=option_choices("esd"), default=DEFAULTS.esd,
-                   help="ESD of the power-law fit: the full W (default) or FARMS, pooled fixed-aspect-ratio windows "
-                   "(docs/theory.md#farms); MP fit and phases stay on the full ESD")
-    a.add_argument("--vectors", action="store_true", help="add eigenvector localization columns (vec_pr, ...)")
-    a.add_argument("--traps", action="store_true", help="add correlation traps mapped to entries of W (seeded by --seed)")
-    a.add_argument("--format", choices=["table", "csv", "json"], default="table",
-                   help="output format (default table; csv/json hold every row and column)")
-    a.add_argument("--columns", metavar="A,B,C", help="table columns to print, comma-separated (see docs/columns.md)")
-    a.add_argument("--wide", action="store_true", help="table: print every column (lines may exceed 120 characters)")
-    a.add_argument("--all", dest="show_all", action="store_true",
-                   help="table: also print the skipped rows (bias/norm tensors, filtered, too small)")
-    a.add_argument("-o", "--output", help="write the results here (atomically) instead of stdout; a csv gets "
-                   "its provenance in FILE.meta.json")
+    _option_flags(a, analysis=True)
+    _output_flags(a)
     a.add_argument("--plots", metavar="DIR", help="write per-layer ESD/tail figures and a model chart to DIR "
                    "(with --randomize, the shuffled-W ESD is overlaid)")
-    a.add_argument("--no-progress", action="store_true", help="no progress bar")
-    a.add_argument("--spectra", metavar="DIR", help="cache of eigenvalues: reused by reruns with other fit options")
     a.add_argument("--base", metavar="MODEL", help="analyse W - W_base, the change from this base model")
-    c = sub.add_parser("compare", help="per-layer changes from model A to model B")
-    c.add_argument("a")
-    c.add_argument("b")
-    c.add_argument("--normalize", action="store_true", help="eigenvalues of W^T W / N instead of W^T W")
-    c.add_argument("--spectra", metavar="DIR", help="cache of eigenvalues")
-    c.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    c.add_argument("-o", "--output", help="write the results here instead of stdout")
+    c = sub.add_parser("compare", help="per-layer changes from model A to model B",
+                       description=COMPARE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    c.add_argument("a", help="the model before (what rmtkit analyze reads)")
+    c.add_argument("b", help="the model after")
+    _option_flags(c, analysis=False)
+    _output_flags(c)
     return parser
+
+
+def _option_flags(p: argparse.ArgumentParser, *, analysis: bool) -> None:
+    """The flags of :data:`OPTION_FLAGS`; ``compare`` gets those of the selection and the fits, the same for both models."""
+    p.add_argument("--layers", nargs="+", metavar="PATTERN", help="keep names matching a glob/substring (re:REGEX for regexes)")
+    p.add_argument("--exclude", nargs="+", metavar="PATTERN", help="drop names matching these")
+    p.add_argument("--types", nargs="+", choices=option_choices("types"), help="keep only these layer types")
+    p.add_argument("--min-evals", type=int, default=None,
+                   help=f"smallest min(N, M) analysed (default {DEFAULTS.min_evals}, as WeightWatcher 0.7: keeps classifier heads)")
+    p.add_argument("--max-evals", type=int, default=None, help="largest min(N, M) analysed (default: no limit)")
+    p.add_argument("--normalize", action="store_true", help="eigenvalues of W^T W / N instead of W^T W")
+    p.add_argument("--precision", choices=option_choices("precision"), default=DEFAULTS.precision,
+                   help=f"dtype of the eigenvalues and fits (default {DEFAULTS.precision})")
+    p.add_argument("--pl-method", choices=option_choices("pl_method"), default=DEFAULTS.pl_method,
+                   help=f"power-law fit (default {DEFAULTS.pl_method}, the fit the phases were calibrated on)")
+    p.add_argument("--esd", choices=option_choices("esd"), default=DEFAULTS.esd,
+                   help="ESD of the power-law fit: the full W (default) or FARMS, pooled fixed-aspect-ratio windows "
+                   "(docs/theory.md#farms); MP fit and phases stay on the full ESD")
+    if not analysis:
+        return
+    p.add_argument("--randomize", action="store_true",
+                   help="add the shuffled-W baseline (correlation traps), shown in the table")
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed,
+                   help=f"seed of --randomize and --traps (default {DEFAULTS.seed})")
+    p.add_argument("--vectors", action="store_true", help="add eigenvector localization columns (vec_pr, ...)")
+    p.add_argument("--traps", action="store_true", help="add correlation traps mapped to entries of W (seeded by --seed)")
+
+
+def _output_flags(p: argparse.ArgumentParser) -> None:
+    """Where and how the results go, the same for ``analyze`` and ``compare``."""
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table",
+                   help="output format (default table; csv/json hold every row and column)")
+    p.add_argument("--columns", metavar="A,B,C", help="table columns to print, comma-separated (see docs/columns.md)")
+    p.add_argument("--wide", action="store_true", help="table: print every column (lines may exceed 120 characters)")
+    p.add_argument("--all", dest="show_all", action="store_true", help="table: also print the rows not "
+                   "analysed (analyze: bias/norm tensors, filtered, too small) or not compared (compare), with why")
+    p.add_argument("-o", "--output", help="write the results here (atomically) instead of stdout; a csv gets "
+                   "its provenance in FILE.meta.json")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--spectra", metavar="DIR", help="cache of eigenvalues: reused by reruns with other fit options")
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
@@ -121,16 +140,16 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise UsageError(f"--max-evals must be >= max(--min-evals, 1), got {args.max_evals}")
     from rmtkit.diagnostics import SEED_RANGE
 
-    if not SEED_RANGE[0] <= args.seed <= SEED_RANGE[1]:
+    if args.command == "analyze" and not SEED_RANGE[0] <= args.seed <= SEED_RANGE[1]:
         raise UsageError(f"--seed must be an integer from {SEED_RANGE[0]} to {SEED_RANGE[1]}, got {args.seed}")
-    inputs = [*args.path, *([args.base] if args.base else [])]
+    inputs = [args.a, args.b] if args.command == "compare" else [*args.path, *([args.base] if args.base else [])]
     if args.output is not None:
         _check_output_file(Path(args.output), inputs)
         if args.format == "csv":
             from rmtkit.results import results_sidecar
 
             _check_output_file(results_sidecar(args.output), inputs, flag="-o (its sidecar)")
-    if args.plots is not None:
+    if getattr(args, "plots", None) is not None:
         _check_plots_folder(Path(args.plots))
         if args.output is not None and Path(args.output).resolve() == Path(args.plots).resolve():
             raise UsageError(f"-o {args.output} and --plots {args.plots} name the same path: give the figures a folder "
@@ -191,16 +210,15 @@ def _check_plots_folder(path: Path) -> None:
 
 
 def analyze_options(args: argparse.Namespace) -> dict:
-    """The :class:`~rmtkit.analysis.AnalyzeOptions` fields that ``analyze``'s flags set (:data:`OPTION_FLAGS`);
+    """The :class:`~rmtkit.analysis.AnalyzeOptions` fields that the flags set (:data:`OPTION_FLAGS`; ``compare`` has some);
     a flag left out whose default is None is left out here too, so the option keeps its own default."""
-    values = {field: getattr(args, flag[2:].replace("-", "_")) for flag, field in OPTION_FLAGS.items()}
+    values = {field: getattr(args, flag[2:].replace("-", "_"), None) for flag, field in OPTION_FLAGS.items()}
     return {k: v for k, v in values.items() if v is not None}
 
 
 def _analyze(args: argparse.Namespace) -> int:
     from rmtkit.analyzer import analyze, summarize
     from rmtkit.checkpoints import CheckpointError
-    from rmtkit.results import results_sidecar, write_results
 
     _check_arguments(args)
     options = analyze_options(args) | dict(progress=False if args.no_progress else None, spectra_cache=args.spectra)
@@ -213,7 +231,23 @@ def _analyze(args: argparse.Namespace) -> int:
     df = analysis.to_frame()
     status = df["status"]
     analysed = status.isin(RowStatus.analysed_values()).sum()
-    summary = summarize(analysis) if analysed else None
+    _write(args, df, summarize(analysis) if analysed else None)
+    if args.plots and analysed:
+        _plots(args, analysis)
+    if not (status != RowStatus.SKIPPED).any():
+        _print("rmtkit: no layer passed the filters (see the reasons above)\n", sys.stderr)
+        return EXIT_NOTHING
+    failed, partial = int((status == RowStatus.FAILED).sum()), int((status == RowStatus.PARTIAL).sum())
+    if failed or partial:
+        _print(f"rmtkit: {failed} layer(s) failed, {partial} partly (a fit failed); their rows say why\n", sys.stderr)
+        return EXIT_LAYER_FAILED
+    return EXIT_OK
+
+
+def _write(args: argparse.Namespace, df, summary) -> None:
+    """The results to stdout, or to ``-o`` (a csv with its sidecar) with a line on stderr saying where."""
+    from rmtkit.results import results_sidecar, write_results
+
     table = {}
     if args.format == "table":
         columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
@@ -229,16 +263,6 @@ def _analyze(args: argparse.Namespace) -> int:
     else:
         side = f" (provenance in {results_sidecar(args.output).resolve()})" if args.format == "csv" else ""
         _print(f"rmtkit: results written to {Path(args.output).resolve()}{side}\n", sys.stderr)
-    if args.plots and analysed:
-        _plots(args, analysis)
-    if not (status != RowStatus.SKIPPED).any():
-        _print("rmtkit: no layer passed the filters (see the reasons above)\n", sys.stderr)
-        return EXIT_NOTHING
-    failed, partial = int((status == RowStatus.FAILED).sum()), int((status == RowStatus.PARTIAL).sum())
-    if failed or partial:
-        _print(f"rmtkit: {failed} layer(s) failed, {partial} partly (a fit failed); their rows say why\n", sys.stderr)
-        return EXIT_LAYER_FAILED
-    return EXIT_OK
 
 
 def _series(args: argparse.Namespace, options: dict) -> int:
@@ -265,27 +289,28 @@ def _series(args: argparse.Namespace, options: dict) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from rmtkit.atomic import write_atomically
+    """``rmtkit compare A B``: the compared rows as analyze's table, the exit code of both analyses."""
+    import pandas as pd
+
     from rmtkit.checkpoints import CheckpointError
     from rmtkit.compare import compare
-    from rmtkit.results import write_results
 
-    if args.output is not None:  # before the work: a bad path is a usage error, not a lost analysis
-        _check_output_file(Path(args.output), [args.a, args.b])
-    _check_spectra_folder(args.spectra)
+    _check_arguments(args)  # before the work: a bad path is a usage error, not a lost analysis
     try:
-        df = compare(args.a, args.b, normalize=args.normalize, spectra_cache=args.spectra)
+        df = compare(args.a, args.b, progress=False if args.no_progress else None, spectra_cache=args.spectra,
+                     **analyze_options(args))
     except (CheckpointError, ValueError) as err:
         raise UsageError(str(err)) from None
-    text = df.to_string(index=False) + "\n" if args.format == "table" else write_results(df, None, args.format)
-    if args.output is None:
-        _print(text, sys.stdout)
-    else:
-        try:
-            write_atomically(args.output, text.encode("utf-8"))
-        except OSError as err:
-            raise UsageError(f"-o {args.output}: cannot write ({err.strerror or err})") from None
-        _print(f"rmtkit: results written to {Path(args.output).resolve()}\n", sys.stderr)
+    _write(args, df, None)
+    sides = pd.concat([df["status_a"], df["status_b"]]).dropna()
+    if not (sides != RowStatus.SKIPPED).any():
+        _print("rmtkit: no layer passed the filters in either model (--all shows why)\n", sys.stderr)
+        return EXIT_NOTHING
+    failed, partial = int((sides == RowStatus.FAILED).sum()), int((sides == RowStatus.PARTIAL).sum())
+    if failed or partial:
+        _print(f"rmtkit: {failed} layer(s) failed, {partial} partly (a fit failed), in a and b together; "
+               "--all shows their rows with why\n", sys.stderr)
+        return EXIT_LAYER_FAILED
     return EXIT_OK
 
 

@@ -74,19 +74,22 @@ def compare(a: Any, b: Any, *, spectra_cache: str | os.PathLike | None = None, p
         a, b: anything :func:`rmtkit.analyze` reads (paths, Flax models, dicts of arrays); their two
             analyses are made once and every column (the ESD distance too) is read from them.
         spectra_cache: a :mod:`rmtkit.cache` folder (eigenvalues reused across calls).
-        progress: progress bars of the two analyses.
+        progress: progress bars of the two analyses (labelled ``rmtkit compare a`` and ``... b``).
         **options: :func:`rmtkit.analyze` options (layer selection, convention, fits).
 
     Returns:
         One row per tensor name of either model: ``name``, ``status`` (``compared``; ``only in a`` /
-        ``only in b``; ``not comparable`` with ``reason``: a shape changed or a side was not
-        analysed), ``alpha_a``, ``alpha_b``, ``phase_a``, ``phase_b``, ``esd_ks`` (two-sample KS
+        ``only in b``; ``not comparable`` with a short ``reason``: a shape changed or a side was not
+        analysed, e.g. ``int64 tensor: not a float weight (skipped in a and b)``), ``status_a`` and
+        ``status_b`` (the two analyses' row status: ``ok``, ``partial``, ``skipped``, ``failed``;
+        empty where the name is missing), ``alpha_a``, ``alpha_b``, ``phase_a``, ``phase_b``, ``esd_ks`` (two-sample KS
         distance between the two ESDs), ``rel_frobenius`` (``||W_b - W_a||_F / ||W_a||_F``) and
         ``delta_<c>`` = ``c`` in b minus ``c`` in a for every numeric column ``c`` of the analysis
         table (``N``, ``M``, ``Q``, ``num_evals`` excepted).
     """
     kwargs = {"spectra_cache": spectra_cache} if spectra_cache is not None else {}
-    ra, rb = (analyze(m, progress=progress, **kwargs, **options) for m in (a, b))
+    ra, rb = (analyze(m, progress=progress, progress_label=f"rmtkit compare {side}", **kwargs, **options)
+              for m, side in ((a, "a"), (b, "b")))
     fa, fb = ra.to_frame(), rb.to_frame()
     sa, sb = spectra_of(ra), spectra_of(rb)
     frob = relative_frobenius(a, b, **{k: v for k, v in options.items() if k in SELECTION_FIELDS})
@@ -95,28 +98,39 @@ def compare(a: Any, b: Any, *, spectra_cache: str | os.PathLike | None = None, p
     ia, ib = fa.set_index("name"), fb.set_index("name")
     rows = []
     for name in list(dict.fromkeys([*fa["name"], *fb["name"]])):
-        row: dict[str, Any] = {"name": name}
+        row: dict[str, Any] = {"name": name, "status_a": ia["status"].get(name), "status_b": ib["status"].get(name)}
         if name not in ib.index or name not in ia.index:
-            row.update(status=(PairStatus.ONLY_IN_A if name in ia.index else PairStatus.ONLY_IN_B).value)
+            row.update(status=(PairStatus.ONLY_IN_A if name in ia.index else PairStatus.ONLY_IN_B).value,
+                       reason=f"not in {'b' if name in ia.index else 'a'}")
             rows.append(row)
             continue
         ra_, rb_ = ia.loc[name], ib.loc[name]
         row.update(alpha_a=ra_.get("alpha"), alpha_b=rb_.get("alpha"), phase_a=ra_.get("phase"), phase_b=rb_.get("phase"))
         if ra_["shape"] != rb_["shape"]:
-            row.update(status=PairStatus.NOT_COMPARABLE.value, reason=f"shape {ra_['shape']} in a, {rb_['shape']} in b")
+            row.update(status=PairStatus.NOT_COMPARABLE.value,
+                       reason=f"shape changed: {ra_['shape']} in a, {rb_['shape']} in b")
         elif name not in sa or name not in sb:
-            why = [f"{side}: {r['status']}" + (f" ({r['reason']})" if isinstance(r.get("reason"), str) else "")
-                   for side, r, s in (("a", ra_, sa), ("b", rb_, sb)) if name not in s]
-            row.update(status=PairStatus.NOT_COMPARABLE.value, reason="not analysed in " + "; ".join(why))
+            row.update(status=PairStatus.NOT_COMPARABLE.value, reason=_not_analysed(ra_, rb_, name in sa, name in sb))
         else:
             row.update(status=PairStatus.COMPARED.value, esd_ks=ks_distance(sa[name], sb[name]), rel_frobenius=frob.get(name, np.nan))
             row.update({f"delta_{c}": _number(rb_[c]) - _number(ra_[c]) for c in metrics})
         rows.append(row)
-    columns = ["name", "status", "reason", "alpha_a", "alpha_b", "phase_a", "phase_b", "esd_ks", "rel_frobenius",
+    columns = ["name", "status", "reason", "status_a", "status_b", "alpha_a", "alpha_b", "phase_a", "phase_b", "esd_ks", "rel_frobenius",
                *(f"delta_{c}" for c in metrics)]
     out = pd.DataFrame(rows).reindex(columns=columns)
     out.attrs["rmtkit"] = {"compare": {"a": _label(a), "b": _label(b)}, **fa.attrs.get("rmtkit", {})}
     return out
+
+
+def _not_analysed(ra: pd.Series, rb: pd.Series, in_a: bool, in_b: bool) -> str:
+    """Why a row present in both models has no spectrum on a side, the analysis's reason first (its gist, up to
+    the first colon, is what the table counts); said once when both sides agree."""
+    why = {side: (r["status"], r.get("reason") if isinstance(r.get("reason"), str) else None)
+           for side, r, analysed in (("a", ra, in_a), ("b", rb, in_b)) if not analysed}
+    if len(why) == 2 and why["a"] == why["b"]:
+        why = {"a and b": why["a"]}
+    return "; ".join(f"{reason} ({status} in {side})" if reason else f"{status} in {side}"
+                     for side, (status, reason) in why.items())
 
 
 def _number(v: Any) -> float:

@@ -5,6 +5,7 @@ What the CLI prints (``rmtkit analyze PATH``); the CSV and JSON keep every colum
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -12,12 +13,17 @@ import pandas as pd
 
 from rmtkit.analysis import as_frame
 from rmtkit.columns import INTEGER_COLUMNS
-from rmtkit.status import RowStatus
+from rmtkit.status import PairStatus, RowStatus
 
 #: Columns printed by default: they fit 120 terminal columns on transformer checkpoints.
 DEFAULT_COLUMNS = ("name", "shape", "alpha", "D", "phase", "phase_rule", "warning")
 #: Extra default columns when the table has the ``randomize=True`` baseline.
 RANDOMIZE_DEFAULT_COLUMNS = ("correlation_traps", "rand_distance")
+#: Columns of a comparison (:func:`rmtkit.compare.compare`, ``rmtkit compare A B``) printed by default;
+#: ``show_all`` adds ``reason`` (why a row is not compared).
+COMPARE_COLUMNS = ("name", "alpha_a", "alpha_b", "phase_a", "phase_b", "esd_ks", "rel_frobenius")
+#: Most reasons the one line about hidden comparison rows names (the most frequent first).
+_HIDDEN_REASONS = 3
 #: Columns that may be shortened (with "...") to fit the width, in the order they are shortened
 #: (``.weight`` is first dropped from the names: ``name.weight`` shown as ``name``).
 _SHRINKABLE = ("reason", "phase_reason", ".weight", "name", "warning")
@@ -29,7 +35,9 @@ def format_table(df, summary: pd.Series | None = None, *, columns: list[str] | N
     """Render ``df`` (rows of :func:`rmtkit.analyze`) for a terminal.
 
     Args:
-        df: the analysis table, in model order (or the :class:`rmtkit.analysis.Analysis` it comes from).
+        df: the analysis table, in model order (or the :class:`rmtkit.analysis.Analysis` it comes from),
+            or a comparison (:func:`rmtkit.compare.compare`: its ``compared`` rows by default, the
+            models' labels above the header).
         summary: :func:`rmtkit.summarize`'s series, printed below the table.
         columns: the columns to print (default :data:`DEFAULT_COLUMNS`, plus the randomization
             columns when present); unknown names raise.
@@ -45,6 +53,7 @@ def format_table(df, summary: pd.Series | None = None, *, columns: list[str] | N
         ValueError: a name in ``columns`` is not a column of ``df``.
     """
     df = as_frame(df)
+    pair = "compare" in df.attrs.get("rmtkit", {})
     if wide:
         shown, width = list(df.columns), None
     elif columns:
@@ -52,10 +61,13 @@ def format_table(df, summary: pd.Series | None = None, *, columns: list[str] | N
         if unknown:
             raise ValueError(f"unknown column(s) {', '.join(unknown)}; choose from {', '.join(map(str, df.columns))}")
         shown = list(columns)
+    elif pair:
+        shown = [c for c in (*COMPARE_COLUMNS, *(("reason",) if show_all else ())) if c in df.columns]
     else:
         shown = [c for c in DEFAULT_COLUMNS if c in df.columns]
         shown += [c for c in RANDOMIZE_DEFAULT_COLUMNS if c in df.columns]
-    rows = df if show_all else df[df["status"] != RowStatus.SKIPPED]
+    keep = df["status"] == PairStatus.COMPARED if pair else df["status"] != RowStatus.SKIPPED
+    rows = df if show_all else df[keep]
     hidden = len(df) - len(rows)
     cells = pd.DataFrame({c: [_cell(v, c) for v in rows[c]] for c in shown}, columns=shown)
     if width is not None:
@@ -64,7 +76,11 @@ def format_table(df, summary: pd.Series | None = None, *, columns: list[str] | N
     subject = df.attrs.get("rmtkit", {}).get("subject", "W")
     if subject != "W":  # e.g. W - W_base: say so above the header, and above the summary
         text = f"{subject}\n" + text
-    if hidden:
+    if pair:
+        text = "".join(f"{k}: {v}\n" for k, v in df.attrs["rmtkit"]["compare"].items()) + text
+    if hidden and pair:
+        text += _hidden_pairs(df[~keep], width)
+    elif hidden:
         text += f"({hidden} skipped row(s) hidden: bias/norm tensors, filtered or too small; --all shows them)\n"
     if summary is not None:
         text += "\n" + ("" if subject == "W" else f"summary of {subject.split(' (')[0]}\n") + "\n".join(f"{k:<28} {_cell(v, k)}" for k, v in summary.items()) + "\n"
@@ -83,10 +99,31 @@ def _cell(value: Any, column: str) -> str:
         return str(int(value))
     if isinstance(value, float | np.floating):
         v = float(value)
-        if v.is_integer() and (column in INTEGER_COLUMNS or column.startswith(("layers_", "phase_", "warning_"))):
+        if v.is_integer() and (column.removeprefix("delta_") in INTEGER_COLUMNS
+                               or column.startswith(("layers_", "phase_", "warning_"))):
             return str(int(v))
         return f"{v:.3f}" if 1e-3 <= abs(v) < 1e4 or v == 0 else f"{v:.3g}"
     return str(value)
+
+
+def _hidden_pairs(rows: pd.DataFrame, width: int | None) -> str:
+    """One line: how many rows of a comparison are not shown, and the most frequent reasons why."""
+    counts = Counter(_why_not_compared(s, r) for s, r in zip(rows["status"], rows["reason"], strict=True))
+    named = [f"{why}: {n}" for why, n in counts.most_common(_HIDDEN_REASONS)]
+    more = ", ..." if len(counts) > _HIDDEN_REASONS else ""
+    while True:
+        line = f"({len(rows)} row(s) not compared hidden: {', '.join(named)}{more}; --all shows them)\n"
+        if width is None or len(line) <= width + 1 or len(named) == 1:
+            return line
+        named, more = named[:-1], ", ..."
+
+
+def _why_not_compared(status: str, reason: Any) -> str:
+    """The gist of a comparison row's reason (up to its first colon): ``only in a``, ``shape changed``, or
+    why a side was not analysed (``1-D tensor (bias, norm or scalar)``, ``too small``, ``filtered``)."""
+    if status in (PairStatus.ONLY_IN_A, PairStatus.ONLY_IN_B) or not isinstance(reason, str):
+        return str(status)
+    return reason.split(":")[0]
 
 
 def _render(cells: pd.DataFrame) -> str:
