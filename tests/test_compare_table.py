@@ -152,6 +152,13 @@ def test_usage_errors_point_to_compare_help(capsys):
         main(["compare", "only-one.safetensors"])
     assert exit_.value.code == 2
     assert capsys.readouterr().err.endswith("(see rmtkit compare --help)\n")
+    with pytest.raises(SystemExit) as exit_:
+        main(["compare", "--help"])
+    text = capsys.readouterr().out
+    assert exit_.value.code == 0 and text.startswith("usage: rmtkit compare ")
+    assert "Exit codes: as rmtkit analyze's" in text
+    for flag in ("--layers", "--columns", "--wide", "--all", "--no-progress", "-o OUTPUT"):
+        assert flag in text, flag
 
 
 def test_a_failed_layer_exits_1_and_its_row_says_why(tmp_path, capsys):
