@@ -8,7 +8,7 @@ import importlib
 
 from rmtkit import ensembles, io, phases
 from rmtkit.analysis import Analysis
-from rmtkit.analyzer import analyze, layer_spectra, summarize
+from rmtkit.analyzer import analyze, describe, layer_spectra, summarize
 from rmtkit.batch import pad_spectra
 from rmtkit.checkpoints import CheckpointError, load_weights
 from rmtkit.compare import analyze_series, compare
@@ -68,6 +68,7 @@ __all__ = [
     "analyze",
     "analyze_series",
     "compare",
+    "describe",
     "layer_spectra",
     "summarize",
     "bbp_threshold",

@@ -70,7 +70,7 @@ from rmtkit.summary import summarize
 from rmtkit.version import __version__
 
 __all__ = ["COLUMNS", "INTEGER_COLUMNS", "RANDOMIZE_COLUMNS", "RENAMED_COLUMNS", "WARNING_CATEGORIES", "analyze",
-           "layer_spectra", "layer_warning", "summarize", "warning_categories"]
+           "describe", "layer_spectra", "layer_warning", "summarize", "warning_categories"]
 
 #: ``esd=``: the ESD the power-law fit reads (docs/theory.md#farms); the choices of :class:`AnalyzeOptions`.
 ESD_CHOICES = option_choices("esd")
@@ -106,6 +106,45 @@ def layer_spectra(model: Any, *, spectra_cache: str | os.PathLike | None = None,
     return spectra
 
 
+#: ``describe()``'s ``status`` of a tensor that ``analyze()`` would fit (the others are ``skipped``, with the reason).
+SELECTED = "selected"
+
+
+def describe(model: Any, **options: Any) -> pd.DataFrame:
+    """What :func:`analyze` would analyse, without computing an eigenvalue: one row per tensor, in the model's order.
+
+    The same selection as :func:`analyze` (:func:`rmtkit.layers.extract_layers` with the same options);
+    no tensor of a checkpoint file is read, only its header.
+
+    Args:
+        model: anything :func:`analyze` takes.
+        **options: fields of :class:`rmtkit.analysis.AnalyzeOptions` (``layers``, ``exclude``, ``types``,
+            ``min_evals``, ``max_evals``, ``conv_layout`` choose the tensors; the others are checked, not used).
+
+    Returns:
+        A DataFrame with ``name, shape, kind, N, M, num_evals, dtype, status, reason``: ``N >= M`` are the
+        sides of the matrices whose ``W^T W`` would be analysed, ``num_evals`` = ``k M`` the eigenvalues
+        (``k`` = ``kh kw`` for a convolution), ``status`` ``"selected"`` or ``"skipped"`` with the reason
+        (``analyze()``'s row for that tensor says the same). Counts are nullable integers.
+
+    >>> import numpy as np, rmtkit
+    >>> rmtkit.describe({"fc.kernel": np.ones((100, 40)), "fc.bias": np.ones(40)})[["name", "N", "M", "status"]]
+            name     N     M    status
+    0    fc.bias  <NA>  <NA>   skipped
+    1  fc.kernel   100    40  selected
+    """
+    opts = _options(options)
+    layers, skipped, order = _select(model, opts)
+    rows = [{"name": layer.name, "shape": str(layer.shape), "kind": layer.kind, "N": layer.n, "M": layer.m,
+             "num_evals": layer.num_evals, "dtype": layer.dtype, "status": SELECTED, "reason": None} for layer in layers]
+    rows += [{"name": s.name, "shape": str(s.shape), "dtype": s.dtype, "status": RowStatus.SKIPPED.value,
+              "reason": s.reason} for s in skipped]
+    rows.sort(key=lambda row: order.get(row["name"], len(order)))
+    columns = ["name", "shape", "kind", "N", "M", "num_evals", "dtype", "status", "reason"]
+    df = pd.DataFrame(rows, columns=columns)
+    return df.astype({"N": "Int64", "M": "Int64", "num_evals": "Int64"})
+
+
 def _cached_spectra(layers: list[Layer], opts: AnalyzeOptions, folder, bar):
     """:func:`rmtkit.spectra.matrix_spectra`, through the :mod:`rmtkit.cache` folder when one is given."""
     return cached_spectra(lambda todo: matrix_spectra(todo, np.dtype(opts.precision), opts.normalize, bar), layers, folder,
@@ -123,7 +162,8 @@ def analyze(model: Any, *, base: Any = None, progress: bool | None = None, progr
 
     Args:
         model: anything :func:`rmtkit.checkpoints.load_weights` reads: a path (``.safetensors``, HF directory,
-            ``.npz``, PyTorch file), a Flax NNX module or state, a Linen params pytree, a dict of arrays.
+            ``.npz``, PyTorch file), a Flax NNX module or state, a Linen params pytree, a live
+            ``torch.nn.Module`` or Hugging Face ``PreTrainedModel``, a dict of arrays.
         base: a base model (anything ``model`` may be): analyse ``W - W_base``, the change of every tensor
             from its base (:func:`rmtkit.checkpoints.delta.weight_delta`). The table then describes
             differences: its provenance says so (``subject``), and no training verdict is given (``phase``

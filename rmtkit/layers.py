@@ -131,7 +131,9 @@ def extract_layers(
         exclude: drop names matching any of these.
         types: keep only these kinds (``dense``, ``conv``, ``embedding``, ``dense_general``).
         min_evals, max_evals: bounds on ``min(N, M)``, the eigenvalues per matrix.
-        conv_layout: ``auto``, ``flax`` (kh, kw, c_in, c_out) or ``torch`` (c_out, c_in, kh, kw).
+        conv_layout: ``auto``, ``flax`` (kh, kw, c_in, c_out) or ``torch`` (c_out, c_in, kh, kw). ``auto``
+            takes the layout of tensors that know theirs (``torch`` for a PyTorch module or file:
+            :class:`rmtkit.checkpoints.pytorch.TorchTensor`), and tells the others apart by shape.
     """
     if isinstance(min_evals, bool) or not isinstance(min_evals, int | np.integer) or min_evals < 0:
         raise ValueError(f"min_evals must be an integer >= 0, got {min_evals!r}")
@@ -183,8 +185,8 @@ def extract_layers(
         if 0 in shape:
             skip(f"empty tensor (shape {shape}): no eigenvalues")
             continue
-        if isinstance(a, LazyArray):
-            mats = LazyMatrices(name, a, kind, conv_layout)
+        if isinstance(a, LazyArray):  # "auto": the source's own layout where it knows it (PyTorch tensors)
+            mats = LazyMatrices(name, a, kind, a.conv_layout if conv_layout == "auto" else conv_layout)
         else:
             mats = as_matrices(name, a, kind, conv_layout)
         m = int(mats.shape[-1])

@@ -3,8 +3,9 @@
 Sources: a Flax NNX module or its state, a Flax Linen params pytree, a (nested) dict of arrays
 (:mod:`~rmtkit.checkpoints.pytree`); a ``.safetensors`` file or a Hugging Face style directory,
 single or sharded with its index (:mod:`~rmtkit.checkpoints.safetensors`); a ``.npz`` / ``.npy``
-(:mod:`~rmtkit.checkpoints.npz`); a PyTorch state-dict file, only when torch happens to be
-installed (:mod:`~rmtkit.checkpoints.pytorch`; torch is never imported otherwise).
+(:mod:`~rmtkit.checkpoints.npz`); a PyTorch state-dict file, a live ``torch.nn.Module`` (a Hugging
+Face ``PreTrainedModel`` included) or a dict of torch tensors, only when torch happens to be installed
+(:mod:`~rmtkit.checkpoints.pytorch`; torch is never imported otherwise).
 Safetensors tensors come as :class:`LazyTensor` s: the header is read at once, each tensor's bytes
 only when it is asked for, so a model larger than the machine's memory is analysed one tensor at
 a time.
@@ -58,8 +59,10 @@ def load_weights(source: Any) -> dict[str, Any]:
         source: a path (``.safetensors``, ``.npz``, a HF directory, a PyTorch file), a model id
             ``org/name`` present in the local Hugging Face hub cache (:mod:`~rmtkit.checkpoints.hub`;
             nothing is downloaded), a Flax NNX
-            module (its ``nnx.Param`` state is taken), an NNX state, a Linen params pytree, or a
-            (nested) dict of arrays.
+            module (its ``nnx.Param`` state is taken), an NNX state, a Linen params pytree, a
+            ``torch.nn.Module`` or Hugging Face ``PreTrainedModel`` (its ``state_dict()``, as
+            :class:`~rmtkit.checkpoints.pytorch.TorchTensor` s read one at a time), or a (nested) dict
+            of arrays or torch tensors.
 
     Raises:
         CheckpointError: the path does not exist or cannot be read (the message says why).
@@ -74,4 +77,6 @@ def load_weights(source: Any) -> dict[str, Any]:
             return _read_folder(path) if path.is_dir() else _read_file(path)
         except OSError as err:  # a name too long, a permission denied on a folder: say so, with the path
             raise CheckpointError(f"{path}: cannot read ({err.strerror or err})") from None
-    return read_model(source)
+    if pytorch.is_module(source):
+        return pytorch.read_module(source)
+    return pytorch.from_torch(read_model(source))  # a state dict given in memory: its torch tensors wrapped

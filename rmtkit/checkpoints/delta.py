@@ -31,6 +31,10 @@ class WeightDelta(LazyArray):
         return np.promote_types(np.dtype(self.tuned.dtype) if np.dtype(self.tuned.dtype).itemsize >= 4
                                 else np.float32, np.float32)
 
+    @property
+    def conv_layout(self) -> str:  # the layout of the tuned model's tensor (PyTorch: "torch")
+        return getattr(self.tuned, "conv_layout", "auto")
+
     def read(self) -> np.ndarray:
         return np.asarray(self.tuned, self.dtype) - np.asarray(self.base, self.dtype)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -37,11 +38,17 @@ class LazyArray:
     """An array known by its ``shape`` and ``dtype`` whose data are produced only by :meth:`read` / ``np.asarray``.
 
     :func:`rmtkit.layers.extract_layers` keeps such tensors lazy (a layer is read when it is
-    analysed, and dropped after); subclasses: :class:`LazyTensor`, :class:`rmtkit.compare.WeightDelta`.
+    analysed, and dropped after); subclasses: :class:`LazyTensor`, :class:`rmtkit.compare.WeightDelta`,
+    :class:`rmtkit.checkpoints.pytorch.TorchTensor`.
+
+    ``conv_layout``: how a 4-D kernel of this source is laid out (``"torch"`` for PyTorch tensors), or
+    ``"auto"``: told apart by its shape (:func:`rmtkit.matrices.conv_layout_of`); the analyzer's
+    ``conv_layout="auto"`` takes it.
     """
 
     shape: tuple[int, ...]
     dtype: np.dtype
+    conv_layout: ClassVar[str] = "auto"
 
     @property
     def ndim(self) -> int:
