@@ -41,8 +41,9 @@ def matrix_spectra(layers: list[Layer], dtype, normalize: bool, progress=None) -
 
     On a CPU backend the matrices go to LAPACK one per task on a pool of one thread per core, with
     BLAS itself single-threaded (:func:`rmtkit._parallel.host_map`): ~1.3x faster on MiniLM than
-    one matrix at a time with multi-threaded BLAS. Elsewhere same-shape matrices are stacked and
-    sent to the device in one batched call.
+    one matrix at a time with multi-threaded BLAS. Elsewhere same-shape matrices are sent to the device
+    in batched calls of at most :data:`DEVICE_CHUNK_BYTES` of stored weights, in their stored dtype, and
+    upcast there: the host holds one chunk, not a float64 copy of every same-shape matrix of the model.
     """
     progress = progress or _NoProgress()
     if jax.default_backend() == "cpu":
@@ -52,24 +53,44 @@ def matrix_spectra(layers: list[Layer], dtype, normalize: bool, progress=None) -
         groups[tuple(layer.matrices.shape)].append(layer)
     spectra, failures = {}, {}
     for group in groups.values():
-        good = []
-        for layer in group:
-            w, why = as_compute(layer, dtype)
-            if why:
-                failures[layer.name] = why
-            else:
-                good.append((layer, w))
-        if good:
-            ev = np.asarray(eigenvalues(np.stack([w for _, w in good]), normalize=normalize)).reshape(len(good), -1)
-            for (layer, w), e in zip(good, ev, strict=True):
-                if not np.isfinite(e).all():
-                    failures[layer.name] = _non_finite_reason(w)
-                elif e.max() > 0:
-                    spectra[layer.name] = np.sort(e)
+        per_chunk = max(1, DEVICE_CHUNK_BYTES // max(1, _stored_bytes(group[0])))
+        for start in range(0, len(group), per_chunk):
+            chunk = group[start:start + per_chunk]
+            good = []
+            for layer in chunk:
+                w, why = as_compute(layer, dtype, upcast=False)
+                if why:
+                    failures[layer.name] = why
                 else:
-                    failures[layer.name] = _zero_reason(layer, dtype)
-        progress.update(len(group))
+                    good.append((layer, w))
+            if good:
+                stack = np.stack([w for _, w in good])
+                del w
+                good = [layer for layer, _ in good]
+                ev = np.asarray(_device_eigenvalues(stack, np.dtype(dtype), normalize)).reshape(len(good), -1)
+                del stack
+                for layer, e in zip(good, ev, strict=True):
+                    if not np.isfinite(e).all():
+                        failures[layer.name] = _non_finite_reason(np.asarray(layer.matrices))
+                    elif e.max() > 0:
+                        spectra[layer.name] = np.sort(e)
+                    else:
+                        failures[layer.name] = _zero_reason(layer, dtype)
+            progress.update(len(chunk))
     return spectra, failures
+
+
+#: Stored bytes of same-shape matrices per batched device call (:func:`matrix_spectra` off the CPU backend).
+DEVICE_CHUNK_BYTES = 1 << 30
+
+
+def _stored_bytes(layer: Layer) -> int:
+    return int(np.prod(layer.matrices.shape)) * np.dtype(layer.matrices.dtype).itemsize
+
+
+def _device_eigenvalues(stack: np.ndarray, dtype: np.dtype, normalize: bool) -> jax.Array:
+    """Eigenvalues of a stored-dtype stack, moved to the device as stored and upcast there."""
+    return eigenvalues(jax.device_put(stack).astype(dtype), normalize=normalize, backend="jax")
 
 
 def _spectra_host(layers, dtype, normalize, progress):

@@ -243,3 +243,41 @@ def test_rmtkit_io_is_the_old_address_of_the_same_functions():
     assert rmtkit.io.CheckpointError is checkpoints.CheckpointError is rmtkit.CheckpointError
     assert (rmtkit.io.write_results, rmtkit.io.read_results) == (results.write_results, results.read_results)
     assert rmtkit.io.write_atomically is atomic.write_atomically
+
+
+def test_device_path_holds_one_chunk_in_the_stored_dtype(tmp_path, monkeypatch):
+    """The spectra off the CPU backend (forced here on the CPU): same-shape matrices go to the device in chunks of
+    at most DEVICE_CHUNK_BYTES of stored (float32) weights and are upcast there; the host never holds them all."""
+    import tracemalloc
+
+    from rmtkit import spectra as spectra_module
+
+    rng = np.random.default_rng(8)
+    path = tmp_path / "many.safetensors"
+    checkpoints.write_safetensors(path, {f"block.{i}.kernel": rng.standard_normal((1000, 500)).astype(np.float32)
+                                         for i in range(12)})
+    one = 1000 * 500 * 4
+    layers, _ = extract_layers(checkpoints.load_weights(path))
+    host, _ = spectra_module.matrix_spectra(layers, np.float64, False)
+    monkeypatch.setattr(spectra_module, "DEVICE_CHUNK_BYTES", 2 * one)
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    calls = []
+    device_eigenvalues = spectra_module._device_eigenvalues
+    monkeypatch.setattr(spectra_module, "_device_eigenvalues",
+                        lambda stack, dtype, normalize: calls.append(stack.dtype) or device_eigenvalues(stack, dtype, normalize))
+    with jax.enable_x64(True):
+        spectra_module.matrix_spectra(layers[:2], np.float64, False)  # compiles: not what is measured
+    calls.clear()
+    tracemalloc.start()
+    try:
+        with jax.enable_x64(True):
+            device, failures = spectra_module.matrix_spectra(layers, np.float64, False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert not failures and calls == [np.float32] * 6  # 6 chunks of 2 matrices, sent as stored
+    # a chunk's matrices as read and their stack (4x one; 6x measured with the reads' transients), never the
+    # 12 matrices in float64 and their stack (96x one, as before the chunks)
+    assert peak < 8 * one
+    for name, ev in host.items():
+        np.testing.assert_allclose(device[name], ev, rtol=1e-9, atol=1e-9 * ev.max())
