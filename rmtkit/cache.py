@@ -16,7 +16,8 @@ computed, keyed by
 
 Entries are written atomically (:func:`rmtkit.atomic.write_atomically`); a corrupt or unreadable entry,
 one that is not a regular file (a FIFO is never opened) and one that cannot be the layer's spectrum
-(:func:`usable`: another length, 2-D, empty, NaN) is a miss, recomputed and overwritten. The folder
+(:func:`usable`: another length, 2-D, empty, NaN) is a miss, recomputed and overwritten; an entry that
+cannot be written (a folder in its place, a full disk) is left out with a warning. The folder
 is checked before anything is computed (:func:`check_cache_folder`). Layers whose spectrum failed are not stored (the reason is
 recomputed with them).
 """
@@ -29,6 +30,7 @@ import json
 import math
 import os
 import stat
+import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -102,8 +104,17 @@ def cached_spectra(
         if layer.name in spectra:
             buffer = _bytes_io.BytesIO()
             np.save(buffer, spectra[layer.name], allow_pickle=False)
-            write_atomically(folder / f"{keys[layer.name]}.npy", buffer.getvalue())
+            _store(folder / f"{keys[layer.name]}.npy", buffer.getvalue())
     return found | spectra, failures
+
+
+def _store(path: Path, data: bytes) -> None:
+    """Write one entry; an entry that cannot be written (a folder in its place, a full disk) costs the caching
+    of that entry, never the analysis: a warning names it."""
+    try:
+        write_atomically(path, data)
+    except OSError as err:
+        warnings.warn(f"spectra cache: {path} not written ({err}); the analysis goes on without it", stacklevel=3)
 
 
 class _FileEntry:
@@ -144,7 +155,7 @@ class _FileEntry:
             return
         buffer = _bytes_io.BytesIO()
         np.savez(buffer, **{**self.stored, **new, _IDENTITY: np.array(json.dumps(self.identity))})
-        write_atomically(self.file, buffer.getvalue())
+        _store(self.file, buffer.getvalue())
 
 
 def _content_key(layer: Layer, settings: dict) -> str:

@@ -102,6 +102,19 @@ def test_a_fifo_at_an_entry_path_is_a_miss_not_a_hang(tmp_path, alarm, store):
 
 
 @pytest.mark.parametrize("store", ["file", "memory"])
+def test_a_folder_at_an_entry_path_costs_the_caching_not_the_analysis(tmp_path, store):
+    layers, cache, entry = filled(tmp_path, store)
+    good = cached_spectra(Solver(), layers(), cache, **OPTS)[0]["a.kernel"]
+    entry.unlink()
+    entry.mkdir()
+    solver = Solver()
+    with pytest.warns(UserWarning, match=f"spectra cache: {entry} not written"):
+        spectra, failures = cached_spectra(solver, layers(), cache, **OPTS)
+    assert solver.asked == ["a.kernel"] and failures == {} and entry.is_dir()
+    np.testing.assert_array_equal(spectra["a.kernel"], good)
+
+
+@pytest.mark.parametrize("store", ["file", "memory"])
 @pytest.mark.parametrize("bad", ["short", "2-D", "empty", "NaN", "text"])
 def test_an_entry_of_the_wrong_shape_is_recomputed_never_used(tmp_path, store, bad):
     layers, cache, entry = filled(tmp_path, store)
