@@ -43,7 +43,8 @@ def format_table(df, summary: pd.Series | None = None, *, columns: list[str] | N
             columns when present); unknown names raise.
         wide: every column (``columns`` then ignored), no width limit.
         show_all: also the ``skipped`` rows (bias/norm tensors, filtered, too small); otherwise one
-            line says how many were hidden.
+            line says how many were hidden. When a shown row is ``failed`` or ``partial``, the default
+            columns end with its ``reason``.
         width: shorten text columns so lines fit: first ``reason``/``phase_reason``, then names lose
             their ``.weight`` suffix and are abbreviated part by part (:func:`short_names`: numbers
             kept, no two alike), then ``warning`` (its categories come first) is cut with "...",
@@ -68,6 +69,9 @@ def format_table(df, summary: pd.Series | None = None, *, columns: list[str] | N
         shown += [c for c in RANDOMIZE_DEFAULT_COLUMNS if c in df.columns]
     keep = df["status"] == PairStatus.COMPARED if pair else df["status"] != RowStatus.SKIPPED
     rows = df if show_all else df[keep]
+    trouble = rows["status"].isin([RowStatus.FAILED, RowStatus.PARTIAL]) if "status" in rows else None
+    if not (wide or columns or pair) and "reason" in df.columns and trouble is not None and trouble.any():
+        shown.append("reason")  # failed and partial rows say why in the default table (shortened first to fit)
     hidden = len(df) - len(rows)
     cells = pd.DataFrame({c: [_cell(v, c) for v in rows[c]] for c in shown}, columns=shown)
     if width is not None:

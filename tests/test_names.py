@@ -32,3 +32,17 @@ def test_table_names_are_accepted_by_layer():
         analysis.layer("encoder.l...dense")
     with pytest.raises(KeyError, match="was not analysed"):
         analysis.layer("e.l.3.a.output.dense")
+
+
+def test_failed_rows_say_why_in_the_default_table():
+    rng = np.random.default_rng(1)
+    bad = rng.standard_normal((80, 40))
+    bad[3, 5] = np.nan
+    analysis = rmtkit.analyze({"good.weight": rng.standard_normal((80, 40)), "bad.weight": bad}, progress=False)
+    table = format_table(analysis)
+    header, *rows = table.splitlines()
+    assert header.split()[-1] == "reason"
+    bad_line = next(line for line in rows if line.startswith("bad"))
+    assert "1 NaN/Inf entries" in bad_line and "failed" not in header
+    clean = rmtkit.analyze({"good.weight": rng.standard_normal((80, 40))}, progress=False)
+    assert "reason" not in format_table(clean).splitlines()[0]  # only when a row failed or lost a fit
