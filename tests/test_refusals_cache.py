@@ -14,23 +14,7 @@ import pytest
 from rmtkit import checkpoints
 from rmtkit.cache import cached_spectra
 from rmtkit.layers import extract_layers
-
-OPTS = {"normalize": False, "precision": "float64", "conv_layout": "auto"}
-
-
-class Solver:
-    """NumPy's eigvalsh of W^T W per layer, counting the layers it was asked for."""
-
-    def __init__(self):
-        self.asked: list[str] = []
-
-    def __call__(self, layers):
-        self.asked += [layer.name for layer in layers]
-        out = {}
-        for layer in layers:
-            w = np.asarray(layer.matrices, np.float64)
-            out[layer.name] = np.sort(np.concatenate([np.linalg.eigvalsh(x.T @ x) for x in w]))
-        return out, {}
+from tests.test_cache import OPTS, Solver  # the counting eigensolver of the cache tests
 
 
 def write(path, seed):
