@@ -21,7 +21,8 @@ A fit is only as good as the digits it reads. Two sources of error limit which e
 From these: a spectrum whose singular values all agree within the resolution is **degenerate**
 (an orthogonal matrix: nothing to fit); eigenvalues below the resolution are **null** (set to 0:
 the fits use the non-null part); eigenvalues that differ by less than the eigensolver's round-off,
-or whose singular values differ by less than ``r_storage s_max``, are **ties** and are merged
+or whose singular values differ by less than ``r_storage s_max`` (where the storage resolves the mean
+spacing ``s_max / M`` a hundred times over: float32 and wider), are **ties** and are merged
 (singular values 1..10 each repeated 20 times must give the power law of the exact values, not
 alpha ~ 1e15 fitted on the round-off between copies; stored in float32, 1..8 each 30 times, the
 rounding spreads the top copies far beyond the eigensolver's round-off, and only the storage
@@ -101,6 +102,10 @@ class ResolvedSpectrum:
         return int(self.evals.size - self.num_null)
 
 
+#: The storage tie rule applies when ``r_storage M`` is below this (see :func:`resolve_spectrum`).
+STORAGE_TIE_SPACING = 0.01
+
+
 def merge_ties(x: np.ndarray, tol: float, by: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Replace every run of ascending ``x`` that spans at most ``tol`` by its mean; return it and the values moved.
 
@@ -151,7 +156,12 @@ def resolve_spectrum(evals: np.ndarray, *, n: int, m: int, storage_dtype, comput
     # Ties at the stored precision: rounding W moves every singular value by at most r_storage s_max
     # (Weyl), so singular values closer than that are not told apart by the stored weights. Judged on
     # the singular values (the perturbation is the same there at every position, the top included).
-    merged, _ = merge_ties(nonnull, r_store, by=np.sqrt(nonnull / top))
+    # Only where the storage resolves the spectrum's mean spacing (s_max / M) a hundred times over
+    # (r_storage M < 0.01: float32 and wider): in bf16 or float16 the rounding is coarser than the
+    # spacing of distinct singular values, the rule would merge them, and the stored matrix is
+    # analysed as it is (its spectrum equals that of its float64 copy).
+    storage_ties = r_store * x.size < STORAGE_TIE_SPACING
+    merged = merge_ties(nonnull, r_store, by=np.sqrt(nonnull / top))[0] if storage_ties else nonnull
     merged, _ = merge_ties(merged, tie_tol)
     moved = int(np.count_nonzero(merged != nonnull))
     x = np.concatenate([x[:num_null], merged])
