@@ -2,6 +2,7 @@
 
     python benchmarks/bench_analyzer.py            # needs `make peer-venv` for the WeightWatcher columns
     python benchmarks/bench_analyzer.py --plots    # only 3): the cost of the figures
+    python benchmarks/bench_analyzer.py --options  # only 4): --randomize, FARMS, the API's first call
 
 1) warm ``rmtkit.analyze`` vs the NumPy LAPACK floor for the same eigenvalues (read the tensors,
    float64, Gram + eigvalsh per matrix) vs WeightWatcher 0.7.7's warm ``analyze()``;
@@ -12,7 +13,10 @@
 3) what ``--plots`` adds to the analysis: the figures are drawn from the :class:`rmtkit.analysis.Analysis`
    (nothing reloaded or fitted again), on MiniLM (40 small layers: drawing 40 PNGs is the cost) and
    on a checkpoint of one large layer (the eigendecomposition is the cost); beside it, what reading
-   and decomposing the checkpoint again, as ``--plots`` did before, would add.
+   and decomposing the checkpoint again, as ``--plots`` did before, would add;
+4) what the options cost: warm ``analyze`` plain, with ``randomize=True`` and with ``esd="farms"`` (best of
+   2 each, wall and CPU seconds, ratios to plain), and the first ``rmtkit.analyze`` of a new Python process
+   with an empty compilation cache, then with the cache the first one filled (``RMTKIT_JAX_CACHE``).
 """
 
 from __future__ import annotations
@@ -102,10 +106,48 @@ def large_layer_checkpoint(folder: Path, n: int = 4096) -> Path:
     return path
 
 
+FIRST_CALL = """
+import sys, time
+start = time.perf_counter()
+import rmtkit
+rmtkit.analyze(sys.argv[1], progress=False)
+print(time.perf_counter() - start)
+"""
+
+
+def options_cost(path: Path) -> None:
+    """Warm plain / randomize / FARMS analyses in this process, then a new process's first call, twice."""
+    import rmtkit
+
+    costs = {}
+    for label, kw in (("plain", {}), ("randomize=True", {"randomize": True}), ('esd="farms"', {"esd": "farms"})):
+        rmtkit.analyze(path, progress=False, **kw)  # compile
+        runs = []
+        for _ in range(2):
+            wall, cpu = time.perf_counter(), time.process_time()
+            rmtkit.analyze(path, progress=False, **kw)
+            runs.append((time.perf_counter() - wall, time.process_time() - cpu))
+        costs[label] = min(runs)
+    plain = costs["plain"]
+    for label, (wall, cpu) in costs.items():
+        print(f"4) warm {label:16s} {wall:7.2f} s wall {cpu:7.2f} s CPU   {wall / plain[0]:5.1f}x / {cpu / plain[1]:5.1f}x plain")
+    cache = Path(tempfile.mkdtemp(prefix="rmtkit-jax-cache-"))
+    env = {**os.environ, "RMTKIT_JAX_CACHE": str(cache)}
+    for label in ("empty cache", "cache filled"):
+        out = subprocess.run([sys.executable, "-c", FIRST_CALL, str(path)], capture_output=True, text=True, env=env,
+                             timeout=900)
+        print(f"4) a new process's first rmtkit.analyze, {label}: {float(out.stdout.split()[-1]):6.2f} s "
+              "(import included)")
+    shutil.rmtree(cache, ignore_errors=True)
+
+
 def main() -> None:
     import rmtkit
     from rmtkit.status import RowStatus
 
+    if "--options" in sys.argv[1:]:
+        options_cost(checkpoint())
+        return
     if "--plots" in sys.argv[1:]:
         plots_cost(checkpoint(), "all-MiniLM-L6-v2")
         with tempfile.TemporaryDirectory() as folder:
