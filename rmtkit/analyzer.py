@@ -43,7 +43,7 @@ import pandas as pd
 
 from rmtkit import metrics, phases
 from rmtkit.analysis import Analysis, AnalyzeOptions, PooledESD, Randomization, option_choices
-from rmtkit.batch import fit_by_width, pad_spectra
+from rmtkit.batch import fit_by_width, host_scalar, pad_spectra, to_host
 from rmtkit.cache import cached_spectra
 from rmtkit.checkpoints import load_weights
 from rmtkit.checkpoints.delta import weight_delta
@@ -255,10 +255,6 @@ def _nothing_fitted(dtype) -> _Fitted:
                    PowerLawFit(*[empty] * len(PowerLawFit._fields)), {}, (), None, None, {})
 
 
-def _host(fit):
-    return type(fit)(*(np.asarray(v) for v in fit))
-
-
 #: The provenance's ``subject`` of an analysis with ``base=``: what the table describes.
 DIFFERENCE_SUBJECT = "W - W_base (differences from a base model: no training verdicts)"
 _DIFFERENCE_REASON = ("W - W_base, a change of weights rather than a trained layer: no phase (the 5+1 phases and the "
@@ -285,7 +281,7 @@ def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: Analy
     verdict = np.array([FitStatus.TOO_FEW if r.evals.size < 3 else FitStatus.RANK_DEFICIENT if r.num_nonnull < 3 else
                         FitStatus.DEGENERATE if r.degenerate else FitStatus.OK for r in resolved])
     mp, pl = _overrule(mp, verdict), _overrule(pl, verdict)
-    mp, pl = _host(mp), _host(pl)  # host arrays: read, never traced again
+    mp, pl = to_host(mp), to_host(pl)  # host arrays: read, never traced again
     ev = jnp.asarray(evals)
     top = np.asarray(metrics.lambda_max(ev))
     hard = lengths - np.array([r.num_null for r in resolved])
@@ -311,7 +307,7 @@ def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: Analy
     }
     # The verdicts (phase, under/over-trained) read one reference fit whatever the options: CSN without xmax on
     # the full ESD. It is the fit made above with the default options; another estimator or FARMS gets it here.
-    reference = pl if opts.pl_calibrated and farms is None else _host(
+    reference = pl if opts.pl_calibrated and farms is None else to_host(
         _overrule(fit_power_law(evals, lengths=lengths, method="csn"), verdict))
     fields["verdict_alpha"] = reference.alpha
     explained = phases.explain_phase(evals, q, lengths=lengths, mp=mp, pl=reference, hard_rank=hard, pooled=pooled,
@@ -322,7 +318,7 @@ def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: Analy
         fields["verdict_alpha"] = np.full(len(layers), np.nan)
     rows = {}
     for i, layer in enumerate(layers):
-        row = {k: _scalar(v[i]) for k, v in fields.items()}
+        row = {k: host_scalar(v[i]) for k, v in fields.items()}
         row["phase"] = explained[i]["phase"]
         row["phase_rule"] = phases.RULE_CODES.get(explained[i]["rule"], explained[i]["rule"])
         row["phase_reason"] = explained[i]["reason"]
@@ -420,11 +416,6 @@ def _row_status(row: dict, resolved: ResolvedSpectrum, layer: Layer) -> tuple[st
     if resolved.num_tied and not resolved.degenerate:
         notes.append(f"{resolved.num_tied} eigenvalues equal to round-off merged with their ties")
     return (RowStatus.PARTIAL if reasons else RowStatus.OK).value, "; ".join(reasons + notes) or None
-
-
-def _scalar(v):
-    v = np.asarray(v).item()
-    return None if isinstance(v, float) and np.isnan(v) else v
 
 
 def _version() -> str:

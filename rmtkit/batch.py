@@ -194,3 +194,14 @@ def fit_by_width(fit, evals: np.ndarray, lengths: np.ndarray, *, min_width: int 
             out[rows] = np.asarray(part[k])
         fields.append(out)
     return type(parts[0][1])(*fields)
+
+
+def to_host(fit):
+    """A batched fit (a NamedTuple of arrays) with every field a NumPy array: read on the host, never traced again."""
+    return type(fit)(*(np.asarray(v) for v in fit))
+
+
+def host_scalar(v):
+    """One entry of a batched field as a Python number, None for NaN (a table cell)."""
+    v = np.asarray(v).item()
+    return None if isinstance(v, float) and np.isnan(v) else v

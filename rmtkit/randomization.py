@@ -15,7 +15,7 @@ import numpy as np
 
 from rmtkit._parallel import host_map
 from rmtkit.analysis import AnalyzeOptions, Randomization
-from rmtkit.batch import pad_spectra
+from rmtkit.batch import host_scalar, pad_spectra, to_host
 from rmtkit.diagnostics import layer_seed
 from rmtkit.layers import Layer
 from rmtkit.marchenko_pastur import fit_marchenko_pastur
@@ -56,7 +56,7 @@ def randomization_baseline(layers: list[Layer], spectra: list[np.ndarray], opts:
     evals, lengths = pad_spectra(shuffled, dtype=dtype)
     q = np.array([layer.n / layer.m for layer in layers], dtype)
     fit = fit_marchenko_pastur(evals, q, lengths=lengths, pooled=[layer.matrices.shape[0] for layer in layers])
-    fit = type(fit)(*(np.asarray(v) for v in fit))
+    fit = to_host(fit)
     out = {}
     for i, layer in enumerate(layers):
         a, b = spectra[i], shuffled[i]
@@ -64,11 +64,6 @@ def randomization_baseline(layers: list[Layer], spectra: list[np.ndarray], opts:
         dist = np.max(np.abs(np.searchsorted(a, grid, "right") / a.size - np.searchsorted(b, grid, "right") / b.size))
         ok = int(fit.status[i]) == FitStatus.OK  # a failed fit of the shuffle counts no trap: NaN, not -1
         spikes = int(fit.num_spikes[i]) if ok else np.nan
-        out[layer.name] = {"rand_lambda_plus": _scalar(fit.lambda_plus[i]), "rand_num_spikes": spikes,
+        out[layer.name] = {"rand_lambda_plus": host_scalar(fit.lambda_plus[i]), "rand_num_spikes": spikes,
                            "correlation_traps": spikes, "rand_distance": float(dist)}
     return Randomization(evals, lengths, fit), out
-
-
-def _scalar(v):
-    v = np.asarray(v).item()
-    return None if isinstance(v, float) and np.isnan(v) else v
