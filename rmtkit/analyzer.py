@@ -37,11 +37,10 @@ import os
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from rmtkit import metrics, phases
+from rmtkit import executables, metrics, phases
 from rmtkit.analysis import Analysis, AnalyzeOptions, PooledESD, Randomization, option_choices
 from rmtkit.batch import fit_by_width, host_scalar, pad_spectra, to_host
 from rmtkit.cache import cached_spectra
@@ -282,20 +281,14 @@ def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: Analy
                         FitStatus.DEGENERATE if r.degenerate else FitStatus.OK for r in resolved])
     mp, pl = _overrule(mp, verdict), _overrule(pl, verdict)
     mp, pl = to_host(mp), to_host(pl)  # host arrays: read, never traced again
-    ev = jnp.asarray(evals)
-    top = np.asarray(metrics.lambda_max(ev))
     hard = lengths - np.array([r.num_null for r in resolved])
     mp_ok, pl_ok = mp.status == FitStatus.OK, pl.status == FitStatus.OK
+    m = {k: np.asarray(v) for k, v in executables.call(_measure, evals, mp.lambda_plus, pl.alpha, hard).items()}
+    top = m["lambda_max"]
     measured = {
-        "lambda_max": top,
-        "mp_soft_rank": np.asarray(metrics.mp_soft_rank(mp.lambda_plus, top)),
-        "stable_rank": np.asarray(metrics.stable_rank(ev)),
+        "lambda_max": top, "mp_soft_rank": m["mp_soft_rank"], "stable_rank": m["stable_rank"],
         "hard_rank": hard, "rank_loss": lengths - hard,
-        "entropy": np.asarray(metrics.matrix_entropy(ev, 1, 1, rank=hard)),  # the hard rank resolved above
-        "log_norm": np.asarray(metrics.log_norm(ev)),
-        "log_spectral_norm": np.asarray(metrics.log_spectral_norm(ev)),
-        "alpha_weighted": np.asarray(metrics.alpha_weighted(pl.alpha, top)),
-        "log_alpha_norm": np.asarray(metrics.log_alpha_norm(ev, jnp.asarray(pl.alpha))),
+        **{k: m[k] for k in ("entropy", "log_norm", "log_spectral_norm", "alpha_weighted", "log_alpha_norm")},
     }
     fields = {
         "lambda_max": top,
@@ -333,6 +326,22 @@ def _fit_and_measure(layers: list[Layer], spectra: list[np.ndarray], opts: Analy
         for name, values in extra.items():
             rows[name].update(values)
     return _Fitted(evals, lengths, q, mp, mp_q, pl, measured, tuple(explained), randomized, farms, rows)
+
+
+@jax.jit
+def _measure(evals: jax.Array, lambda_plus: jax.Array, alpha: jax.Array, hard: jax.Array) -> dict[str, jax.Array]:
+    """The capacity metrics of every layer (:mod:`rmtkit.metrics`) in one compiled program, not one per operation."""
+    top = metrics.lambda_max(evals)
+    return {
+        "lambda_max": top,
+        "mp_soft_rank": metrics.mp_soft_rank(lambda_plus, top),
+        "stable_rank": metrics.stable_rank(evals),
+        "entropy": metrics.matrix_entropy(evals, 1, 1, rank=hard),  # the hard rank resolved by the caller
+        "log_norm": metrics.log_norm(evals),
+        "log_spectral_norm": metrics.log_spectral_norm(evals),
+        "alpha_weighted": metrics.alpha_weighted(alpha, top),
+        "log_alpha_norm": metrics.log_alpha_norm(evals, alpha),
+    }
 
 
 #: What the ``esd`` option changed, as the provenance records it.

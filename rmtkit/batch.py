@@ -40,6 +40,18 @@ def as_float(x: ArrayLike, xp=np):
     return arr if xp.issubdtype(arr.dtype, xp.floating) else arr.astype(xp.result_type(float))
 
 
+def staged(x: ArrayLike):
+    """``as_float(x, jnp)``, except that a floating NumPy array JAX would keep as it is stays on the host.
+
+    A compiled fit takes it as it is; ``jnp.asarray`` would first run a small program of its own (a
+    few ms each, tens of ms the first time in a process).
+    """
+    if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating) and (
+            x.dtype != np.float64 or jax.config.jax_enable_x64):
+        return x
+    return as_float(x, jnp)
+
+
 def _traced(*arrays) -> bool:
     return any(isinstance(a, jax.core.Tracer) for a in arrays)
 

@@ -22,8 +22,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from rmtkit import executables
 from rmtkit._checks import MIN_EIGENVALUES, check_eigenvalues, check_q, spectrum_status
-from rmtkit.batch import as_float, reject_batch_arguments, valid_mask
+from rmtkit.batch import as_float, reject_batch_arguments, staged, valid_mask
 from rmtkit.status import FitStatus
 
 #: Default outlier threshold in Tracy-Widom units: ``lambda > l+ + TW_FACTOR * tracy_widom_scale``.
@@ -334,20 +335,22 @@ def fit_marchenko_pastur(
         return jax.tree.map(lambda a: a[0], fit)
     if np.ndim(evals) != 2:
         raise ValueError(f"evals must be 1-D (one spectrum) or 2-D (a batch), got shape {np.shape(evals)}")
-    x = as_float(evals, jnp)
-    valid = jnp.asarray(valid_mask(x.shape, lengths=lengths, mask=mask))
-    qs = jnp.broadcast_to(jnp.asarray(q, x.dtype), x.shape[:1])
-    return _fit_batch(x, valid, qs, _check_pooled(pooled, x.shape[0], x.dtype), **kwargs)
+    x = staged(evals)
+    # host inputs stay on the host (the compiled fit takes them as they are); traced ones stay traced
+    xp = jnp if isinstance(x, jax.Array) or isinstance(q, jax.core.Tracer) else np
+    valid = xp.asarray(valid_mask(x.shape, lengths=lengths, mask=mask))
+    qs = xp.broadcast_to(xp.asarray(q, x.dtype), x.shape[:1])
+    return executables.call(_fit_batch, x, valid, qs, _check_pooled(pooled, x.shape[0], x.dtype), **kwargs)
 
 
-def _check_pooled(pooled: ArrayLike, b: int, dtype) -> jnp.ndarray:
+def _check_pooled(pooled: ArrayLike, b: int, dtype) -> np.ndarray:
     """``pooled`` as a ``(b,)`` array of matrix counts >= 1, or a ``ValueError``."""
     k = np.asarray(pooled, float)
     if k.ndim > 1 or (k.ndim == 1 and k.shape[0] != b) or not np.all(np.isfinite(k)) or np.any(k < 1) \
             or np.any(k != np.round(k)):
         raise ValueError(f"pooled must be a count >= 1 of matrices per spectrum (a scalar or one per row, {b} "
                          f"rows), got {pooled!r}")
-    return jnp.asarray(np.broadcast_to(k, (b,)), dtype)
+    return np.broadcast_to(k, (b,)).astype(dtype)
 
 
 def _check_knobs(tw_factor, n_iter, n_grid, n_refine) -> dict:

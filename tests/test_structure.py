@@ -19,7 +19,7 @@ MAX_LINES = 450
 #: The layers of rmtkit, bottom first (docs/architecture.md): a module imports only from its own layer or below.
 LAYERS = {
     "base": ["rmtkit.version", "rmtkit.status", "rmtkit.columns", "rmtkit.atomic", "rmtkit._safe", "rmtkit._checks",
-             "rmtkit._parallel", "rmtkit.batch", "rmtkit.compile_cache"],
+             "rmtkit._parallel", "rmtkit.batch", "rmtkit.compile_cache", "rmtkit.executables"],
     "numerics": ["rmtkit.matrices", "rmtkit.ensembles", "rmtkit.marchenko_pastur", "rmtkit.powerlaw", "rmtkit.metrics",
                  "rmtkit.spectrum", "rmtkit.resolution", "rmtkit.phase_definitions", "rmtkit.phase_rules",
                  "rmtkit.phases",

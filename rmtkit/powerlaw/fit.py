@@ -19,13 +19,12 @@ from __future__ import annotations
 import math
 from typing import Literal, get_args
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from rmtkit import executables
 from rmtkit._checks import check_eigenvalues
-from rmtkit.batch import as_float, reject_batch_arguments, valid_mask
+from rmtkit.batch import reject_batch_arguments, staged, valid_mask
 from rmtkit.powerlaw.compiled import bucket, fit_rows, fit_single
 from rmtkit.powerlaw.scan import PowerLawFit, Recipe
 from rmtkit.status import FitStatus
@@ -86,7 +85,7 @@ def fit_settings(
     return recipe, xmax
 
 
-def _per_row(value, rows: int, dtype, name: str, given: bool = False) -> jax.Array:
+def _per_row(value, rows: int, dtype, name: str, given: bool = False) -> np.ndarray:
     """``value`` broadcast to one entry per row; when ``given`` (a user's xmin/xmax) each must be positive and finite."""
     v = np.asarray(value, dtype=dtype)
     if v.ndim == 0:
@@ -98,7 +97,7 @@ def _per_row(value, rows: int, dtype, name: str, given: bool = False) -> jax.Arr
     if given and not np.all(np.isfinite(v) & (v > 0)):
         bad = int(np.argmax(~(np.isfinite(v) & (v > 0))))
         raise ValueError(f"{name} must be positive and finite, got {v[bad]} for row {bad}")
-    return jnp.asarray(v)
+    return v
 
 
 def _in_range(x: np.ndarray, recipe: Recipe, xmax) -> np.ndarray:
@@ -224,7 +223,7 @@ def fit_power_law(
         values = _in_range(clean, recipe, xmax_f)  # drop_top is applied in the graph
         padded = np.full(bucket(clean.size), np.inf, clean.dtype)
         padded[: values.size] = values
-        fit = fit_single(padded, xmax_f, xmin_f, recipe)
+        fit = executables.call(fit_single, padded, xmax_f, xmin_f, recipe=recipe)
         status = int(fit.status)
         if status != FitStatus.OK:  # say why, with the numbers (the eager checks run only here)
             _check_single(clean, recipe, xmin_f, xmax_f)
@@ -232,13 +231,14 @@ def fit_power_law(
         return fit
     if arr.ndim != 2:
         raise ValueError(f"evals must be 1-D (one spectrum) or 2-D (a padded batch), got shape {arr.shape}")
-    xb = as_float(evals, jnp)
+    xb = staged(evals)
     rows = xb.shape[0]
-    valid = jnp.asarray(valid_mask(xb.shape, lengths=lengths, mask=mask))
-    return fit_rows(
+    valid = np.asarray(valid_mask(xb.shape, lengths=lengths, mask=mask))
+    return executables.call(
+        fit_rows,
         xb,
         valid,
         _per_row(xmax if recipe.xmax_mode == "value" else np.nan, rows, xb.dtype, "xmax", recipe.xmax_mode == "value"),
         _per_row(np.nan if xmin is None else xmin, rows, xb.dtype, "xmin", xmin is not None),
-        recipe,
+        recipe=recipe,
     )
