@@ -244,13 +244,13 @@ def _analyze(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _write(args: argparse.Namespace, df, summary) -> None:
+def _write(args: argparse.Namespace, df, summary, default_columns: list[str] | None = None) -> None:
     """The results to stdout, or to ``-o`` (a csv with its sidecar) with a line on stderr saying where."""
     from rmtkit.results import results_sidecar, write_results
 
     table = {}
     if args.format == "table":
-        columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
+        columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else default_columns
         table = dict(columns=columns, wide=args.wide, show_all=args.show_all)
     try:
         text = write_results(df, args.output, args.format, summary, **table)
@@ -268,15 +268,10 @@ def _write(args: argparse.Namespace, df, summary) -> None:
 def _series(args: argparse.Namespace, options: dict) -> int:
     """``rmtkit analyze A B C ...``: one long table; with --plots, the trajectories figure."""
     from rmtkit.compare import analyze_series, plot_trajectories
-    from rmtkit.results import write_results
     from rmtkit.table import DEFAULT_COLUMNS
 
     df = analyze_series(args.path, **options)
-    columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else ["step", *DEFAULT_COLUMNS]
-    table = dict(columns=columns, wide=args.wide, show_all=args.show_all) if args.format == "table" else {}
-    text = write_results(df, args.output, args.format, None, **table)
-    if args.output is None:
-        _print(text, sys.stdout)
+    _write(args, df, None, default_columns=["step", *DEFAULT_COLUMNS])
     if args.plots:
         Path(args.plots).mkdir(parents=True, exist_ok=True)
         plot_trajectories(df, Path(args.plots) / "trajectories.png")

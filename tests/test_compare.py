@@ -117,7 +117,11 @@ def test_cli_series_base_and_compare(tmp_path, capsys):
     for step, w in ((0, w0), (1, w1)):
         checkpoints.write_safetensors(tmp_path / f"epoch_{step}.safetensors", {"fc.kernel": w})
     e0, e1 = str(tmp_path / "epoch_0.safetensors"), str(tmp_path / "epoch_1.safetensors")
+    capsys.readouterr()
     assert main(["analyze", e1, e0, "--format", "csv", "-o", str(tmp_path / "s.csv"), "--plots", str(tmp_path / "p")]) == 0
+    written = capsys.readouterr().err  # a series says where it wrote, with its sidecar, as one checkpoint does
+    assert f"results written to {(tmp_path / 's.csv').resolve()} (provenance in " in written
+    assert (tmp_path / "s.csv.meta.json").exists()
     series = pd.read_csv(tmp_path / "s.csv")
     assert list(series["step"]) == [0, 1] and list(series["checkpoint"]) == [e0, e1]
     assert (tmp_path / "p" / "trajectories.png").exists()
