@@ -11,6 +11,7 @@ single-threaded for the whole process (threadpoolctl's limits are global); it is
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TypeVar
@@ -21,8 +22,11 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 #: One controller for the process: building one enumerates the loaded libraries (milliseconds, too much
-#: for the refresh inside a training step).
+#: for the refresh inside a training step). Rebuilt when a package that brings its own BLAS was imported
+#: since (SciPy's OpenBLAS, PyTorch's MKL), so that its library is limited too.
 _CONTROLLER: ThreadpoolController | None = None
+_CONTROLLER_SAW: tuple[bool, ...] = ()
+_OWN_BLAS = ("scipy.linalg", "torch")
 
 
 def one_blas_thread():
@@ -31,9 +35,10 @@ def one_blas_thread():
     The one thread limit of the package: :func:`host_map` and the host eigenvalues of
     :mod:`rmtkit.spectra` use it. It limits the libraries loaded when it is first called.
     """
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        _CONTROLLER = ThreadpoolController()
+    global _CONTROLLER, _CONTROLLER_SAW
+    saw = tuple(name in sys.modules for name in _OWN_BLAS)
+    if _CONTROLLER is None or saw != _CONTROLLER_SAW:
+        _CONTROLLER, _CONTROLLER_SAW = ThreadpoolController(), saw
     return _CONTROLLER.limit(limits=1, user_api="blas")
 
 

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from rmtkit._parallel import host_map
+from rmtkit._parallel import cpu_count, host_map
 from rmtkit.batch import as_float
 
 METHODS = ("gram", "svd")
@@ -57,8 +57,10 @@ def eigenvalues(w: ArrayLike, *, normalize: bool = True, method: str = "gram", b
     scale = w.shape[-2] if normalize else 1
     if backend == "numpy":
         flat = w.reshape((-1,) + w.shape[-2:])
-        try:  # a stack goes one matrix per thread (single-threaded BLAS), ~1.15x faster than in turn
-            ev = np.stack(host_map(lambda x: eigenvalues_numpy(x, method), flat)) if len(flat) > 1 \
+        try:  # a stack goes across the threads (single-threaded BLAS), ~1.15x faster than in turn; many small
+            # matrices (FARMS windows) in a few runs of consecutive ones, not one task each (~1.6x)
+            runs = np.array_split(flat, min(len(flat), 4 * cpu_count()))
+            ev = np.concatenate(host_map(lambda x: eigenvalues_numpy(x, method), runs)) if len(flat) > 1 \
                 else eigenvalues_numpy(flat, method)
         except FloatingPointError as err:
             raise ValueError(f"w has NaN/Inf entries or overflows in W^T W ({err})") from None
