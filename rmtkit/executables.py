@@ -100,23 +100,49 @@ def _compile(fn, args: tuple, static: dict):
         jax.config.update("jax_enable_compilation_cache", enabled)
 
 
+def _same(a, b) -> bool:
+    """Whether two outputs (pytrees of arrays) are equal bit for bit, NaNs in the same places."""
+    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+    return len(la) == len(lb) and all(np.array_equal(np.asarray(x), np.asarray(y), equal_nan=True)
+                                      for x, y in zip(la, lb, strict=True))
+
+
+def _run(compiled, args):
+    out = compiled(*args)
+    jax.block_until_ready(out)  # an executable that cannot run says so here, not later when read
+    return out
+
+
 def call(fn, *args, **static):
     """``fn(*args, **static)`` for a ``jax.jit``-ed ``fn`` whose keyword arguments are all static.
 
     With the cache on and concrete arguments, the executable is loaded from disk (or compiled and
-    saved) and run; otherwise ``fn`` is called as usual.
+    saved) and run; otherwise ``fn`` is called as usual. A saved executable is kept only if, loaded back
+    from its file, it runs and gives the fresh one's outputs bit for bit: XLA's CPU compiler can reuse a
+    kernel built earlier in the same process and then serialize the executable without it (it fails to
+    run elsewhere with "Function ... not found"). A loaded executable that fails to run is deleted and
+    the call made by ``fn``.
     """
     where = folder()
     if where is None or any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(args)):
         return fn(*args, **static)
     key = _key(fn, args, static)
     compiled = _LOADED.get(key)
-    if compiled is None:
-        path = where / f"{key}.bin"
+    if compiled is not None:
+        return compiled(*args)
+    path = where / f"{key}.bin"
+    try:
+        compiled = _load(path)
+        out = _run(compiled, args)
+    except Exception:  # missing, torn, from a build that cannot load it, or unable to run: compile again
+        path.unlink(missing_ok=True)
+        compiled = _compile(fn, args, static)
+        _save(path, compiled)  # before the first run: XLA's CPU executables cannot always be serialized after it
+        out = _run(compiled, args)
         try:
-            compiled = _load(path)
-        except Exception:  # missing, torn, or from a build that cannot load it: compile again
-            compiled = _compile(fn, args, static)
-            _save(path, compiled)
-        _LOADED[key] = compiled
-    return compiled(*args)
+            if not _same(_run(_load(path), args), out):
+                raise ValueError("the saved executable gives other numbers")
+        except Exception:
+            path.unlink(missing_ok=True)
+    _LOADED[key] = compiled
+    return out
