@@ -92,7 +92,7 @@ def cached_spectra(
     keys = {layer.name: _content_key(layer, settings) for layer in in_memory}
     for layer in in_memory:
         hit = _load_npy(folder / f"{keys[layer.name]}.npy")
-        if hit is not None and usable(hit, layer):
+        if hit is not None and usable(hit, layer, settings["normalize"]):
             found[layer.name] = hit
     if progress is not None and found:
         progress.update(len(found))
@@ -147,7 +147,8 @@ class _FileEntry:
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             return {}  # missing or corrupt: recomputed and overwritten
         return {layer.name: self.stored[key] for layer in self.layers
-                if (key := self.tensor_key(layer)) in self.stored and usable(self.stored[key], layer)}
+                if (key := self.tensor_key(layer)) in self.stored
+                and usable(self.stored[key], layer, self.identity["normalize"])}
 
     def save(self, found: dict[str, np.ndarray], computed: dict[str, np.ndarray]) -> None:
         new = {self.tensor_key(layer): computed[layer.name] for layer in self.layers if layer.name in computed}
@@ -189,16 +190,29 @@ def check_cache_folder(folder: str | os.PathLike, label: str = "spectra cache") 
     return folder
 
 
-def usable(eigenvalues: np.ndarray, layer: Layer) -> bool:
+def usable(eigenvalues: np.ndarray, layer: Layer, normalize: bool | None = None) -> bool:
     """Whether a stored spectrum can be ``layer``'s: one finite, non-negative, non-zero float per eigenvalue.
 
     A layer of ``k`` matrices ``N x M`` has ``k min(N, M)`` eigenvalues; an entry of another length,
     2-D, empty, NaN or not a float array (a damaged or foreign file) is a miss, recomputed and overwritten.
+    With ``normalize`` given, the eigenvalues must also sum to the layer's squared Frobenius norm (divided
+    by ``N`` when normalized; to 1e-3), as those of ``W^T W`` do: an entry of the right length but other
+    values (all ones) is a miss too. That costs one pass over the weights, less than the content hash.
     """
     shape = tuple(layer.matrices.shape)
     expected = math.prod(shape[:-2]) * min(shape[-2:]) if len(shape) >= 2 else -1
-    return (isinstance(eigenvalues, np.ndarray) and eigenvalues.dtype.kind == "f" and eigenvalues.shape == (expected,)
-            and bool(np.isfinite(eigenvalues).all()) and eigenvalues.min() >= 0 and eigenvalues.max() > 0)
+    ok = (isinstance(eigenvalues, np.ndarray) and eigenvalues.dtype.kind == "f" and eigenvalues.shape == (expected,)
+          and bool(np.isfinite(eigenvalues).all()) and eigenvalues.min() >= 0 and eigenvalues.max() > 0)
+    if not ok or normalize is None:
+        return ok
+    flat = np.asarray(layer.matrices).reshape(-1, shape[-1])  # in the stored dtype
+    rows = max(1, 2**22 // max(1, shape[-1]))  # float64 blocks of ~32 MB
+    total = 0.0
+    for start in range(0, flat.shape[0], rows):
+        block = flat[start:start + rows].astype(np.float64).ravel()
+        total += float(block @ block)
+    total /= max(shape[-2:]) if normalize else 1
+    return bool(np.isclose(float(np.sum(eigenvalues, dtype=np.float64)), total, rtol=1e-3, atol=0))
 
 
 def _regular(path: Path) -> bool:

@@ -133,3 +133,17 @@ def test_analyze_with_a_cache_equals_a_fresh_analysis_with_other_fit_options(tmp
     pd.testing.assert_frame_equal(reused, fresh)
     assert rmtkit.layer_spectra(path, spectra_cache=cache)["l1.kernel"].tolist() == \
         np.sort(rmtkit.layer_spectra(path)["l1.kernel"]).tolist()
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_an_entry_of_the_right_length_but_other_values_is_a_miss(tmp_path, normalize):
+    """Eigenvalues of W^T W sum to ||W||_F^2 (/ N normalized): 20 ones in place of a 40 x 20 layer's are refused."""
+    from rmtkit.cache import usable
+
+    w = np.random.default_rng(4).standard_normal((40, 20))
+    (layer,) = extract_layers({"w": w})[0]
+    ev = np.sort(np.linalg.eigvalsh(w.T @ w)) / (40 if normalize else 1)
+    assert usable(ev, layer, normalize)
+    assert not usable(np.ones(20), layer, normalize)
+    assert not usable(ev, layer, not normalize)  # the other scale
+    assert usable(np.ones(20), layer)  # without the option only the shape and values are checked
