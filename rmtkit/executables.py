@@ -12,7 +12,8 @@ are those of ``jax.jit``.
 
 It is on wherever the compilation cache is on (``RMTKIT_JAX_CACHE``; ``off`` turns both off), and off
 under a trace (a fit inside another jitted program is inlined there as before). A file that cannot
-be read or loaded is a miss: the program is compiled again and the file rewritten.
+be read, loaded or run is a miss: the program is compiled again and the file rewritten, and kept only
+if it loads back and gives the fresh executable's outputs bit for bit (:func:`call`).
 """
 
 from __future__ import annotations
@@ -45,12 +46,11 @@ def folder() -> Path | None:
 
 @functools.lru_cache(maxsize=1)
 def _environment() -> str:
-    """What every key shares: versions, backend, device kind, CPU features, and rmtkit's own source."""
+    """What every key shares: versions, backend, device kind, CPU features, and rmtkit's own source (once a process)."""
     import jaxlib
 
     device = jax.devices()[0]
-    parts = [jax.__version__, jaxlib.__version__, device.platform, device.client.platform_version, device.device_kind,
-             str(jax.config.jax_enable_x64)]
+    parts = [jax.__version__, jaxlib.__version__, device.platform, device.client.platform_version, device.device_kind]
     if device.platform == "cpu":  # XLA compiles for this processor's instruction set
         try:
             flags = [line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")]
@@ -68,7 +68,8 @@ def _environment() -> str:
 def _key(fn, args: tuple, static: dict) -> str:
     leaves = jax.tree.leaves(args)
     avals = [(np.shape(x), str(np.result_type(x)), isinstance(x, (int, float, complex, bool))) for x in leaves]
-    text = repr((fn.__module__, fn.__qualname__, sorted(static.items()), str(jax.tree.structure(args)), avals))
+    text = repr((fn.__module__, fn.__qualname__, sorted(static.items()), str(jax.tree.structure(args)), avals,
+                 jax.config.jax_enable_x64))  # read per call: a process may switch it after the first
     return hashlib.sha256((_environment() + text).encode()).hexdigest()[:40]
 
 
