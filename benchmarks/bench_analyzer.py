@@ -124,6 +124,25 @@ def farms_floor(path: Path, min_evals: int = 50) -> tuple[float, int]:
     return time.perf_counter() - start, count
 
 
+def randomize_floor(path: Path, min_evals: int = 50) -> float:
+    """Wall seconds of the work ``randomize=True`` cannot skip, in turn: each matrix's float64 Gram and eigvalsh,
+    an elementwise shuffle of it (NumPy's Fisher-Yates in the stored dtype), and the shuffle's Gram and eigvalsh."""
+    from rmtkit.checkpoints import read_safetensors
+
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    for w in read_safetensors(path).values():
+        if w.ndim == 2 and min(w.shape) >= min_evals and np.issubdtype(w.dtype, np.floating):
+            for shuffle in (False, True):
+                x = np.array(w)
+                if shuffle:
+                    rng.shuffle(x.reshape(-1))
+                x = np.asarray(x, np.float64)
+                x = x if x.shape[0] >= x.shape[1] else x.T
+                np.linalg.eigvalsh(x.T @ x)
+    return time.perf_counter() - start
+
+
 #: The floor of a process that analyses MiniLM: Python, NumPy and SciPy imported, the safetensors file read,
 #: and float64 Gram + eigvalsh of every matrix in turn (no fits, no table: what no analyzer can skip).
 FLOOR_PROCESS = """
@@ -171,6 +190,9 @@ def options_cost(path: Path) -> None:
     print(f"4) FARMS floor: read + float64 + Gram + eigvalsh of every window of every matrix, {floor[1]} windows: "
           f"{floor[0]:6.2f} s wall ({floor[0] / plain[0]:4.1f}x plain); FARMS analysis / floor "
           f"{farms / floor[0]:4.2f}x")
+    floor, rand = min(randomize_floor(path) for _ in range(2)), costs["randomize=True"][0]
+    print(f"4) randomize floor: read + float64 + Gram + eigvalsh of every matrix and of its shuffle, in turn: "
+          f"{floor:6.2f} s wall ({floor / plain[0]:4.1f}x plain); randomize analysis / floor {rand / floor:4.2f}x")
     cache = Path(tempfile.mkdtemp(prefix="rmtkit-jax-cache-"))
     env = {**os.environ, "RMTKIT_JAX_CACHE": str(cache)}
     for label in ("empty cache", "cache filled"):
@@ -216,6 +238,9 @@ def main() -> None:
     else:
         print("          (no .venv-peer: make peer-venv for the WeightWatcher figures)")
 
+    floor, rand = min(randomize_floor(path) for _ in range(2)), costs["randomize=True"][0]
+    print(f"4) randomize floor: read + float64 + Gram + eigvalsh of every matrix and of its shuffle, in turn: "
+          f"{floor:6.2f} s wall ({floor / plain[0]:4.1f}x plain); randomize analysis / floor {rand / floor:4.2f}x")
     cache = Path(tempfile.mkdtemp(prefix="rmtkit-jax-cache-"))
     env = {**os.environ, "RMTKIT_JAX_CACHE": str(cache)}
     out = cache / "minilm.csv"  # a regular file: -o refuses /dev/null and other non-files
