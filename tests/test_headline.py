@@ -61,7 +61,9 @@ def test_report_tables_and_figures(runs, tmp_path):
     assert '| {"fc1": 0.5} | 2 |' in tables
     traj = pd.read_csv(tmp_path / "trajectories.csv")
     assert sorted(traj.epoch.unique()) == [0, 1, 2] and set(traj.batch_size) == {16}
-    assert tables.startswith("Labels by rmtkit's phase classifier version 2")
+    assert tables.startswith("Network: MiniAlexNet, FC1 384 x 160 (Q 2.40), conv 4/10 (conv1/conv2 output")
+    assert "\n\nLabels by rmtkit's phase classifier version 2" in tables
+    assert list(table.conv1_channels) == [4] * 4 and list(table.conv2_channels) == [10] * 4
     assert set(collapse["phase_rule"]) <= set(__import__("rmtkit").phases.RULE_CODES.values())
 
 
@@ -75,3 +77,57 @@ def test_relabel_from_committed_eigenvalues_reproduces_the_fits_of_the_weights(r
         np.testing.assert_allclose(after[col], before[col], rtol=1e-9, err_msg=col)
     assert list(after.fc1_phase) == list(before.fc1_phase) and list(after.fc2_phase) == list(before.fc2_phase)
     assert headline.main(["--relabel", str(tmp_path / "missing")]) == 2
+
+
+def _report(folder, n, c1, c2, labels):
+    """A hand-made report: runs.csv and pooled.csv of a sweep whose per-seed FC1 labels are ``labels``
+    (``{batch: [seed 0's, seed 1's]}``); FC2 is random-like everywhere."""
+    folder.mkdir()
+    runs, pooled = [], []
+    for bs, per_seed in labels.items():
+        for seed, label in enumerate(per_seed):
+            runs.append({"run": f"batch_size={bs},seed={seed}", "batch_size": bs, "seed": seed, "test_acc": 0.9,
+                         "gap": 0.05, "conv1_channels": c1, "conv2_channels": c2, "fc1_N": n, "fc1_M": 384,
+                         "fc1_phase": label, "fc2_N": 384, "fc2_M": 192, "fc2_phase": "random-like"})
+        for layer, seeds in (("fc1", per_seed), ("fc2", ["random-like"] * len(per_seed))):
+            pooled.append({"batch_size": bs, "layer": layer, "seeds": len(seeds), "mp_sigma": 1.25,
+                           "spike_fraction": 0.02, "mp_soft_rank": 0.5, "alpha": 4.0, "phase": seeds[0],
+                           "seed_phases": ",".join(seeds), "stable_rank_mean": 40.0, "stable_rank_std": 2.0,
+                           "test_acc_mean": 0.9, "test_acc_std": 0.01, "gap_mean": 0.05, "gap_std": 0.002})
+    pd.DataFrame(runs).to_csv(folder / "runs.csv", index=False)
+    pd.DataFrame(pooled).to_csv(folder / "pooled.csv", index=False)
+    return folder
+
+
+def test_side_by_side_counts_distinct_phases_and_checks_the_papers_order(tmp_path):
+    narrow = _report(tmp_path / "narrow", 512, 12, 32, {2: ["bulk-decay", "bleeding-out"], 16: ["bleeding-out"] * 2,
+                                                        1000: ["random-like"] * 2})
+    wide = _report(tmp_path / "wide", 4096, 12, 256, {2: ["heavy-tailed"] * 2, 8: ["bulk+spikes", "bulk-decay"],
+                                                      16: ["bleeding-out", "bulk+spikes"], 1000: ["random-like"] * 2})
+    assert headline.main(["--relabel", str(tmp_path / "absent"), "--beside", str(narrow)]) == 2
+    text = headline.side_by_side([narrow, wide])
+    assert "FC1 512 x 384 (Q 1.33), conv 12/32" in text and "FC1 4096 x 384 (Q 10.67), conv 12/256" in text
+    # Batch 8 ran only at the wide shape; the paper labels batch 8 bulk-decay, on the first row of the batch only.
+    assert "| 8 | FC1 512 x 384 (Q 1.33), conv 12/32 | not run |" + "  |" * 9 + " bulk-decay |" in text
+    assert "| 8 | FC1 4096 x 384 (Q 10.67), conv 12/256 | 2 | 0.900 ± 0.010 |" in text
+    assert "| bulk+spikes | bulk+spikes, bulk-decay |  |" in text  # the wide row of batch 8: no paper label
+    summary = text.split("**Distinct phases")[1]
+    assert ("FC1 512 x 384 (Q 1.33), conv 12/32, FC1: 3 distinct: bulk-decay (2), bleeding-out (2, 16), "
+            "random-like (1000). In the paper's order as the batch grows: seed 0 yes (3 batch sizes); "
+            "seed 1 yes (3 batch sizes)") in summary
+    # Wide, seed 0: heavy-tailed, bulk+spikes, bleeding-out, random-like; seed 1: heavy-tailed, bulk-decay,
+    # bulk+spikes, random-like. Both in the paper's order; five distinct labels over the two seeds.
+    assert "conv 12/256, FC1: 5 distinct: heavy-tailed (2), bulk+spikes (8, 16), bulk-decay (8), bleeding-out (16)" in summary
+    assert "conv 12/256, FC1: 5 distinct" in summary and "seed 0 yes (4 batch sizes); seed 1 yes (4 batch sizes)" in summary
+    assert "conv 12/32, FC2: 1 distinct: random-like (2, 16, 1000)" in summary and "tau (batch size, phase) nan" in summary
+
+
+def test_phase_order_flags_a_step_back():
+    runs = pd.DataFrame({"batch_size": [2, 4, 8, 2, 4, 8], "seed": [0, 0, 0, 1, 1, 1],
+                         "fc1_phase": ["bulk-decay", "bleeding-out", "bulk+spikes",  # seed 0 steps back at 8
+                                       "heavy-tailed", "bulk-decay", "rank-collapse"]})  # rank-collapse: outside
+    order = headline.phase_order(runs, "fc1")
+    assert order["monotone"] == {0: (False, [2, 4, 8]), 1: (False, [2, 4, 8])}
+    assert list(order["distinct"]) == ["bulk-decay", "heavy-tailed", "bleeding-out", "bulk+spikes", "rank-collapse"]
+    perfect = headline.phase_order(runs.assign(fc1_phase=["heavy-tailed", "bulk-decay", "random-like"] * 2), "fc1")
+    assert perfect["tau"] == pytest.approx(-1.0) and perfect["monotone"][0][0]

@@ -17,7 +17,10 @@ optional; what is missing is skipped with a line saying so. Written to ``--out``
   epoch at batch 2 and 16 for each training-set size;
 - ``rank_collapse.csv`` / ``rank_collapse.png``: FC1's hard rank at several thresholds, near-zero
   eigenvalues and dead units per L2 strength, and the ESD near zero on a log axis;
-- ``tables.md``: the README's tables, made from these CSVs.
+- ``tables.md``: the README's tables, made from these CSVs;
+- ``side_by_side.md`` (``--beside REPORT ...``): this report's pooled and per-seed figures row by row beside
+  those of other reports of the sweep at other network shapes, the distinct phases of each and whether
+  they follow the paper's order (:func:`side_by_side`).
 """
 
 from __future__ import annotations
@@ -78,6 +81,9 @@ def run_table(runs: list[Path]) -> tuple[pd.DataFrame, dict[tuple[str, str], np.
         weights = _final_weights(run)
         df = rmtkit.analyze(weights, min_evals=10, progress=False).to_frame().set_index("name")
         row = {**_knobs(run), **{k: done[k] for k in ("train_acc", "test_acc", "gap") if k in done}}
+        shapes = done.get("layer_shapes", {})
+        for conv in ("conv1", "conv2"):  # output channels (HWIO kernels): the shape of the network that ran
+            row[f"{conv}_channels"] = shapes[conv][-1] if conv in shapes else None
         for layer in LAYERS:
             row[f"{layer}_dead_units"] = done.get(f"{layer}_dead_units")
             for col in ("N", "M", "alpha", "num_spikes", "mp_sigma", "mp_soft_rank", "stable_rank", "hard_rank",
@@ -330,6 +336,9 @@ def markdown(out: Path) -> str:
 
     lines = [f"Labels by rmtkit's phase classifier version {CLASSIFIER_VERSION} (docs/phases.md); the trajectory "
              "phases (trajectories.csv) are those recorded during training.", ""]
+    if (out / "runs.csv").exists():
+        lines[:0] = [f"Network: MiniAlexNet, {_shape_name(read_csv(out / 'runs.csv'))} (conv1/conv2 output "
+                     "channels where recorded).", ""]
     pooled = read_csv(out / "pooled.csv")
     for layer in LAYERS:
         p = pooled[pooled.layer == layer].sort_values("batch_size")
@@ -369,6 +378,93 @@ def markdown(out: Path) -> str:
     return "\n".join(lines)
 
 
+def _shape_name(runs: pd.DataFrame) -> str:
+    """A report's network in words: FC1's shape and, where recorded, the conv channels."""
+    n, m = int(runs.fc1_N.iloc[0]), int(runs.fc1_M.iloc[0])
+    name = f"FC1 {max(n, m)} x {min(n, m)} (Q {max(n, m) / min(n, m):.2f})"
+    if "conv1_channels" in runs and runs.conv1_channels.notna().all():
+        name += f", conv {int(runs.conv1_channels.iloc[0])}/{int(runs.conv2_channels.iloc[0])}"
+    return name
+
+
+def phase_order(runs: pd.DataFrame, layer: str) -> dict:
+    """How a sweep's per-seed labels of ``layer`` follow the paper's order as the batch grows.
+
+    The paper's order (small batch to large) is heavy-tailed, bulk-decay, bulk+spikes, bleeding-out,
+    random-like: decreasing :class:`rmtkit.phases.Phase`. Returns the distinct labels in the order they first
+    appear along the batch sizes, with the batch sizes showing each; per seed, whether its labels never step
+    back along that order (rank-collapse is outside it and counts as a step back); and Kendall's tau between
+    batch size and phase over all per-seed labels (-1: the paper's order, strictly).
+    """
+    from scipy.stats import kendalltau
+
+    from rmtkit.phases import Phase
+
+    col = f"{layer}_phase"
+    table = runs.sort_values(["batch_size", "seed"])
+    distinct: dict[str, list[int]] = {}
+    for bs, label in zip(table.batch_size, table[col], strict=True):
+        sizes = distinct.setdefault(str(label), [])
+        if bs not in sizes:
+            sizes.append(int(bs))
+    monotone = {}
+    for seed, group in table.groupby("seed"):
+        ranks = [Phase.from_label(p).value for p in group[col]]
+        ranks = [-1 if r == Phase.RANK_COLLAPSE else r for r in ranks]
+        monotone[int(seed)] = (bool(all(a >= b for a, b in zip(ranks, ranks[1:], strict=False)))
+                               and min(ranks) >= 0, list(group.batch_size.astype(int)))
+    codes = [Phase.from_label(p).value for p in table[col]]
+    tau = kendalltau(table.batch_size, codes).statistic if len(set(codes)) > 1 else float("nan")
+    return {"distinct": distinct, "monotone": monotone, "tau": float(tau)}
+
+
+def side_by_side(reports: list[Path]) -> str:
+    """Markdown: the pooled and per-seed figures of several reports of the batch sweep (one per network
+    shape), row by row for each batch size, beside the paper's FC1 labels, then how many distinct phases each
+    shows and whether they follow the paper's order."""
+    from rmtkit.phases import CLASSIFIER_VERSION
+
+    loaded = []
+    for report in reports:
+        runs, pooled = read_csv(report / "runs.csv"), read_csv(report / "pooled.csv")
+        loaded.append((report, _shape_name(runs), runs, pooled))
+    lines = [f"Labels by rmtkit's phase classifier version {CLASSIFIER_VERSION}, from each report's committed "
+             "eigenvalues and runs. Reports: " + "; ".join(f"{name} in `{report}`" for report, name, _, _ in loaded), ""]
+    sizes = sorted(set().union(*(set(p.batch_size) for _, _, _, p in loaded)))
+    for layer in LAYERS:
+        head = ["batch", "network", "seeds", "test acc", "train-test gap", "MP sigma", "beyond bulk", "MP soft rank",
+                "stable rank", "alpha", "phase (pooled)", "phase per seed"] + (["paper"] if layer == "fc1" else [])
+        lines += [f"**{layer.upper()}**", "", "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+        paper = PAPER_FC1.set_index("batch_size").paper_phase
+        for bs in sizes:
+            for i, (_, name, _, pooled) in enumerate(loaded):
+                row = pooled[(pooled.batch_size == bs) & (pooled.layer == layer)]
+                if row.empty:
+                    cells = [str(bs), name] + ["not run"] + [""] * 9
+                else:
+                    r = next(row.itertuples())
+                    cells = [str(bs), name, str(r.seeds), _pm(r.test_acc_mean, r.test_acc_std), _pm(r.gap_mean, r.gap_std),
+                             f"{r.mp_sigma:.3f}", f"{r.spike_fraction:.1%}", f"{r.mp_soft_rank:.3f}",
+                             _pm(r.stable_rank_mean, r.stable_rank_std, ".1f"), f"{r.alpha:.2f}", str(r.phase),
+                             str(r.seed_phases).replace(",", ", ")]
+                if layer == "fc1":
+                    label = paper.get(bs)
+                    cells.append(label if i == 0 and isinstance(label, str) else "")
+                lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += ["**Distinct phases per network (per-seed labels, batch sizes in brackets)**", ""]
+    for _, name, runs, _ in loaded:
+        for layer in LAYERS:
+            order = phase_order(runs, layer)
+            seq = ", ".join(f"{label} ({', '.join(map(str, sizes))})" for label, sizes in order["distinct"].items())
+            seeds = "; ".join(f"seed {seed} {'yes' if ok else 'no'} ({len(bs)} batch sizes)"
+                              for seed, (ok, bs) in order["monotone"].items())
+            lines.append(f"- {name}, {layer.upper()}: {len(order['distinct'])} distinct: {seq}. In the paper's order "
+                         f"as the batch grows: {seeds}. Kendall tau (batch size, phase) {order['tau']:.2f}.")
+    lines.append("")
+    return "\n".join(lines)
+
+
 def relabel(out: Path) -> int:
     """Recompute the per-run and pooled labels of the report in ``out`` from its committed eigenvalues."""
     runs_csv, npz = out / "runs.csv", out / "final_eigenvalues.npz"
@@ -389,18 +485,32 @@ def relabel(out: Path) -> int:
     return 0
 
 
+def _write_side_by_side(beside: list[str], out: Path) -> int:
+    """``out/side_by_side.md`` of the reports ``beside`` and ``out``; 2 (and why, on stderr) when one is missing."""
+    missing = [str(p) for p in (*map(Path, beside), out) if not (p / "pooled.csv").is_file()]
+    if missing:
+        print(f"headline: error: no pooled.csv in {', '.join(missing)}: no side-by-side table", file=sys.stderr)
+        return 2
+    (out / "side_by_side.md").write_text(side_by_side([*map(Path, beside), out]))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="?", help="the folder scripts/headline.sh wrote (RUNS)")
     parser.add_argument("--relabel", metavar="REPORT", help="instead of RUNS: recompute the labels of a written report "
                         "(its runs.csv and final_eigenvalues.npz) with this version's classifier, in place")
     parser.add_argument("--out", default="docs/results/headline", help="where the tables and figures go")
+    parser.add_argument("--beside", metavar="REPORT", nargs="+", default=[],
+                        help="written reports of the same sweep at other network shapes: also write side_by_side.md "
+                        "(theirs, then this one, row by row)")
     args = parser.parse_args(argv)
     import jax
 
     jax.config.update("jax_enable_x64", True)  # the report's fits run in float64, chosen here
     if args.relabel:
-        return relabel(Path(args.relabel))
+        code = relabel(Path(args.relabel))
+        return code if code or not args.beside else _write_side_by_side(args.beside, Path(args.relabel))
     if args.runs is None:
         parser.error("give RUNS (the folder scripts/headline.sh wrote) or --relabel REPORT")
     root, out = Path(args.runs), Path(args.out)
@@ -438,6 +548,8 @@ def main(argv: list[str] | None = None) -> int:
         print(table.drop(columns=["run"]).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     if (out / "pooled.csv").exists():
         (out / "tables.md").write_text(markdown(out))
+    if args.beside and _write_side_by_side(args.beside, out):
+        return 2
     print(f"written to {out.resolve()}")
     return 0
 
