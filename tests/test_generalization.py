@@ -47,7 +47,7 @@ def test_kendall_tau_counts_pairs(tmp_path):
     tau = generalization.kendall(metrics).set_index(["target", "metric"]).tau
     assert tau["test_acc", "alpha_hat"] == pytest.approx(-4 / 6)
     assert tau["gap", "alpha_hat"] == pytest.approx(4 / 6)
-    assert tau["test_acc", "batch_size"] == pytest.approx(-4 / 6)  # batch sizes 1, 2, 4, 8: the same order
+    assert tau["test_acc", "knob"] == pytest.approx(-4 / 6)  # batch sizes 1, 2, 4, 8: the same order
 
 
 def test_two_sweeps_pooled_and_written(tmp_path):
@@ -75,3 +75,30 @@ def test_refusals(tmp_path, capsys):
         generalization.read_report(mixed)
     assert generalization.main([str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
     assert "no report to read" in capsys.readouterr().err
+
+
+def test_a_label_noise_series_of_another_model(tmp_path):
+    a = _report(tmp_path / "a", [2.0, 3.0, 4.0, 5.0], [0.9, 0.8, 0.85, 0.7])
+    b = _report(tmp_path / "b", [2.5, 3.5, 4.5, 5.5], [0.95, 0.94, 0.93, 0.92], n=4096)
+    mlp = _report(tmp_path / "mlp", [2.0, 2.5, 3.0, 6.0, 7.0], [0.85, 0.7, 0.72, 0.5, 0.3], n=784)
+    runs = pd.read_csv(mlp / "runs.csv")
+    # Two training-set sizes: both enter a label-noise series (only the largest enters a batch sweep).
+    runs = runs.assign(model="mlp3", batch_size=16, fc1_M=256, label_noise=[0.0, 0.2, 0.4, 0.6, 0.8],
+                       train_size=[4000, 1000, 4000, 1000, 4000])
+    runs.to_csv(mlp / "runs.csv", index=False)
+    metrics = generalization.read_report(mlp)
+    assert set(metrics.sweep) == {"MLP3 FC1 784 x 256"} and len(metrics) == 5
+    assert list(metrics.knob) == [0.0, 0.2, 0.4, 0.6, 0.8] and set(metrics.knob_name) == {"label_noise"}
+    out = tmp_path / "out"
+    assert generalization.main([str(a), str(b), str(mlp), "--out", str(out)]) == 0
+    tau = pd.read_csv(out / "kendall.csv").set_index(["scope", "target", "metric"])
+    assert set(tau.index.get_level_values(0)) == {"FC1 512 x 384", "FC1 4096 x 384", "MLP3 FC1 784 x 256",
+                                                  "MiniAlexNet sweeps pooled", "all sweeps"}
+    # Noise 0..0.8 against accuracies 0.85, 0.7, 0.72, 0.5, 0.3: 9 concordant-with-decrease pairs of 10.
+    assert tau.loc[("MLP3 FC1 784 x 256", "test_acc", "knob"), "tau"] == pytest.approx(-0.8)
+    assert tau.loc[("MiniAlexNet sweeps pooled", "test_acc", "alpha_hat"), "runs"] == 8
+    # All series: 13 runs, but batch sizes and noise levels are not one knob, so no baseline.
+    assert tau.loc[("all sweeps", "test_acc", "alpha_hat"), "runs"] == 13
+    assert np.isnan(tau.loc[("all sweeps", "test_acc", "knob"), "tau"])
+    assert "| knob (baseline: batch size or label noise) | - |" in (out / "kendall.md").read_text()
+    assert (out / "kendall.png").stat().st_size > 10_000

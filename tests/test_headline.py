@@ -64,6 +64,7 @@ def test_report_tables_and_figures(runs, tmp_path):
     assert tables.startswith("Network: MiniAlexNet, FC1 384 x 160 (Q 2.40), conv 4/10 (conv1/conv2 output")
     assert "\n\nLabels by rmtkit's phase classifier version 2" in tables
     assert list(table.conv1_channels) == [4] * 4 and list(table.conv2_channels) == [10] * 4
+    assert set(table.model) == {"minialexnet"} and (table.label_noise == 0).all()
     assert set(collapse["phase_rule"]) <= set(__import__("rmtkit").phases.RULE_CODES.values())
 
 

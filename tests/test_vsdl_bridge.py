@@ -25,13 +25,16 @@ def test_bridge_experiment_composes():
 
 
 @pytest.mark.slow
-def test_bridge_on_a_smoke_label_noise_sweep(tmp_path):
+def test_bridge_on_a_smoke_label_noise_sweep(tmp_path, capsys):
     sweep = tmp_path / "sweep"
     cmd = [sys.executable, "-m", "simulations.train", "-m", "debug=smoke", "data=synthetic", "data.label_noise=0.0,0.8",
            "progress=false", f"hydra.sweep.dir={sweep}"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert bridge.main([str(sweep)]) == 0
+    # The smoke runs' tiny MLP has no analysed FC2: no report for simulations.generalization, and stderr says so.
+    assert not (sweep / "runs.csv").exists()
+    assert "no runs.csv: the final weights have no analysed layer 'fc2'" in capsys.readouterr().err
     table = pd.read_csv(sweep / "bridge.csv")
     assert sorted(table.label_noise.unique()) == [0.0, 0.8] and sorted(table.epoch.unique()) == [1, 2]  # smoke: 2 epochs
     assert {"val_error", "fc1_alpha", "fc1_mp_soft_rank", "fc1_phase"} <= set(table.columns)

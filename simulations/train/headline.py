@@ -59,15 +59,18 @@ def _final_weights(run: Path) -> dict[str, np.ndarray]:
     from rmtkit.checkpoints import read_safetensors
 
     cfg = json.loads((run / "config.json").read_text())
-    return {k: np.asarray(v, np.float64)
-            for k, v in read_safetensors(run / "checkpoints" / f"epoch_{cfg['epochs']:03d}.safetensors").items()}
+    path = run / "checkpoints" / f"epoch_{cfg['epochs']:03d}.safetensors"
+    if not path.is_file():  # runs that kept no per-epoch checkpoints (analysis.checkpoints=false)
+        path = run / "final_weights.safetensors"
+    return {k: np.asarray(v, np.float64) for k, v in read_safetensors(path).items()}
 
 
 def _knobs(run: Path) -> dict:
     cfg = json.loads((run / "config.json").read_text())
     wd = cfg["optimizer"]["weight_decay"]
-    return {"run": run.name, "batch_size": cfg["batch_size"], "seed": cfg["seed"], "epochs": cfg["epochs"],
+    return {"run": run.name, "model": cfg["model"]["name"], "batch_size": cfg["batch_size"], "seed": cfg["seed"], "epochs": cfg["epochs"],
             "train_size": cfg["data"]["subset"] or 60000 - cfg["data"]["val_size"],
+            "label_noise": cfg["data"].get("label_noise", 0.0),
             "weight_decay": json.dumps(wd, sort_keys=True) if wd else "none"}
 
 

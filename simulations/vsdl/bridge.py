@@ -5,7 +5,10 @@ load knobs (``data.label_noise``, ``data.subset``) and uses every epoch of each 
 temperature axis (training length; early stopping = higher effective temperature, [MM-VSDL]). It
 writes ``bridge.csv`` (one row per run and epoch: validation error, and per watched layer alpha,
 MP soft rank and phase) and ``bridge.png`` (maps of the validation error and of FC1's alpha and
-phase over label noise x epoch, one row of panels per subset size).
+phase over label noise x epoch, one row of panels per subset size). It also writes the finished runs'
+final FC1 and FC2 as a report of the headline's format (``runs.csv`` and ``final_eigenvalues.npz``,
+:func:`simulations.train.headline.run_table`), which ``python -m simulations.generalization`` reads as
+one more series of trained models (MLP3, label noise as its knob).
 """
 
 from __future__ import annotations
@@ -118,6 +121,27 @@ def figure(table: pd.DataFrame, out: Path, layer: str = "fc1") -> Path:
     return path
 
 
+def write_report(sweep: Path, out: Path) -> int:
+    """``runs.csv`` and ``final_eigenvalues.npz`` of the finished runs under ``sweep``, as the headline writes
+    them (the final FC1 and FC2 analysed in float64); returns how many runs."""
+    import jax
+
+    from simulations.train.headline import finished_runs, run_table
+
+    runs = finished_runs(sweep)
+    if not runs:
+        return 0
+    jax.config.update("jax_enable_x64", True)  # the report's fits run in float64, chosen here
+    try:
+        table, spectra = run_table(runs)
+    except KeyError as err:  # a model without an analysed FC1 and FC2 (the smoke runs' tiny MLP)
+        print(f"bridge: no runs.csv: the final weights have no analysed layer {err}", file=sys.stderr)
+        return 0
+    table.to_csv(out / "runs.csv", index=False)
+    np.savez_compressed(out / "final_eigenvalues.npz", **{f"{r}|{layer}": ev for (r, layer), ev in spectra.items()})
+    return len(table)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweep", help="a multirun folder of simulations.train, e.g. multirun/vsdl_bridge")
@@ -133,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "bridge.csv", index=False)
     figure(table, out, args.layer)
+    write_report(Path(args.sweep), out)
     last = table.sort_values("epoch").groupby(["subset", "label_noise"]).tail(1)
     best = table.loc[table.groupby(["subset", "label_noise"])["val_error"].idxmin()]
     summary = last[["subset", "label_noise", "epoch", "val_error", f"{args.layer}_alpha", f"{args.layer}_phase"]].merge(
