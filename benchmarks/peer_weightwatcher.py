@@ -4,6 +4,7 @@ Runs in its own virtualenv (WeightWatcher is never a dependency of rmtkit):
     make peer-venv
     .venv-peer/bin/python benchmarks/peer_weightwatcher.py record   # writes tests/fixtures/weightwatcher_minilm.csv
     .venv-peer/bin/python benchmarks/peer_weightwatcher.py time     # prints warm analyze() time and peak memory
+    .venv-peer/bin/python benchmarks/peer_weightwatcher.py randomize  # analyze(randomize=True) after a plain call
     .venv-peer/bin/python benchmarks/peer_weightwatcher.py analyze DIR   # analyze() of a model folder, once
                                                                         # (what benchmarks/bench_scale.py times)
 """
@@ -26,7 +27,7 @@ def minilm_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
-def analyze(model_dir: Path | None = None):
+def analyze(model_dir: Path | None = None, **options):
     """WeightWatcher's ``analyze()`` with its defaults on a model folder (``model*.safetensors``, sharded or not).
 
     WeightWatcher reads such a folder itself, tensor by tensor with ``safetensors.safe_open`` into
@@ -35,7 +36,7 @@ def analyze(model_dir: Path | None = None):
     import weightwatcher as ww
 
     watcher = ww.WeightWatcher(model=str(model_dir or minilm_dir()))
-    return watcher.analyze()
+    return watcher.analyze(**options)
 
 
 def main() -> None:
@@ -59,6 +60,12 @@ def main() -> None:
         warm = time.perf_counter() - start
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"weightwatcher analyze(MiniLM): first call {cold:.2f} s, warm {warm:.2f} s, peak RSS {peak:.0f} MB")
+    elif mode == "randomize":
+        analyze()  # imports and first-call costs paid here
+        start = time.perf_counter()
+        analyze(randomize=True)
+        took = time.perf_counter() - start
+        print(f"weightwatcher analyze(MiniLM, randomize=True), after a plain call: {took:.2f} s")
     elif mode == "analyze" and len(sys.argv) == 3:
         import logging
         import warnings
@@ -68,7 +75,7 @@ def main() -> None:
         df = analyze(Path(sys.argv[2]))
         print(f"layers {len(df)}")
     else:
-        sys.exit(f"unknown mode {' '.join(sys.argv[1:])!r}: record | time | analyze DIR")
+        sys.exit(f"unknown mode {' '.join(sys.argv[1:])!r}: record | time | randomize | analyze DIR")
 
 
 if __name__ == "__main__":
