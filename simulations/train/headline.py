@@ -195,6 +195,9 @@ def esd_grid(pooled: dict, layer: str, path: Path) -> None:
                     label=rf"MP fit, $\sigma$={float(mp.sigma):.3g}")
             ax.axvline(lp, color="k", ls="--", lw=0.8, label=rf"$\lambda_+$; {n_out} of {ev.size} beyond")
             ax.set_xlabel(r"$\lambda$ ($s^2$)", fontsize=8)
+            lo, hi = ax.get_ylim()
+            ax.set_ylim(lo, hi * 1.45)  # room above the bars for the legend, clear of the edge's line
+            legend_at = "upper left"
         else:
             pos = ev[ev > 0]
             per_bin = log_histogram(ax, pos, 60, color="0.65")  # counts per log-spaced bin
@@ -208,9 +211,10 @@ def esd_grid(pooled: dict, layer: str, path: Path) -> None:
             ax.set_xlabel(r"$\lambda$ ($s^2$, log)", fontsize=8)
             lo, hi = ax.get_ylim()
             ax.set_ylim(lo, hi * 4)  # room above the bars for the legend
+            legend_at = "upper right"
         ax.set_title(f"batch {bs}: {phase}", fontsize=9, color=PHASE_COLORS.get(phase, "k"))
         ax.tick_params(labelsize=8)
-        ax.legend(fontsize=7, loc="upper right", frameon=False)
+        ax.legend(fontsize=7, loc=legend_at, frameon=False)
     for ax in axes.ravel()[len(sizes):]:
         ax.set_visible(False)
     for ax in axes[:, 0]:
