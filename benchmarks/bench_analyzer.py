@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_memory import FLOOR_PROCESS  # benchmarks/ is on the path when this runs as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER = ROOT / ".venv-peer" / "bin" / "python"
@@ -143,22 +144,6 @@ def randomize_floor(path: Path, min_evals: int = 50) -> float:
     return time.perf_counter() - start
 
 
-#: The floor of a process that analyses MiniLM: Python, NumPy and SciPy imported, the safetensors file read,
-#: and float64 Gram + eigvalsh of every matrix in turn (no fits, no table: what no analyzer can skip).
-FLOOR_PROCESS = """
-import json, struct, sys
-import numpy as np, scipy.linalg
-raw = open(sys.argv[1], "rb").read()
-size = struct.unpack("<Q", raw[:8])[0]
-header = json.loads(raw[8:8 + size])
-for name, info in header.items():
-    if name == "__metadata__" or info["dtype"] != "F32" or len(info["shape"]) != 2 or min(info["shape"]) < 50:
-        continue
-    a, b = info["data_offsets"]
-    x = np.frombuffer(raw, np.float32, offset=8 + size + a, count=(b - a) // 4).reshape(info["shape"]).astype(np.float64)
-    x = x if x.shape[0] >= x.shape[1] else x.T
-    np.linalg.eigvalsh(x.T @ x)
-"""
 
 
 FIRST_CALL = """
@@ -238,9 +223,6 @@ def main() -> None:
     else:
         print("          (no .venv-peer: make peer-venv for the WeightWatcher figures)")
 
-    floor, rand = min(randomize_floor(path) for _ in range(2)), costs["randomize=True"][0]
-    print(f"4) randomize floor: read + float64 + Gram + eigvalsh of every matrix and of its shuffle, in turn: "
-          f"{floor:6.2f} s wall ({floor / plain[0]:4.1f}x plain); randomize analysis / floor {rand / floor:4.2f}x")
     cache = Path(tempfile.mkdtemp(prefix="rmtkit-jax-cache-"))
     env = {**os.environ, "RMTKIT_JAX_CACHE": str(cache)}
     out = cache / "minilm.csv"  # a regular file: -o refuses /dev/null and other non-files

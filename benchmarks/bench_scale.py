@@ -64,31 +64,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_memory import FLOOR_PROCESS, STORAGE, Measured, gpt2_tensors, measure, stream_safetensors
 from bench_memory import SHAPES as GPT2_SHAPES  # benchmarks/ is on the path when this runs as a script
-from bench_memory import STORAGE, Measured, gpt2_tensors, measure, stream_safetensors
-
-#: The floor of a process that analyses one float32 safetensors file: Python, NumPy and SciPy imported, the
-#: file read, float64 Gram + eigvalsh of every matrix of at least 50 columns in turn, with all BLAS threads
-#: (no fits, no table: what no analyzer can skip). ``--max-rows`` skips taller matrices, as WeightWatcher's
-#: ``max_N`` does (it leaves GPT-2's 50257 x 768 embedding out).
-FLOOR_PROCESS = """
-import json, struct, sys
-import numpy as np, scipy.linalg
-max_rows = int(sys.argv[2])
-raw = open(sys.argv[1], "rb").read()
-size = struct.unpack("<Q", raw[:8])[0]
-header = json.loads(raw[8:8 + size])
-for name, info in header.items():
-    if name == "__metadata__" or info["dtype"] != "F32" or len(info["shape"]) != 2 or min(info["shape"]) < 50:
-        continue
-    if max(info["shape"]) > max_rows:
-        continue
-    a, b = info["data_offsets"]
-    x = np.frombuffer(raw, np.float32, offset=8 + size + a, count=(b - a) // 4).reshape(info["shape"])
-    x = x.astype(np.float64)
-    x = x if x.shape[0] >= x.shape[1] else x.T
-    np.linalg.eigvalsh(x.T @ x)
-"""
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER = ROOT / ".venv-peer" / "bin" / "python"
