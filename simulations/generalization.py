@@ -1,10 +1,11 @@
 """Capacity metrics against test accuracy: ``python -m simulations.generalization REPORT... --out OUT``.
 
 The papers' practical claim is that, across a series of trained models, a lower weighted alpha
-(``alpha_hat``) or log alpha-norm goes with better generalization. This report tests it on the headline
-sweeps. Each ``REPORT`` is a folder that ``python -m simulations.headline`` wrote (its ``runs.csv`` and
-``final_eigenvalues.npz``); only the batch-size sweep's runs enter (no weight decay, the full training
-set). For every run, each metric is the mean over FC1 and FC2 (the layers whose eigenvalues the reports
+(``alpha_hat``) or log alpha-norm goes with better generalization. This report tests it on series of
+trained models. Each ``REPORT`` is a folder in the format ``python -m simulations.headline`` writes (its
+``runs.csv`` and ``final_eigenvalues.npz``; ``python -m simulations.vsdl.bridge`` writes one too). A
+report whose label noise varies is a label-noise series (all its runs enter); otherwise it is a batch-size
+sweep (no weight decay, the full training set). For every run, each metric is the mean over FC1 and FC2 (the layers whose eigenvalues the reports
 commit; the papers average over every layer), computed from the final eigenvalues ``lambda = s^2``:
 
 - ``alpha_hat``: mean of ``alpha * log10 lambda_max`` (alpha: the reference power-law fit in ``runs.csv``);
@@ -13,8 +14,9 @@ commit; the papers average over every layer), computed from the final eigenvalue
 - ``alpha``, ``stable_rank`` (``sum lambda / lambda_max``) and ``mp_soft_rank`` (``lambda_+ / lambda_max``).
 
 Kendall's tau-b (and its two-sided p-value) is computed between each metric and the test accuracy and the
-train-test gap, within each sweep and over all sweeps pooled (other architectures: FC1 512 x 384 against
-4096 x 384). The baseline is the batch size itself. Written to ``--out``: ``metrics.csv`` (one row per run),
+train-test gap, within each series, over one model's sweeps pooled (FC1 512 x 384 and 4096 x 384), and
+over all series pooled (other architectures). The baseline is the knob each series varies (the batch size
+or the label noise); a scope that mixes knobs has none. Written to ``--out``: ``metrics.csv`` (one row per run),
 ``kendall.csv``, ``kendall.md`` (the table of the docs) and ``kendall.png``.
 """
 
@@ -123,7 +125,7 @@ def kendall(metrics: pd.DataFrame) -> pd.DataFrame:
             for metric, sign in METRICS.items():
                 ok = np.isfinite(g[metric]) & np.isfinite(g[target])
                 if metric == BASELINE and g.knob_name.nunique() > 1:
-                    ok &= False  # batch sizes and noise levels do not rank against each other
+                    ok[:] = False  # batch sizes and noise levels do not rank against each other
                 tau, p = stats.kendalltau(g.loc[ok, metric], g.loc[ok, target]) if ok.sum() > 1 else (np.nan, np.nan)
                 expected = sign if target == "test_acc" else -sign
                 rows.append({"scope": scope, "target": target, "metric": metric, "runs": int(ok.sum()),

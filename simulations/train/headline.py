@@ -63,7 +63,8 @@ def _final_weights(run: Path) -> dict[str, np.ndarray]:
 def _knobs(run: Path) -> dict:
     cfg = json.loads((run / "config.json").read_text())
     wd = cfg["optimizer"]["weight_decay"]
-    return {"run": run.name, "model": cfg["model"]["name"], "batch_size": cfg["batch_size"], "seed": cfg["seed"], "epochs": cfg["epochs"],
+    return {"run": run.name, "model": cfg["model"]["name"], "batch_size": cfg["batch_size"], "seed": cfg["seed"],
+            "epochs": cfg["epochs"],
             "train_size": cfg["data"]["subset"] or 60000 - cfg["data"]["val_size"],
             "label_noise": cfg["data"].get("label_noise", 0.0),
             "weight_decay": json.dumps(wd, sort_keys=True) if wd else "none"}
