@@ -60,7 +60,14 @@ def test_report_tables_and_figures(runs, tmp_path):
     assert "**FC1**" in tables and "| 16 | 2 |" in tables and "| 4.8% | 1.206 |" in tables  # the paper's batch-16 row
     assert '| {"fc1": 0.5} | 2 |' in tables
     traj = pd.read_csv(tmp_path / "trajectories.csv")
-    assert sorted(traj.epoch.unique()) == [0, 1, 2] and set(traj.batch_size) == {16}
+    assert sorted(traj.epoch.unique()) == [0, 1, 2] and set(traj.batch_size) == {16, 64} and len(traj) == 12
+    # Every epoch (the initialisation included) has its checkpoint: recomputed with this classifier; the final
+    # epoch's figures are then those of runs.csv, which the analyzer computed from the final weights by its own path.
+    assert set(traj.labels) == {"v2"}
+    last = traj[traj.epoch == 2].merge(table, on=["batch_size", "seed"])
+    np.testing.assert_allclose(last.alpha, last.fc1_alpha, rtol=1e-6)
+    np.testing.assert_allclose(last.stable_rank, last.fc1_stable_rank, rtol=1e-6)
+    assert list(last.phase) == list(last.fc1_phase) and "recomputed from the per-epoch checkpoints" in tables
     assert tables.startswith("Network: MiniAlexNet, FC1 384 x 160 (Q 2.40), conv 4/10 (conv1/conv2 output")
     assert "\n\nLabels by rmtkit's phase classifier version 2" in tables
     assert list(table.conv1_channels) == [4] * 4 and list(table.conv2_channels) == [10] * 4
@@ -132,3 +139,17 @@ def test_phase_order_flags_a_step_back():
     assert list(order["distinct"]) == ["bulk-decay", "heavy-tailed", "bleeding-out", "bulk+spikes", "rank-collapse"]
     perfect = headline.phase_order(runs.assign(fc1_phase=["heavy-tailed", "bulk-decay", "random-like"] * 2), "fc1")
     assert perfect["tau"] == pytest.approx(-1.0) and perfect["monotone"][0][0]
+
+
+@pytest.mark.slow
+def test_trajectory_rows_without_a_checkpoint_keep_the_recorded_figures(runs, tmp_path):
+    import shutil
+
+    run = shutil.copytree(runs / "batch_size_sweep" / "batch_size=16,seed=0", tmp_path / "sweep" / "run")
+    (run / "checkpoints" / "epoch_001.safetensors").unlink()
+    recorded = pd.read_csv(run / "spectral.csv").query("name == 'fc1'").set_index("epoch")
+    traj = headline.trajectories(tmp_path / "sweep").set_index("epoch")
+    assert list(traj.labels) == ["v2", "recorded", "v2"]
+    assert traj.loc[1, "alpha"] == recorded.loc[1, "alpha"] and traj.loc[1, "phase"] == recorded.loc[1, "phase"]
+    plain = headline.trajectories(tmp_path / "sweep", relabel=False).set_index("epoch")
+    assert set(plain.labels) == {"recorded"} and list(plain.alpha) == list(recorded.alpha)

@@ -236,7 +236,7 @@ def test_run_writes_history_checkpoints_figures_and_skips_when_done(tmp_path):
     fc1 = spectral[spectral.name == "fc1"]
     assert (fc1.status == "ok").all() and fc1.alpha.notna().all() and (fc1.N == 784).all() and (fc1.M == 32).all()
     assert spectral[spectral.name == "fc2"].status.eq("skipped").all()  # 32 x 10: below min_evals = 16
-    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [f"epoch_00{i}.safetensors" for i in (1, 2, 3)]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [f"epoch_00{i}.safetensors" for i in (0, 1, 2, 3)]
     for name in ("DONE.json", "final_weights.safetensors", "phases.png", "esd_fc1.png", "config.json"):
         assert (tmp_path / name).stat().st_size > 0
     assert not (tmp_path / "state").exists()

@@ -14,7 +14,9 @@ optional; what is missing is skipped with a line saying so. Written to ``--out``
 - ``pooled_esd_<layer>.png``: one panel per batch size (MP fit drawn where the bulk holds, log
   axes where it does not); ``confusion.csv``: the classifier's labels against the paper's;
 - ``trajectories.csv`` / ``trajectories.png``: FC1 soft rank, stable rank, alpha and phase per
-  epoch at batch 2 and 16 for each training-set size;
+  epoch of every run (the figure: batch 2 and 16, seed 0, for each training-set size), recomputed
+  from the per-epoch checkpoints with this version's classifier where the runs kept them
+  (:mod:`simulations.train.trajectories`);
 - ``rank_collapse.csv`` / ``rank_collapse.png``: FC1's hard rank at several thresholds, near-zero
   eigenvalues and dead units per L2 strength, and the ESD near zero on a log axis;
 - ``tables.md``: the README's tables, made from these CSVs;
@@ -33,9 +35,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rmtkit.status import RowStatus
 from simulations.train.records import read_csv
 from simulations.train.report_tables import LAYERS, PAPER_FC1, markdown, phase_order, side_by_side
+from simulations.train.trajectories import spectrum_figures, trajectories, trajectory_figure
 
 __all__ = ["LAYERS", "NEAR_ZERO", "PAPER_FC1", "confusion", "esd_grid", "finished_runs", "main", "markdown",
            "phase_order", "pooled_table", "rank_collapse", "rank_collapse_figure", "relabel", "relabelled_runs",
@@ -101,32 +103,13 @@ def relabelled_runs(runs: pd.DataFrame, spectra: dict[tuple[str, str], np.ndarra
     are not committed, so the effective-rank collapse rule is not applied (it needs them; no spectrum of the
     batch-size sweep has the 75% of eigenvalues below 1e-2 lambda_max it asks for).
     """
-    import rmtkit
-    from rmtkit import phases
-
     out = runs.copy()
     for layer in LAYERS:
         if f"{layer}_N" not in out:
             continue
-        evs = [np.sort(spectra[(r, layer)]) for r in out.run]
-        width = max(len(e) for e in evs)
-        batch = np.stack([np.pad(e, (0, width - len(e))) for e in evs])
-        lengths = np.array([len(e) for e in evs])
-        n, m = out[f"{layer}_N"].to_numpy(float), out[f"{layer}_M"].to_numpy(float)
-        q = n / m
-        mp = rmtkit.fit_marchenko_pastur(batch, q, lengths=lengths)
-        pl = rmtkit.fit_power_law(batch, lengths=lengths, method="csn")
-        hard = np.asarray(rmtkit.hard_rank(batch, n, m, lengths=lengths))
-        why = phases.explain_phase(batch, q, lengths=lengths, mp=mp, pl=pl, hard_rank=hard)
-        top = batch.max(axis=1)
-        out[f"{layer}_alpha"] = np.asarray(pl.alpha)
-        out[f"{layer}_num_spikes"] = np.asarray(mp.num_spikes)
-        out[f"{layer}_mp_sigma"] = np.asarray(mp.sigma)
-        out[f"{layer}_mp_soft_rank"] = np.asarray(mp.lambda_plus) / top
-        out[f"{layer}_stable_rank"] = batch.sum(axis=1) / top
-        out[f"{layer}_hard_rank"] = hard
-        out[f"{layer}_phase"] = [w["phase"] for w in why]
-        out[f"{layer}_phase_reason"] = [w["reason"] for w in why]
+        figures = spectrum_figures([spectra[(r, layer)] for r in out.run], out[f"{layer}_N"], out[f"{layer}_M"])
+        for col, values in figures.items():
+            out[f"{layer}_{col}"] = values
     return out
 
 
@@ -223,51 +206,6 @@ def esd_grid(pooled: dict, layer: str, path: Path) -> None:
             ax.set_ylabel("density", fontsize=8)
     fig.suptitle(f"{layer.upper()} ESD, eigenvalues pooled over seeds, by batch size", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def trajectories(folder: Path) -> pd.DataFrame:
-    """FC1's per-epoch analyzer rows of every run under ``folder``, tagged with batch size and training-set size."""
-    frames = []
-    for run in sorted(p.parent for p in Path(folder).rglob("spectral.csv")):
-        if not (run / "config.json").exists():
-            continue
-        knobs = _knobs(run)
-        sp = read_csv(run / "spectral.csv")
-        sp = sp[(sp.name == "fc1") & (sp.status == RowStatus.OK)]
-        frames.append(sp[["epoch", "alpha", "mp_soft_rank", "stable_rank", "num_spikes", "phase"]].assign(
-            batch_size=knobs["batch_size"], train_size=knobs["train_size"], seed=knobs["seed"],
-            finished=(run / "DONE.json").exists()))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def trajectory_figure(traj: pd.DataFrame, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    from rmtkit.phases import Phase
-
-    sizes = sorted(traj.train_size.unique())
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
-    panels = [("mp_soft_rank", "MP soft rank"), ("stable_rank", "stable rank"), ("alpha", r"power-law $\alpha$"),
-              ("phase", "phase")]
-    labels = Phase.labels()
-    for ax, (col, name) in zip(axes, panels, strict=True):
-        for bs, ls in ((2, "-"), (16, "--")):
-            for i, size in enumerate(sizes):
-                sel = traj[(traj.batch_size == bs) & (traj.train_size == size) & (traj.seed == 0)].sort_values("epoch")
-                if sel.empty:
-                    continue
-                y = sel[col].map(labels.index) if col == "phase" else sel[col]
-                ax.plot(sel.epoch, y, ls, color=f"C{i}", lw=1.3, label=f"batch {bs}, {size:,} images")
-        ax.set_xlabel("epoch")
-        ax.set_title(f"FC1 {name}", fontsize=9)
-        if col == "phase":
-            ax.set_yticks(range(len(labels)))
-            ax.set_yticklabels(labels, fontsize=8)
-    handles, names = axes[0].get_legend_handles_labels()
-    fig.legend(handles, names, fontsize=8, loc="lower center", ncol=len(names), frameon=False)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -397,10 +335,8 @@ def main(argv: list[str] | None = None) -> int:
             index=False, float_format=lambda v: f"{v:.4g}"))
     else:
         print(f"no finished run under {root / 'batch_size_sweep'}")
-    sweep_traj = trajectories(root / "batch_size_sweep")  # empty (no columns) without that part
-    traj = pd.concat([trajectories(root / "training_set_size"),
-                      sweep_traj[sweep_traj.batch_size.isin((2, 16))] if len(sweep_traj) else sweep_traj],
-                     ignore_index=True)
+    traj = pd.concat([trajectories(root / part) for part in ("training_set_size", "batch_size_sweep")],
+                     ignore_index=True)  # a missing part adds an empty frame
     if len(traj):
         traj.to_csv(out / "trajectories.csv", index=False)
         trajectory_figure(traj, out / "trajectories.png")

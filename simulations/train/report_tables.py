@@ -34,8 +34,11 @@ def markdown(out: Path) -> str:
     """``tables.md``: the report's tables, from the CSVs :mod:`simulations.train.headline` wrote to ``out``."""
     from rmtkit.phases import CLASSIFIER_VERSION
 
+    traj = out / "trajectories.csv"
+    recorded = not traj.exists() or "labels" not in (t := read_csv(traj)) or (t["labels"] == "recorded").all()
     lines = [f"Labels by rmtkit's phase classifier version {CLASSIFIER_VERSION} (docs/phases.md); the trajectory "
-             "phases (trajectories.csv) are those recorded during training.", ""]
+             "phases (trajectories.csv) are " + ("those recorded during training." if recorded else
+                                                 "recomputed from the per-epoch checkpoints (its `labels` column)."), ""]
     if (out / "runs.csv").exists():
         lines[:0] = [f"Network: MiniAlexNet, {_shape_name(read_csv(out / 'runs.csv'))} (conv1/conv2 output "
                      "channels where recorded).", ""]

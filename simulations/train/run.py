@@ -145,8 +145,16 @@ def run(cfg: TrainConfig, out_dir: str | Path) -> dict:
     graphdef, state = nnx.split((model, opt))
     chunk_fn = make_train_chunk(graphdef, make_loss(cfg.loss, dict(cfg.optimizer.weight_decay)))
     (out / "checkpoints").mkdir(exist_ok=True)
+
+    def analyse(epoch: int) -> None:
+        spectral.append(analyse_weights(model, cfg, epoch))
+        if cfg.analysis.checkpoints:
+            with replacing(out / "checkpoints" / f"epoch_{epoch:03d}.safetensors", shared=False) as tmp:
+                write_safetensors(tmp, {k: np.asarray(v) for k, v in weight_matrices(model).items()
+                                        if k in cfg.analysis.layers})
+
     if start == 0 and cfg.analysis.every:
-        spectral.append(analyse_weights(model, cfg, 0))
+        analyse(0)
 
     for epoch in range(start + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
@@ -160,11 +168,7 @@ def run(cfg: TrainConfig, out_dir: str | Path) -> dict:
         t1 = time.perf_counter()
         last = epoch == cfg.epochs
         if (cfg.analysis.every and epoch % cfg.analysis.every == 0) or last:
-            spectral.append(analyse_weights(model, cfg, epoch))
-            if cfg.analysis.checkpoints:
-                with replacing(out / "checkpoints" / f"epoch_{epoch:03d}.safetensors", shared=False) as tmp:
-                    write_safetensors(tmp, {k: np.asarray(v) for k, v in weight_matrices(model).items()
-                                               if k in cfg.analysis.layers})
+            analyse(epoch)
         analysis_seconds = time.perf_counter() - t1
         row = {"epoch": epoch, "train_loss": loss, "train_acc_running": acc, "val_acc": evaluate(model, data.val),
                "lr": float(cfg.optimizer.lr * cfg.optimizer.lr_decay ** (epoch - 1)),
