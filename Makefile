@@ -24,8 +24,9 @@ data:
 demo: setup
 	$(PY) -m simulations.demo --out outputs/demo
 
+# One pytest worker per core (at most 4), each test file on one worker so module-scoped fixtures run once.
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadfile
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
