@@ -156,8 +156,11 @@ def confusion(pooled: pd.DataFrame, runs: pd.DataFrame, layer: str = "fc1") -> p
     return pd.DataFrame(rows, columns=["spectra", "paper", "rmtkit", "count"])
 
 
-def esd_grid(pooled: dict, layer: str, path: Path) -> None:
-    """One panel per batch size: the pooled ESD, with the MP fit where the bulk holds, else on log axes."""
+def esd_grid(pooled: dict, layer: str, path: Path, seeds: dict[int, int] | None = None) -> None:
+    """One panel per batch size: the pooled ESD, with the MP fit where the bulk holds, else on log axes.
+
+    ``seeds`` (batch size -> seeds pooled): named in each panel's title when they differ across panels.
+    """
     import matplotlib.pyplot as plt
 
     import rmtkit
@@ -196,7 +199,9 @@ def esd_grid(pooled: dict, layer: str, path: Path) -> None:
             lo, hi = ax.get_ylim()
             ax.set_ylim(lo, hi * 4)  # room above the bars for the legend
             legend_at = "upper right"
-        ax.set_title(f"batch {bs}: {phase}", fontsize=9, color=PHASE_COLORS.get(phase, "k"))
+        n = seeds[bs] if seeds and len(set(seeds.values())) > 1 else None
+        named = f" ({n} seed{'s' if n > 1 else ''})" if n else ""
+        ax.set_title(f"batch {bs}{named}: {phase}", fontsize=9, color=PHASE_COLORS.get(phase, "k"))
         ax.tick_params(labelsize=8)
         ax.legend(fontsize=7, loc=legend_at, frameon=False)
     for ax in axes.ravel()[len(sizes):]:
@@ -208,6 +213,11 @@ def esd_grid(pooled: dict, layer: str, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _seeds(pooled: pd.DataFrame, layer: str) -> dict[int, int]:
+    rows = pooled[pooled.layer == layer]
+    return dict(zip(rows.batch_size.astype(int), rows.seeds.astype(int), strict=True))
 
 
 def rank_collapse(runs: list[Path]) -> tuple[pd.DataFrame, dict]:
@@ -281,7 +291,7 @@ def relabel(out: Path) -> int:
     pooled.merge(PAPER_FC1, on="batch_size", how="left").to_csv(out / "pooled.csv", index=False)
     confusion(pooled, runs).to_csv(out / "confusion.csv", index=False)
     for layer in LAYERS:
-        esd_grid(fits, layer, out / f"pooled_esd_{layer}.png")
+        esd_grid(fits, layer, out / f"pooled_esd_{layer}.png", _seeds(pooled, layer))
     (out / "tables.md").write_text(markdown(out))
     print(f"relabelled {len(runs)} runs in {out.resolve()}")
     return 0
@@ -329,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         pooled.merge(PAPER_FC1, on="batch_size", how="left").to_csv(out / "pooled.csv", index=False)
         confusion(pooled, runs).to_csv(out / "confusion.csv", index=False)
         for layer in LAYERS:
-            esd_grid(fits, layer, out / f"pooled_esd_{layer}.png")
+            esd_grid(fits, layer, out / f"pooled_esd_{layer}.png", _seeds(pooled, layer))
         print(pooled[["batch_size", "layer", "seeds", "mp_sigma", "spike_fraction", "mp_soft_rank", "alpha", "phase",
                       "stable_rank_mean", "test_acc_mean", "test_acc_std", "gap_mean"]].to_string(
             index=False, float_format=lambda v: f"{v:.4g}"))
