@@ -12,7 +12,7 @@ import pandas as pd
 from flax import nnx
 
 from simulations.train import collect
-from simulations.train.records import current_header, current_key, read_csv, read_record
+from simulations.train.records import current_header, current_key, read_csv, read_record, run_knobs
 from simulations.train.state import TrainingState
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,3 +66,24 @@ def test_a_resume_history_saved_before_the_rename_comes_back_with_the_current_na
     epoch, metrics, restored = store.restore(model, opt)
     assert (epoch, metrics) == (1, "epoch,train_loss\n1,0.5\n")
     assert restored == "epoch,name,mp_soft_rank\n0,fc1,0.5\n1,fc1,0.25\n"
+
+
+def test_run_knobs_read_the_identifying_columns_from_the_config(tmp_path):
+    config = {"seed": 1, "batch_size": 4, "epochs": 30,
+              "data": {"name": "fashion_mnist", "subset": None, "val_size": 0, "label_noise": 0.0},
+              "optimizer": {"name": "sgd", "weight_decay": {}}, "model": {"name": "minialexnet", "channels": [12, 256]}}
+    full = tmp_path / "batch_size=4,seed=1"
+    full.mkdir()
+    (full / "config.json").write_text(json.dumps(config))
+    assert run_knobs(full) == {"run": "batch_size=4,seed=1", "model": "minialexnet", "batch_size": 4, "seed": 1,
+                               "epochs": 30, "train_size": 60000, "label_noise": 0.0, "weight_decay": "none"}
+    config["data"] = {"subset": None, "val_size": 10000}  # no label_noise key: written before it existed
+    config["optimizer"]["weight_decay"] = {"fc1": 0.005}
+    split = tmp_path / "l2"
+    split.mkdir()
+    (split / "config.json").write_text(json.dumps(config))
+    knobs = run_knobs(split)
+    assert (knobs["train_size"], knobs["label_noise"], knobs["weight_decay"]) == (50000, 0.0, '{"fc1": 0.005}')
+    config["data"]["subset"] = 2048
+    (split / "config.json").write_text(json.dumps(config))
+    assert run_knobs(split)["train_size"] == 2048

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simulations.train.records import read_csv
+from simulations.train.records import read_csv, run_knobs
 from simulations.train.report_tables import LAYERS, PAPER_FC1, markdown, phase_order, side_by_side
 from simulations.train.trajectories import spectrum_figures, trajectories, trajectory_figure
 
@@ -62,16 +62,6 @@ def _final_weights(run: Path) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, np.float64) for k, v in read_safetensors(path).items()}
 
 
-def _knobs(run: Path) -> dict:
-    cfg = json.loads((run / "config.json").read_text())
-    wd = cfg["optimizer"]["weight_decay"]
-    return {"run": run.name, "model": cfg["model"]["name"], "batch_size": cfg["batch_size"], "seed": cfg["seed"],
-            "epochs": cfg["epochs"],
-            "train_size": cfg["data"]["subset"] or 60000 - cfg["data"]["val_size"],
-            "label_noise": cfg["data"].get("label_noise", 0.0),
-            "weight_decay": json.dumps(wd, sort_keys=True) if wd else "none"}
-
-
 def run_table(runs: list[Path]) -> tuple[pd.DataFrame, dict[tuple[str, str], np.ndarray]]:
     """One row per run (knobs, accuracies, per-layer analyzer figures) and each run's final eigenvalues."""
     import rmtkit
@@ -81,7 +71,7 @@ def run_table(runs: list[Path]) -> tuple[pd.DataFrame, dict[tuple[str, str], np.
         done = json.loads((run / "DONE.json").read_text())
         weights = _final_weights(run)
         df = rmtkit.analyze(weights, min_evals=10, progress=False).to_frame().set_index("name")
-        row = {**_knobs(run), **{k: done[k] for k in ("train_acc", "test_acc", "gap") if k in done}}
+        row = {**run_knobs(run), **{k: done[k] for k in ("train_acc", "test_acc", "gap") if k in done}}
         shapes = done.get("layer_shapes", {})
         for conv in ("conv1", "conv2"):  # output channels (HWIO kernels): the shape of the network that ran
             row[f"{conv}_channels"] = shapes[conv][-1] if conv in shapes else None
@@ -226,7 +216,7 @@ def rank_collapse(runs: list[Path]) -> tuple[pd.DataFrame, dict]:
 
     rows, spectra = [], {}
     for run in runs:
-        knobs = _knobs(run)
+        knobs = run_knobs(run)
         done = json.loads((run / "DONE.json").read_text())
         w = _final_weights(run)["fc1"]
         s = np.linalg.svd(w, compute_uv=False)

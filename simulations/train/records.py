@@ -16,7 +16,7 @@ import pandas as pd
 
 from rmtkit.columns import RENAMED_COLUMNS
 
-__all__ = ["current_columns", "current_header", "current_key", "read_csv", "read_record"]
+__all__ = ["current_columns", "current_header", "current_key", "read_csv", "read_record", "run_knobs"]
 
 
 def current_key(key: str) -> str:
@@ -50,3 +50,19 @@ def current_header(csv_text: str) -> str:
     """A CSV's text with the names of its header line current, the rows untouched to the byte (names hold no comma)."""
     header, sep, rows = csv_text.partition("\n")
     return ",".join(current_key(name) for name in header.split(",")) + sep + rows
+
+
+def run_knobs(run: str | Path) -> dict:
+    """The knobs of a finished or running training run, from its ``config.json``: one row's identifying columns.
+
+    ``train_size`` is the subset's size, or the 60,000 training images less the validation split; ``weight_decay``
+    is the per-layer mapping as sorted JSON, or ``"none"``.
+    """
+    run = Path(run)
+    cfg = json.loads((run / "config.json").read_text())
+    wd = cfg["optimizer"]["weight_decay"]
+    return {"run": run.name, "model": cfg["model"]["name"], "batch_size": cfg["batch_size"], "seed": cfg["seed"],
+            "epochs": cfg["epochs"],
+            "train_size": cfg["data"]["subset"] or 60000 - cfg["data"]["val_size"],
+            "label_noise": cfg["data"].get("label_noise", 0.0),
+            "weight_decay": json.dumps(wd, sort_keys=True) if wd else "none"}

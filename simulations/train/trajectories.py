@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from rmtkit.status import RowStatus
-from simulations.train.records import read_csv
+from simulations.train.records import read_csv, run_knobs
 
 __all__ = ["spectrum_figures", "trajectories", "trajectory_figure"]
 
@@ -78,18 +78,16 @@ def trajectories(folder: Path, layer: str = "fc1", relabel: bool = True) -> pd.D
 
     With ``relabel``, the epochs whose checkpoint the run kept are recomputed with this version's classifier.
     """
-    import json
-
     frames = []
     for run in sorted(p.parent for p in Path(folder).rglob("spectral.csv")):
         if not (run / "config.json").exists():
             continue
-        cfg = json.loads((run / "config.json").read_text())
+        knobs = run_knobs(run)
         sp = read_csv(run / "spectral.csv")
         sp = sp[(sp.name == layer) & (sp.status == RowStatus.OK)][list(COLUMNS)]
         sp = _relabelled(run, sp, layer) if relabel else sp.assign(labels="recorded")
-        frames.append(sp.assign(batch_size=cfg["batch_size"], train_size=cfg["data"]["subset"] or
-                                60000 - cfg["data"]["val_size"], seed=cfg["seed"], finished=(run / "DONE.json").exists()))
+        frames.append(sp.assign(batch_size=knobs["batch_size"], train_size=knobs["train_size"], seed=knobs["seed"],
+                                finished=(run / "DONE.json").exists()))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
