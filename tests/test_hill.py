@@ -29,3 +29,23 @@ def test_hill_median_batched_and_by_hand():
     assert float(hill_median_alpha(jnp.asarray(rows[0]), xmin_pos=4)) == pytest.approx(
         1 + 3 / (math.log(2) + math.log(4)), rel=1e-12)  # k = 1: xmin 2, n = 3
     assert math.isnan(float(hill_median_alpha(jnp.ones(6))))
+
+
+def test_top_five_spread_matches_the_exact_law_of_the_hill_estimate():
+    # benchmarks/hill_top_spread.py: on exact Pareto samples of density exponent a, k * mean log-ratio of the top k
+    # over the (k+1)-th largest is Gamma(k, rate a - 1) (Renyi), so P(Hill <= 4) = P(Gamma(k, 1) >= (a - 1) k / 3).
+    import importlib.util
+    import pathlib
+
+    from scipy.stats import gamma
+
+    path = pathlib.Path(__file__).parents[1] / "benchmarks" / "hill_top_spread.py"
+    spec = importlib.util.spec_from_file_location("hill_top_spread", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rng = np.random.default_rng(5)
+    for a in (3.5, 4.5):
+        h = bench.spread(a, 384, 3000, rng, k=5)
+        exact = gamma.sf((a - 1) * 5 / 3, 5)
+        assert np.mean(h <= 4) == pytest.approx(exact, abs=0.03)  # 3 sigma of a 3000-draw share
+        assert np.median(h) == pytest.approx(1 + (a - 1) * 5 / gamma.median(5), rel=0.03)
