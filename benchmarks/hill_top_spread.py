@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     c = PhaseCriteria()
     rng = np.random.default_rng(args.seed)
-    head = ["n", "density exponent a", "Hill top-5: 16%", "50%", "84%", "(a-1)/sqrt(5)", f"share <= {c.ht_hill_alpha_soft:g}",
-            "exact share"]
+    head = ["n", "density exponent a", f"Hill top-{c.top_k}: 16%", "50%", "84%", f"(a-1)/sqrt({c.top_k})",
+            f"share <= {c.ht_hill_alpha_soft:g}", "exact share"]
     rows = []
     for n in args.sizes:
         for a in args.exponents:

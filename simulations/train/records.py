@@ -5,6 +5,7 @@ Files written before the column was renamed hold ``mp_softrank``: a column of ``
 docs/results/, and the key ``<layer>_mp_softrank`` of ``DONE.json`` and of the runs tables. The
 readers here give every such name its current form (:data:`rmtkit.columns.RENAMED_COLUMNS`), so that
 committed results, finished runs and the runs of a sweep started before the rename read like new ones.
+:func:`run_knobs` reads the identifying columns of a run (batch size, seed, training-set size, L2) from its config.
 """
 
 from __future__ import annotations
